@@ -1,0 +1,298 @@
+import { join } from 'node:path';
+import { errorCode, listDir, readText, tryReadText } from '../host/files.js';
+import type { HostPaths } from '../host/paths.js';
+import type { ProcessSample } from '../model/snapshot.js';
+import type { CollectContext, Collector, CollectReport } from './types.js';
+
+/**
+ * USER_HZ: the unit of the tick counts in /proc/[pid]/stat. Fixed at 100 by the kernel ABI on every
+ * architecture Linux supports for userspace (sysconf(_SC_CLK_TCK)).
+ */
+export const CLOCK_TICKS_PER_SEC = 100;
+
+/** PF_KTHREAD in the `flags` field of /proc/[pid]/stat (include/linux/sched.h). */
+const PF_KTHREAD = 0x00200000;
+
+/** The fields of /proc/[pid]/stat that vigil uses, see proc(5). */
+export interface RawProcStat {
+  readonly pid: number;
+  readonly comm: string;
+  readonly state: string;
+  readonly ppid: number;
+  readonly pgid: number;
+  readonly sid: number;
+  readonly ttyNr: number;
+  readonly flags: number;
+  readonly utimeTicks: number;
+  readonly stimeTicks: number;
+  readonly nice: number;
+  readonly threads: number;
+  readonly startTicks: number;
+  readonly virtualBytes: number;
+  readonly rssPages: number;
+}
+
+/**
+ * Parses one /proc/[pid]/stat line. The name (field 2) is in parentheses and may itself contain spaces
+ * and parentheses (`(tmux: server)`, `((a b ) ( c d) )`), so the line is split at the LAST `)`.
+ * Fields past `rss` (rsslim, addresses, signals ...) are ignored: some exceed 2^53 and none is used.
+ * Throws on a truncated or garbled line.
+ */
+export function parseProcStat(line: string): RawProcStat {
+  const open = line.indexOf('(');
+  const close = line.lastIndexOf(')');
+  if (open < 0 || close < open) throw new Error('no "(comm)" field');
+  const pid = Number(line.slice(0, open));
+  const rest = line.slice(close + 2).split(' ');
+  // rest[0] is field 3 (state); field N is rest[N - 3]. rss is field 24.
+  if (rest.length < 22) throw new Error(`truncated: ${rest.length + 2} fields, need at least 24`);
+  const num = (field: number): number => Number(rest[field - 3]);
+  const parsed: RawProcStat = {
+    pid,
+    comm: line.slice(open + 1, close),
+    state: rest[0] ?? '?',
+    ppid: num(4),
+    pgid: num(5),
+    sid: num(6),
+    ttyNr: num(7),
+    flags: num(9),
+    utimeTicks: num(14),
+    stimeTicks: num(15),
+    nice: num(19),
+    threads: num(20),
+    startTicks: num(22),
+    virtualBytes: num(23),
+    rssPages: num(24),
+  };
+  if (!Number.isInteger(pid) || !Number.isFinite(parsed.startTicks) || !Number.isFinite(parsed.rssPages)) {
+    throw new Error('non-numeric field');
+  }
+  return parsed;
+}
+
+/** The lines of /proc/[pid]/status that vigil reads: the real uid (first of the four Uid values). */
+export function parseStatusUid(text: string): number | null {
+  const at = text.indexOf('\nUid:');
+  if (at < 0) return null;
+  const uid = Number.parseInt(text.slice(at + 5).trimStart(), 10);
+  return Number.isNaN(uid) ? null : uid;
+}
+
+/** /proc/[pid]/cmdline: NUL-separated argv, usually with a trailing NUL; empty for kernel threads. */
+export function parseCmdline(text: string): string[] {
+  if (text.length === 0) return [];
+  const argv = text.split('\0');
+  if (argv[argv.length - 1] === '') argv.pop();
+  return argv;
+}
+
+/**
+ * /proc/[pid]/cgroup: `hierarchy-ID:controllers:path` per line. Returns the cgroup v2 path (`0::/...`),
+ * else the first v1 hierarchy's path, else null.
+ */
+export function parseCgroup(text: string): string | null {
+  let first: string | null = null;
+  for (const line of text.split('\n')) {
+    const a = line.indexOf(':');
+    const b = line.indexOf(':', a + 1);
+    if (a < 0 || b < 0) continue;
+    const path = line.slice(b + 1);
+    if (line.startsWith('0::')) return path;
+    first ??= path;
+  }
+  return first;
+}
+
+/** Decodes tty_nr (field 7 of stat) into a device name: `pts/N`, `ttyN`, `ttySN`; null when none. */
+export function ttyName(ttyNr: number): string | null {
+  if (ttyNr === 0) return null;
+  const major = (ttyNr >> 8) & 0xfff;
+  const minor = (ttyNr & 0xff) | ((ttyNr >> 12) & 0xfff00);
+  if (major >= 136 && major <= 143) return `pts/${minor + (major - 136) * 256}`;
+  if (major === 4) return minor < 64 ? `tty${minor}` : `ttyS${minor - 64}`;
+  return `tty(${major}:${minor})`;
+}
+
+/** `name:x:uid:...` lines of /etc/passwd into a uid → name map. */
+export function parsePasswd(text: string): Map<number, string> {
+  const users = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    const fields = line.split(':');
+    const uid = Number(fields[2]);
+    if (fields.length >= 3 && fields[0] && Number.isInteger(uid) && !users.has(uid)) users.set(uid, fields[0]);
+  }
+  return users;
+}
+
+/** /proc/stat `btime`: boot time in seconds since the epoch. */
+export function parseBootTime(statText: string): number {
+  const at = statText.indexOf('\nbtime ');
+  const value = at < 0 ? Number.NaN : Number.parseInt(statText.slice(at + 7), 10);
+  if (!Number.isFinite(value)) throw new Error('no btime line');
+  return value;
+}
+
+/** Facts that do not change during a process's life, read once per (pid, start time). */
+interface Identity {
+  readonly startTicks: number;
+  readonly uid: number;
+  readonly argv: readonly string[];
+  readonly cmdline: string;
+  readonly cgroup: string | null;
+  seenCycle: number;
+  cpuTicks: number;
+  cpuAtMs: number;
+}
+
+/**
+ * Page size for converting stat's `rss` (pages) to bytes. Node does not expose sysconf(_SC_PAGESIZE), so
+ * it is measured once from this process: status `VmRSS` (kB) against statm's resident pages.
+ */
+function measurePageSize(procfs: string): number {
+  const status = tryReadText(join(procfs, 'self', 'status'));
+  const statm = tryReadText(join(procfs, 'self', 'statm'));
+  const match = status?.match(/\nVmRSS:\s+(\d+) kB/);
+  const pages = Number(statm?.split(' ')[1]);
+  if (!match || !(pages > 0)) return 4096;
+  const ratio = (Number(match[1]) * 1024) / pages;
+  return [4096, 16384, 65536].reduce((best, size) =>
+    Math.abs(size - ratio) < Math.abs(best - ratio) ? size : best,
+  );
+}
+
+export interface ProcessCollector extends Collector<ProcessSample[]> {
+  /** How many identities are cached (for the memory benchmark). */
+  readonly cachedIdentities: () => number;
+}
+
+/**
+ * The process table from /proc/[pid]/{stat,status,cmdline,cgroup}. On the first sight of a process
+ * (pid + start ticks) it reads all four files; afterwards only `stat`, since uid, argv and cgroup are fixed
+ * for a process's life in practice (setuid daemons and setproctitle are the rare exceptions, caught when
+ * the pid is seen with a new start time). A process that vanishes mid-read is skipped silently; a garbled
+ * file is skipped with a reason.
+ */
+export function createProcessCollector(): ProcessCollector {
+  const identities = new Map<number, Identity>();
+  let users: Map<number, string> | undefined;
+  let usersFrom = '';
+  let pageSize = 0;
+  let bootTimeMs = 0;
+  let bootFrom = '';
+  let cycle = 0;
+
+  const collect = (ctx: CollectContext, report: CollectReport): ProcessSample[] => {
+    const { procfs } = ctx.paths;
+    cycle++;
+    if (bootFrom !== procfs) {
+      bootTimeMs = parseBootTime(readText(join(procfs, 'stat'))) * 1000;
+      pageSize = measurePageSize(procfs);
+      bootFrom = procfs;
+    }
+    const passwd = join(ctx.paths.etc, 'passwd');
+    if (users === undefined || usersFrom !== passwd) {
+      users = parsePasswd(tryReadText(passwd) ?? '');
+      usersFrom = passwd;
+    }
+    const samples: ProcessSample[] = [];
+    for (const name of listDir(procfs)) {
+      const first = name.charCodeAt(0);
+      if (first < 48 || first > 57) continue;
+      const pid = Number(name);
+      const dir = join(procfs, name);
+      let stat: RawProcStat;
+      try {
+        stat = parseProcStat(readText(join(dir, 'stat')));
+      } catch (error) {
+        if (isVanished(error)) continue;
+        report.skip(`${dir}/stat: ${(error as Error).message}`);
+        continue;
+      }
+      let identity = identities.get(pid);
+      if (identity === undefined || identity.startTicks !== stat.startTicks) {
+        const status = tryReadText(join(dir, 'status'));
+        if (status === undefined) continue; // gone between the two reads
+        const uid = parseStatusUid(status);
+        if (uid === null) {
+          report.skip(`${dir}/status: no Uid line`);
+          continue;
+        }
+        const argv = parseCmdline(tryReadText(join(dir, 'cmdline')) ?? '');
+        identity = {
+          startTicks: stat.startTicks,
+          uid,
+          argv,
+          cmdline: argv.join(' '),
+          cgroup: parseCgroup(tryReadText(join(dir, 'cgroup')) ?? ''),
+          seenCycle: cycle,
+          cpuTicks: Number.NaN,
+          cpuAtMs: 0,
+        };
+        identities.set(pid, identity);
+      }
+      identity.seenCycle = cycle;
+      const cpuTicks = stat.utimeTicks + stat.stimeTicks;
+      let cpuPercent: number | null = null;
+      if (!Number.isNaN(identity.cpuTicks) && ctx.monoMs > identity.cpuAtMs) {
+        const elapsedTicks = ((ctx.monoMs - identity.cpuAtMs) / 1000) * CLOCK_TICKS_PER_SEC;
+        cpuPercent = Math.max(0, ((cpuTicks - identity.cpuTicks) / elapsedTicks) * 100);
+      }
+      identity.cpuTicks = cpuTicks;
+      identity.cpuAtMs = ctx.monoMs;
+      samples.push({
+        pid,
+        ppid: stat.ppid,
+        pgid: stat.pgid,
+        sid: stat.sid,
+        state: stat.state,
+        comm: stat.comm,
+        cmdline: identity.cmdline,
+        argv: identity.argv,
+        uid: identity.uid,
+        user: users.get(identity.uid) ?? null,
+        startTime: Math.round(bootTimeMs + (stat.startTicks * 1000) / CLOCK_TICKS_PER_SEC),
+        startTicks: stat.startTicks,
+        threads: stat.threads,
+        rssBytes: stat.rssPages * pageSize,
+        virtualBytes: stat.virtualBytes,
+        nice: stat.nice,
+        cpuPercent,
+        cpuSeconds: cpuTicks / CLOCK_TICKS_PER_SEC,
+        cgroup: identity.cgroup,
+        tty: ttyName(stat.ttyNr),
+        kernelThread: (stat.flags & PF_KTHREAD) !== 0,
+        gpuMemoryBytes: null,
+      });
+    }
+    for (const [pid, identity] of identities) {
+      if (identity.seenCycle !== cycle) identities.delete(pid);
+    }
+    return samples;
+  };
+
+  return { name: 'processes', collect, cachedIdentities: () => identities.size };
+}
+
+function isVanished(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === 'ENOENT' || code === 'ESRCH';
+}
+
+/** Expensive per-process facts, read on demand for one process only (`vigil explain`, actions). */
+export interface ProcessDetails {
+  readonly openFds: number | null;
+  readonly oomScore: number | null;
+  readonly oomScoreAdj: number | null;
+}
+
+export function readProcessDetails(paths: HostPaths, pid: number): ProcessDetails {
+  const dir = join(paths.procfs, String(pid));
+  const fds = listDir(join(dir, 'fd'));
+  const score = Number.parseInt(tryReadText(join(dir, 'oom_score')) ?? '', 10);
+  const adj = Number.parseInt(tryReadText(join(dir, 'oom_score_adj')) ?? '', 10);
+  return {
+    openFds: fds.length > 0 ? fds.length : null,
+    oomScore: Number.isNaN(score) ? null : score,
+    oomScoreAdj: Number.isNaN(adj) ? null : adj,
+  };
+}

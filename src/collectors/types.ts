@@ -1,0 +1,43 @@
+import type { HostPaths } from '../host/paths.js';
+
+/** Where journal entries come from: the live system journal, one journal file, or a directory of them. */
+export type JournalSource =
+  | { readonly kind: 'system' }
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'directory'; readonly path: string };
+
+/** Everything a collector may need to know to take one sample. */
+export interface CollectContext {
+  readonly paths: HostPaths;
+  /** Wall clock of this sample, ms since the epoch. */
+  readonly nowMs: number;
+  /** Monotonic clock of this sample, ms (performance.now()); rates divide by its deltas. */
+  readonly monoMs: number;
+  /** Path or name of the nvidia-smi program. */
+  readonly nvidiaSmi: string;
+  readonly journal: JournalSource;
+  /** journalctl `--since` value for one-shot reads, e.g. `-1h`. */
+  readonly journalSince: string;
+  /** Upper bound for any external command (nvidia-smi, journalctl). */
+  readonly commandTimeoutMs: number;
+}
+
+/** Thrown by a collector whose source does not exist here (no GPU, no PSI, no journal). Not an error. */
+export class Unsupported extends Error {
+  override readonly name = 'Unsupported';
+}
+
+/** Lets a collector say it skipped one item (a garbled file, a vanished device) and why. */
+export interface CollectReport {
+  skip(reason: string): void;
+}
+
+/**
+ * One source of facts. `collect` does the I/O and returns the slice; the pure `parseX(text)` functions
+ * beside it do the parsing. A collector may keep the previous sample's counters to compute rates, so one
+ * instance is kept for the life of the daemon (or across the two samples of `vigil status`).
+ */
+export interface Collector<T> {
+  readonly name: string;
+  collect(ctx: CollectContext, report: CollectReport): T | Promise<T>;
+}

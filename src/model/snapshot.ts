@@ -1,0 +1,238 @@
+/**
+ * The Snapshot: one immutable picture of the machine. Field names carry their unit (`rssBytes`,
+ * `tempCelsius`, `durationMs`). A slice is `undefined` when its collector failed or is unsupported here;
+ * the `collectors` list says why. Names used by `vigil status --json` are a public contract (README).
+ */
+
+/** Pressure stall information for one resource, see Documentation/accounting/psi.rst. */
+export interface PressureLine {
+  /** Percentage of wall time stalled, averaged over 10 s, 60 s and 300 s. */
+  readonly avg10: number;
+  readonly avg60: number;
+  readonly avg300: number;
+  /** Cumulative stall time in microseconds. */
+  readonly totalMicros: number;
+}
+
+/** `some` and `full` lines; either may be absent (cpu lacks `full` before 5.13, irq lacks `some`). */
+export interface Pressure {
+  readonly some: PressureLine | null;
+  readonly full: PressureLine | null;
+}
+
+export interface ProcessSample {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly pgid: number;
+  readonly sid: number;
+  /** One letter from /proc/[pid]/stat: R S D Z T t X I ... */
+  readonly state: string;
+  /** Kernel task name, at most 15 characters. */
+  readonly comm: string;
+  /** Full command line, arguments joined by spaces; empty for kernel threads and zombies. */
+  readonly cmdline: string;
+  /** The argv as the kernel holds it (NUL-separated in /proc/[pid]/cmdline). */
+  readonly argv: readonly string[];
+  /** Real uid. */
+  readonly uid: number;
+  readonly user: string | null;
+  /** Start time in ms since the epoch (boot time + start ticks). */
+  readonly startTime: number;
+  /** Start time in clock ticks since boot: with the pid, the identity of a process (pids are reused). */
+  readonly startTicks: number;
+  readonly threads: number;
+  readonly rssBytes: number;
+  readonly virtualBytes: number;
+  readonly nice: number;
+  /** CPU use since the previous sample, 100 = one core; null on the first sample. */
+  readonly cpuPercent: number | null;
+  /** utime + stime since the process started, in seconds. */
+  readonly cpuSeconds: number;
+  /** cgroup v2 path (or the first v1 hierarchy), null when unreadable. */
+  readonly cgroup: string | null;
+  /** Controlling terminal (`pts/3`, `tty1`), null when none. */
+  readonly tty: string | null;
+  readonly kernelThread: boolean;
+  /** GPU memory used by this process, from nvidia-smi; null when unknown. */
+  readonly gpuMemoryBytes: number | null;
+}
+
+export interface MemorySlice {
+  readonly totalBytes: number;
+  readonly availableBytes: number;
+  /** True when MemAvailable was missing and `availableBytes` is vigil's estimate. */
+  readonly availableEstimated: boolean;
+  readonly freeBytes: number;
+  readonly buffersBytes: number;
+  readonly cachedBytes: number;
+  /** (total - available) / total, in percent; the same definition as procps `free`. */
+  readonly usedPercent: number;
+  readonly swapTotalBytes: number;
+  readonly swapFreeBytes: number;
+  readonly swapUsedBytes: number;
+  readonly swapUsedPercent: number;
+  /** /proc/pressure/memory, null when PSI is absent or disabled. */
+  readonly pressure: Pressure | null;
+}
+
+export interface CoreSample {
+  /** `cpu0`, `cpu1` ... */
+  readonly name: string;
+  readonly usagePercent: number | null;
+  readonly frequencyMhz: number | null;
+}
+
+export interface CpuSlice {
+  readonly cores: number;
+  /** Load average over 1, 5 and 15 minutes. */
+  readonly load: readonly [number, number, number];
+  readonly runnable: number;
+  readonly tasks: number;
+  /** Busy share of all cores since the previous sample (100 = every core busy); null on the first. */
+  readonly usagePercent: number | null;
+  readonly iowaitPercent: number | null;
+  readonly perCore: readonly CoreSample[];
+  readonly pressure: Pressure | null;
+  /** Boot time, ms since the epoch (from /proc/stat btime). */
+  readonly bootTime: number;
+}
+
+export interface TemperatureSample {
+  /** Chip or zone name (`coretemp`, `nvme`, `acpitz`); the hwmon directory name when the chip has none. */
+  readonly chip: string;
+  /** Sensor label (`Core 0`, `Composite`), or the input name (`temp1`) when unlabelled. */
+  readonly label: string;
+  readonly tempCelsius: number;
+  readonly maxCelsius: number | null;
+  readonly critCelsius: number | null;
+  /** `hwmon` or `thermal_zone`. */
+  readonly source: 'hwmon' | 'thermal_zone';
+  /** sysfs path of the sensor directory, the stable key (several chips can share a name). */
+  readonly path: string;
+}
+
+export interface DiskSample {
+  readonly mount: string;
+  readonly device: string;
+  readonly fsType: string;
+  readonly totalBytes: number;
+  readonly availableBytes: number;
+  readonly usedPercent: number;
+  /** null for file systems without inode accounting (btrfs, vfat report 0 inodes). */
+  readonly inodesUsedPercent: number | null;
+  /** Block-device counters from /proc/diskstats, null when the device is not listed there. */
+  readonly io: DiskIo | null;
+}
+
+export interface DiskIo {
+  /** Kernel name of the block device (`sda`, `nvme0n1p2`, `dm-0`). */
+  readonly name: string;
+  readonly readBytesPerSec: number | null;
+  readonly writeBytesPerSec: number | null;
+  /** Share of wall time the device was busy (ms doing I/O / elapsed), 0..100. */
+  readonly utilizationPercent: number | null;
+  /** Average time per completed I/O, ms. */
+  readonly awaitMs: number | null;
+}
+
+export interface DisksSlice {
+  readonly disks: readonly DiskSample[];
+  readonly ioPressure: Pressure | null;
+}
+
+export interface NetworkInterfaceSample {
+  readonly name: string;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+  readonly rxBytesPerSec: number | null;
+  readonly txBytesPerSec: number | null;
+  readonly rxErrors: number;
+  readonly txErrors: number;
+  readonly rxDrops: number;
+  readonly txDrops: number;
+}
+
+export interface NetworkSlice {
+  readonly interfaces: readonly NetworkInterfaceSample[];
+  /** TCP sockets (IPv4 and IPv6) by state name (`ESTABLISHED`, `LISTEN`, `TIME_WAIT` ...). */
+  readonly tcp: Readonly<Record<string, number>>;
+}
+
+export interface JournalEntry {
+  /** ms since the epoch. */
+  readonly time: number;
+  /** syslog priority 0 (emerg) .. 7 (debug). */
+  readonly priority: number;
+  readonly identifier: string | null;
+  readonly unit: string | null;
+  readonly pid: number | null;
+  readonly transport: string | null;
+  readonly message: string;
+  readonly messageId: string | null;
+  readonly cursor: string | null;
+}
+
+export interface GpuSample {
+  readonly index: number;
+  readonly uuid: string | null;
+  readonly name: string;
+  readonly temperatureCelsius: number | null;
+  readonly utilizationPercent: number | null;
+  readonly memoryUtilizationPercent: number | null;
+  readonly memoryUsedBytes: number | null;
+  readonly memoryTotalBytes: number | null;
+  readonly powerWatts: number | null;
+  readonly powerLimitWatts: number | null;
+  readonly fanPercent: number | null;
+}
+
+export interface GpuProcessSample {
+  readonly gpuUuid: string | null;
+  readonly pid: number;
+  readonly name: string;
+  readonly usedMemoryBytes: number | null;
+}
+
+export interface GpuSlice {
+  readonly gpus: readonly GpuSample[];
+  readonly processes: readonly GpuProcessSample[];
+}
+
+export interface HostInfo {
+  readonly hostname: string;
+  readonly kernel: string;
+  readonly uptimeSecs: number;
+}
+
+export interface CollectorStatus {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly durationMs: number;
+  readonly error: string | null;
+  /** Set when the source does not exist here (no GPU, no PSI, no journal): not an error. */
+  readonly unsupported: string | null;
+  /** Items skipped because their files were garbled or truncated, with the reason. */
+  readonly skipped?: readonly string[];
+}
+
+export interface Snapshot {
+  /** ms since the epoch. */
+  readonly takenAt: number;
+  readonly host: HostInfo;
+  readonly processes?: readonly ProcessSample[];
+  readonly memory?: MemorySlice;
+  readonly cpu?: CpuSlice;
+  readonly temperatures?: readonly TemperatureSample[];
+  readonly disks?: readonly DiskSample[];
+  /** /proc/pressure/io, read by the disks collector; null when PSI is unavailable. */
+  readonly ioPressure?: Pressure | null;
+  /** Network interfaces (`network[]` in `status --json`). */
+  readonly network?: readonly NetworkInterfaceSample[];
+  /** TCP sockets by state, from the network collector. */
+  readonly tcp?: Readonly<Record<string, number>>;
+  readonly journal?: readonly JournalEntry[];
+  readonly gpus?: readonly GpuSample[];
+  /** Per-process GPU memory as nvidia-smi lists it (also joined onto `processes[].gpuMemoryBytes`). */
+  readonly gpuProcesses?: readonly GpuProcessSample[];
+  readonly collectors: readonly CollectorStatus[];
+}
