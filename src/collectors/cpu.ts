@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { readAttribute, readText } from '../host/files.js';
 import type { CoreSample, CpuSlice } from '../model/snapshot.js';
 import { readPressure } from './pressure.js';
-import type { Collector } from './types.js';
+import type { SyncCollector } from './types.js';
 
 /** Jiffy counters of one `cpu` line of /proc/stat, see proc(5). */
 export interface RawCpuTimes {
@@ -49,7 +49,11 @@ export function parseProcStatSystem(text: string): RawProcStatSystem {
 }
 
 /** /proc/loadavg: `0.52 0.58 0.59 2/1036 12345`. */
-export function parseLoadavg(text: string): { load: [number, number, number]; runnable: number; tasks: number } {
+export function parseLoadavg(text: string): {
+  load: [number, number, number];
+  runnable: number;
+  tasks: number;
+} {
   const [a, b, c, tasks] = text.trim().split(/\s+/);
   const load: [number, number, number] = [Number(a), Number(b), Number(c)];
   const [runnable, all] = (tasks ?? '').split('/').map(Number);
@@ -68,7 +72,7 @@ function busyPercent(now: RawCpuTimes, before: RawCpuTimes | undefined): number 
  * CPU use per core and in total (the busy share between two reads of /proc/stat), load average,
  * per-core frequency from sysfs cpufreq (absent in most VMs: null), and CPU pressure.
  */
-export function createCpuCollector(): Collector<CpuSlice> {
+export function createCpuCollector(): SyncCollector<CpuSlice> {
   let previous: RawProcStatSystem | undefined;
   return {
     name: 'cpu',

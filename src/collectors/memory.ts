@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { readText } from '../host/files.js';
 import type { MemorySlice } from '../model/snapshot.js';
 import { readPressure } from './pressure.js';
-import type { Collector } from './types.js';
+import type { SyncCollector } from './types.js';
 
 /**
  * Parses /proc/meminfo (`Key:   value kB` lines, see proc(5)) into bytes. Lines without a unit (the
@@ -58,7 +58,7 @@ export function memoryFromMeminfo(values: Map<string, number>): Omit<MemorySlice
 }
 
 /** Memory and swap from /proc/meminfo, plus memory pressure from /proc/pressure/memory. */
-export function createMemoryCollector(): Collector<MemorySlice> {
+export function createMemoryCollector(): SyncCollector<MemorySlice> {
   return {
     name: 'memory',
     collect(ctx) {

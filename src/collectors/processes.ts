@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { errorCode, listDir, readText, tryReadText } from '../host/files.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ProcessSample } from '../model/snapshot.js';
-import type { CollectContext, Collector, CollectReport } from './types.js';
+import type { CollectContext, CollectReport, SyncCollector } from './types.js';
 
 /**
  * USER_HZ: the unit of the tick counts in /proc/[pid]/stat. Fixed at 100 by the kernel ABI on every
@@ -119,7 +119,8 @@ export function parsePasswd(text: string): Map<number, string> {
   for (const line of text.split('\n')) {
     const fields = line.split(':');
     const uid = Number(fields[2]);
-    if (fields.length >= 3 && fields[0] && Number.isInteger(uid) && !users.has(uid)) users.set(uid, fields[0]);
+    if (fields.length >= 3 && fields[0] && Number.isInteger(uid) && !users.has(uid))
+      users.set(uid, fields[0]);
   }
   return users;
 }
@@ -160,7 +161,7 @@ function measurePageSize(procfs: string): number {
   );
 }
 
-export interface ProcessCollector extends Collector<ProcessSample[]> {
+export interface ProcessCollector extends SyncCollector<ProcessSample[]> {
   /** How many identities are cached (for the memory benchmark). */
   readonly cachedIdentities: () => number;
 }

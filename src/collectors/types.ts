@@ -41,3 +41,8 @@ export interface Collector<T> {
   readonly name: string;
   collect(ctx: CollectContext, report: CollectReport): T | Promise<T>;
 }
+
+/** A collector that only reads files and so answers synchronously (the fast path uses these). */
+export interface SyncCollector<T> extends Collector<T> {
+  collect(ctx: CollectContext, report: CollectReport): T;
+}

@@ -70,13 +70,11 @@ describe('memory from /proc/meminfo', () => {
   it('combines meminfo with memory pressure in the collector, and reports PSI absent as null', () => {
     const tree = tempTree();
     try {
-      const m = createMemoryCollector().collect(context(tree.paths), noop) as ReturnType<
-        typeof memoryFromMeminfo
-      > & { pressure: ReturnType<typeof parsePressure> | null };
+      const m = createMemoryCollector().collect(context(tree.paths), noop);
       assert.equal(m.pressure?.some?.avg10, 2.32);
       assert.equal(m.pressure?.full?.totalMicros, 1367);
       rmSync(join(tree.procfs, 'pressure'), { recursive: true });
-      const without = createMemoryCollector().collect(context(tree.paths), noop) as { pressure: unknown };
+      const without = createMemoryCollector().collect(context(tree.paths), noop);
       assert.equal(without.pressure, null);
     } finally {
       tree.done();
@@ -118,17 +116,23 @@ describe('pressure stall information', () => {
 
 describe('cpu from /proc/stat and /proc/loadavg', () => {
   it('reads per-core counters, boot time and load average', () => {
-    const stat = parseProcStatSystem(`cpu  10 0 10 80 0 0 0 0 0 0\ncpu0 5 0 5 40 0 0 0 0\nbtime 1418183276\n`);
+    const stat = parseProcStatSystem(
+      `cpu  10 0 10 80 0 0 0 0 0 0\ncpu0 5 0 5 40 0 0 0 0\nbtime 1418183276\n`,
+    );
     assert.equal(stat.cores.length, 1);
     assert.equal(stat.bootTimeSecs, 1418183276);
-    assert.deepEqual(parseLoadavg('0.52 0.58 0.59 2/1036 27084\n'), { load: [0.52, 0.58, 0.59], runnable: 2, tasks: 1036 });
+    assert.deepEqual(parseLoadavg('0.52 0.58 0.59 2/1036 27084\n'), {
+      load: [0.52, 0.58, 0.59],
+      runnable: 2,
+      tasks: 1036,
+    });
   });
 
   it('computes busy % between two samples, per core and in total', () => {
     const tree = tempTree();
     try {
       const cpu = createCpuCollector();
-      const first = cpu.collect(context(tree.paths, 0), noop) as { usagePercent: number | null; cores: number };
+      const first = cpu.collect(context(tree.paths, 0), noop);
       assert.equal(first.usagePercent, null);
       assert.equal(first.cores, 4);
       // Add 100 ticks to every core: 50 busy (user), 50 idle → 50 %.
@@ -140,11 +144,7 @@ cpu3 3726378 108309 884125 10031185 3399 0 2056 0 56189 0
 btime 1418183276
 `;
       writeFileSync(join(tree.procfs, 'stat'), stat);
-      const second = cpu.collect(context(tree.paths, 1000), noop) as {
-        usagePercent: number;
-        perCore: { usagePercent: number; frequencyMhz: number | null }[];
-        load: number[];
-      };
+      const second = cpu.collect(context(tree.paths, 1000), noop);
       assert.equal(second.usagePercent, 50);
       assert.deepEqual(
         second.perCore.map((c) => c.usagePercent),

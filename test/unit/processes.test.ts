@@ -88,7 +88,10 @@ describe('parsing the other per-process files', () => {
   });
 
   it('prefers the cgroup v2 path and falls back to the first v1 hierarchy', () => {
-    assert.equal(parseCgroup('0::/user.slice/user-1000.slice/session-2.scope\n'), '/user.slice/user-1000.slice/session-2.scope');
+    assert.equal(
+      parseCgroup('0::/user.slice/user-1000.slice/session-2.scope\n'),
+      '/user.slice/user-1000.slice/session-2.scope',
+    );
     assert.equal(parseCgroup('12:pids:/user.slice\n11:memory:/user.slice/x\n'), '/user.slice');
   });
 
@@ -110,7 +113,10 @@ describe('the process collector on a fixture procfs', () => {
     const skipped: string[] = [];
     const list = createProcessCollector().collect(fixtureContext(), { skip: (r) => skipped.push(r) });
     const byPid = new Map(list.map((p) => [p.pid, p]));
-    assert.deepEqual([...byPid.keys()].sort((a, b) => a - b), [1, 17, 1020, 12461, 26231, 27079]);
+    assert.deepEqual(
+      [...byPid.keys()].sort((a, b) => a - b),
+      [1, 17, 1020, 12461, 26231, 27079],
+    );
     const vim = byPid.get(26231)!;
     assert.equal(vim.comm, 'vim');
     assert.equal(vim.user, 'alice');
@@ -144,6 +150,9 @@ describe('the process collector on a fixture procfs', () => {
     const first = collector.collect(fixtureContext(1000), noop);
     assert.ok(first.every((p) => p.cpuPercent === null));
     const second = collector.collect(fixtureContext(2000), noop);
-    assert.ok(second.every((p) => p.cpuPercent === 0), 'nothing ran in the frozen fixture');
+    assert.ok(
+      second.every((p) => p.cpuPercent === 0),
+      'nothing ran in the frozen fixture',
+    );
   });
 });

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { UsageError } from './context.js';
+import { makeStatusCommand } from './status.js';
+
+/** Exit statuses, as documented in the man page: 0 ok, 1 runtime failure, 2 usage error. */
+export const EXIT_RUNTIME = 1;
+export const EXIT_USAGE = 2;
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function makeProgram(): Command {
+  const program = new Command('vigil')
+    .description('A watchdog for Linux developer workstations')
+    .version(packageVersion(), '-V, --version')
+    .option('--procfs <dir>', 'procfs root to read (a copy or a container’s /proc)', undefined)
+    .option('--sysfs <dir>', 'sysfs root to read', undefined)
+    .option('--rootfs <dir>', 'root the mount points and /etc/passwd are resolved under', undefined)
+    .option('--nvidia-smi <path>', 'nvidia-smi program to run', undefined)
+    .showHelpAfterError('(run vigil --help for usage)')
+    .exitOverride();
+  program.addCommand(makeStatusCommand().exitOverride());
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = makeProgram();
+  try {
+    await program.parseAsync(argv);
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`vigil: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`vigil: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_RUNTIME;
+  }
+}
+
+process.exitCode = await main(process.argv);

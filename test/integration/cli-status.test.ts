@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runVigil } from '../helpers/cli.js';
+import { fixturePath } from '../helpers/samples.js';
+
+describe('vigil status on the live machine', () => {
+  it('prints a readable report without colour codes when piped', () => {
+    const run = runVigil(['status', '--sample', '200']);
+    assert.equal(run.status, 0, run.stderr);
+    for (const heading of ['vigil ·', 'CPU', 'Mem', 'Top 10 by CPU', 'Top 10 by memory']) {
+      assert.ok(run.stdout.includes(heading), `missing "${heading}" in:\n${run.stdout}`);
+    }
+    assert.equal(
+      run.stdout.includes(`${String.fromCharCode(27)}[`),
+      false,
+      'no ANSI escapes when NO_COLOR is set and stdout is a pipe',
+    );
+    assert.ok(
+      run.stdout.includes(String(process.pid)) || run.stdout.includes('node'),
+      'lists real processes',
+    );
+  });
+
+  it('prints one JSON object with the documented fields and types', () => {
+    const run = runVigil(['status', '--json', '--sample', '200']);
+    assert.equal(run.status, 0, run.stderr);
+    const s = JSON.parse(run.stdout);
+    const me = s.processes.find((p: { pid: number }) => p.pid === process.pid);
+    assert.ok(me, 'the test runner itself is in the process table');
+    for (const key of [
+      'pid',
+      'ppid',
+      'pgid',
+      'state',
+      'comm',
+      'cmdline',
+      'uid',
+      'user',
+      'startTime',
+      'rssBytes',
+      'cpuPercent',
+      'gpuMemoryBytes',
+    ]) {
+      assert.ok(key in me, `processes[].${key}`);
+    }
+    assert.equal(typeof me.cpuPercent, 'number', 'two samples give every process a CPU %');
+    assert.ok(
+      Math.abs(me.startTime - (Date.now() - process.uptime() * 1000)) < 5000,
+      'startTime is wall-clock ms',
+    );
+    for (const key of [
+      'totalBytes',
+      'availableBytes',
+      'usedPercent',
+      'swapTotalBytes',
+      'swapUsedBytes',
+      'pressure',
+    ]) {
+      assert.ok(key in s.memory, `memory.${key}`);
+    }
+    assert.equal(s.cpu.load.length, 3);
+    assert.equal(typeof s.cpu.usagePercent, 'number');
+    assert.equal(s.cpu.perCore.length, s.cpu.cores);
+    assert.ok(Array.isArray(s.disks) && s.disks.length > 0, 'at least the root file system');
+    for (const key of [
+      'mount',
+      'device',
+      'fsType',
+      'totalBytes',
+      'availableBytes',
+      'usedPercent',
+      'inodesUsedPercent',
+    ]) {
+      assert.ok(key in s.disks[0], `disks[].${key}`);
+    }
+    assert.ok(Array.isArray(s.network));
+    const names = s.collectors.map((c: { name: string }) => c.name).sort();
+    assert.deepEqual(names, ['cpu', 'disks', 'gpu', 'journal', 'memory', 'network', 'processes', 'thermal']);
+    for (const c of s.collectors) {
+      assert.deepEqual(Object.keys(c).slice(0, 5).sort(), [
+        'durationMs',
+        'error',
+        'name',
+        'ok',
+        'unsupported',
+      ]);
+    }
+  });
+
+  it('says a GPU is unsupported, not failing, when nvidia-smi is not installed', () => {
+    const run = runVigil(['status', '--json', '--sample', '0', '--nvidia-smi', '/nonexistent/nvidia-smi']);
+    const gpu = JSON.parse(run.stdout).collectors.find((c: { name: string }) => c.name === 'gpu');
+    assert.equal(gpu.ok, true);
+    assert.match(gpu.unsupported, /nvidia-smi/);
+  });
+});
+
+describe('vigil status when called wrongly or fed broken files', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vigil-cli-'));
+    cpSync(fixturePath('proc'), join(dir, 'proc'), { recursive: true });
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('exits 2 naming the option when a root directory does not exist', () => {
+    const run = runVigil(['status', '--procfs', '/nonexistent/proc']);
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /--procfs \/nonexistent\/proc: no such directory/);
+  });
+
+  it('exits 2 on an unknown option or a bad value', () => {
+    assert.equal(runVigil(['status', '--frobnicate']).status, 2);
+    const bad = runVigil(['status', '--sample', 'soon']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /milliseconds/);
+  });
+
+  it('reports a garbled meminfo as one failing collector and still shows the rest', () => {
+    writeFileSync(join(dir, 'proc/meminfo'), 'this is not meminfo\n');
+    const run = runVigil([
+      'status',
+      '--sample',
+      '0',
+      '--procfs',
+      join(dir, 'proc'),
+      '--sysfs',
+      fixturePath('sys'),
+      '--rootfs',
+      fixturePath('root'),
+      '--nvidia-smi',
+      '/nonexistent/nvidia-smi',
+    ]);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /Collectors failing: memory \(cannot read .*meminfo: no MemTotal line\)/);
+    assert.match(run.stdout, /Top 10 by CPU/);
+    assert.match(run.stdout, /Skipped \d+ unreadable item\(s\): processes: .*4242\/stat/);
+  });
+});

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { createCpuCollector } from '../../src/collectors/cpu.js';
+import { createMemoryCollector } from '../../src/collectors/memory.js';
+import { createProcessCollector } from '../../src/collectors/processes.js';
+import type { CollectContext } from '../../src/collectors/types.js';
+import { LIVE_PATHS } from '../../src/host/paths.js';
+import type { ProcessSample } from '../../src/model/snapshot.js';
+
+const live: CollectContext = {
+  paths: LIVE_PATHS,
+  nowMs: Date.now(),
+  monoMs: 0,
+  nvidiaSmi: 'nvidia-smi',
+  journal: { kind: 'system' },
+  journalSince: '-1h',
+  commandTimeoutMs: 5000,
+};
+const noop = { skip: () => {} };
+
+function have(program: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const procps = have('ps') && have('free') ? false : 'needs ps and free (Debian package procps)';
+
+interface PsRow {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  stat: string;
+  rssKiB: number;
+  comm: string;
+}
+
+function psTable(): Map<number, PsRow> {
+  const out = execFileSync('ps', ['-eo', 'pid=,ppid=,pgid=,stat=,rss=,comm='], { encoding: 'utf8' });
+  const rows = new Map<number, PsRow>();
+  for (const line of out.split('\n')) {
+    const m = line.match(/^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(\d+)\s(.*)$/);
+    if (!m) continue;
+    rows.set(Number(m[1]), {
+      pid: Number(m[1]),
+      ppid: Number(m[2]),
+      pgid: Number(m[3]),
+      stat: m[4]!,
+      rssKiB: Number(m[5]),
+      comm: m[6]!,
+    });
+  }
+  return rows;
+}
+
+describe('the live machine, read by vigil and by procps', { skip: procps }, () => {
+  it('agrees with ps on the process table, allowing for processes born or gone between the reads', () => {
+    const before = psTable();
+    const ours = new Map<number, ProcessSample>(
+      createProcessCollector()
+        .collect(live, noop)
+        .map((p) => [p.pid, p]),
+    );
+    const after = psTable();
+    // Processes present in both ps reads existed throughout: vigil must have seen every one.
+    const stable = [...before.keys()].filter((pid) => after.has(pid) && pid !== process.pid);
+    assert.ok(stable.length > 5, `ps listed ${stable.length} stable processes`);
+    for (const pid of stable) {
+      const ps = after.get(pid)!;
+      const p = ours.get(pid);
+      assert.ok(p, `vigil missed pid ${pid} (${ps.comm}) that ps listed before and after`);
+      assert.equal(p.ppid, ps.ppid, `ppid of ${pid}`);
+      assert.equal(p.pgid, ps.pgid, `pgid of ${pid}`);
+      assert.equal(p.comm, ps.comm, `comm of ${pid}`);
+      if (!'RSD'.includes(ps.stat[0]!) || !'RSD'.includes(p.state)) {
+        assert.equal(p.state, ps.stat[0], `state of ${pid}`);
+      }
+      // RSS moves for running processes; ps says KiB. Allow 10 % or 2 MiB.
+      const diffKiB = Math.abs(p.rssBytes / 1024 - ps.rssKiB);
+      assert.ok(
+        diffKiB <= Math.max(2048, ps.rssKiB * 0.1),
+        `rss of ${pid} (${ps.comm}): vigil ${p.rssBytes / 1024} KiB, ps ${ps.rssKiB} KiB`,
+      );
+    }
+  });
+
+  it('agrees with free -b on memory and swap', () => {
+    const out = execFileSync('free', ['-b'], { encoding: 'utf8' });
+    const mem = out.match(/^Mem:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/m);
+    const swap = out.match(/^Swap:\s+(\d+)\s+(\d+)\s+(\d+)/m);
+    assert.ok(mem && swap, `unexpected free output:\n${out}`);
+    const m = createMemoryCollector().collect(live, noop);
+    const total = Number(mem[1]);
+    assert.equal(m.totalBytes, total);
+    // Memory moves between the two reads: allow 1 % of total.
+    assert.ok(Math.abs(m.availableBytes - Number(mem[6])) < total * 0.01, 'available');
+    assert.ok(
+      Math.abs(m.totalBytes - m.availableBytes - Number(mem[2])) < total * 0.01,
+      'used = total - available',
+    );
+    assert.equal(m.swapTotalBytes, Number(swap[1]));
+    assert.ok(
+      Math.abs(m.swapUsedBytes - Number(swap[2])) < Math.max(1, Number(swap[1])) * 0.01 + 1,
+      'swap used',
+    );
+  });
+
+  it('reads the same load average and core count as the kernel reports', () => {
+    const cpu = createCpuCollector().collect(live, noop);
+    const loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+    for (let i = 0; i < 3; i++) assert.ok(Math.abs(cpu.load[i]! - loadavg[i]!) <= 0.05, `load[${i}]`);
+    const nproc = Number(execFileSync('nproc', ['--all'], { encoding: 'utf8' }));
+    assert.equal(cpu.cores, nproc);
+  });
+});
