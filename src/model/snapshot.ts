@@ -107,8 +107,10 @@ export interface TemperatureSample {
   readonly critCelsius: number | null;
   /** `hwmon` or `thermal_zone`. */
   readonly source: 'hwmon' | 'thermal_zone';
-  /** sysfs path of the sensor directory, the stable key (several chips can share a name). */
+  /** sysfs path of the sensor directory (several chips can share a name). */
   readonly path: string;
+  /** The input within that directory (`temp2`; `temp` for a thermal zone): with `path`, a unique key. */
+  readonly input: string;
 }
 
 export interface DiskSample {
