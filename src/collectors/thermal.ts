@@ -193,7 +193,16 @@ function readThermalZones(
       if (content !== undefined) tripFiles.set(file, content);
     }
     const { maxCelsius, critCelsius } = parseTripPoints(tripFiles);
-    samples.push({ chip, label: zone, tempCelsius, maxCelsius, critCelsius, source: 'thermal_zone', path, input: 'temp' });
+    samples.push({
+      chip,
+      label: zone,
+      tempCelsius,
+      maxCelsius,
+      critCelsius,
+      source: 'thermal_zone',
+      path,
+      input: 'temp',
+    });
   }
   return samples;
 }

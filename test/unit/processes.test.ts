@@ -115,7 +115,7 @@ describe('the process collector on a fixture procfs', () => {
     const byPid = new Map(list.map((p) => [p.pid, p]));
     assert.deepEqual(
       [...byPid.keys()].sort((a, b) => a - b),
-      [1, 17, 1020, 12461, 26231, 27079],
+      [1, 17, 1020, 11345, 12461, 26231, 27079],
     );
     const vim = byPid.get(26231)!;
     assert.equal(vim.comm, 'vim');
