@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 const main = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
-  process.stderr.write('vigil: the compiled code is missing (dist/). Run `npm run build` (npm ci does it).\n');
+  process.stderr.write(
+    'vigil: the compiled code is missing (dist/). Run `npm run build` (npm ci does it).\n',
+  );
   process.exit(1);
 }
 await import(main.href);

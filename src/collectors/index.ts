@@ -11,6 +11,7 @@ import type {
   ProcessSample,
   Snapshot,
   TemperatureSample,
+  UnitSample,
 } from '../model/snapshot.js';
 import { createCpuCollector } from './cpu.js';
 import { createDisksCollector } from './disks.js';
@@ -21,6 +22,7 @@ import { createMemoryCollector } from './memory.js';
 import { createNetworkCollector } from './network.js';
 import { createProcessCollector } from './processes.js';
 import { createThermalCollector } from './thermal.js';
+import { createUnitsCollector } from './units.js';
 import { type CollectContext, type Collector, type JournalSource, Unsupported } from './types.js';
 
 /** What each collector returns, by name. */
@@ -33,6 +35,7 @@ export interface SliceMap {
   network: NetworkSlice;
   journal: JournalEntry[];
   gpu: GpuSlice;
+  units: UnitSample[];
 }
 export type CollectorName = keyof SliceMap;
 
@@ -40,6 +43,7 @@ export type CollectorName = keyof SliceMap;
 export const COLLECTOR_NAMES: readonly CollectorName[] = [
   'gpu',
   'journal',
+  'units',
   'processes',
   'memory',
   'cpu',
@@ -52,7 +56,7 @@ export const COLLECTOR_NAMES: readonly CollectorName[] = [
 export const RATE_COLLECTORS: readonly CollectorName[] = ['processes', 'cpu', 'disks', 'network'];
 
 /** Collectors that run an external program (slow, so started first and awaited last). */
-export const COMMAND_COLLECTORS: readonly CollectorName[] = ['gpu', 'journal'];
+export const COMMAND_COLLECTORS: readonly CollectorName[] = ['gpu', 'journal', 'units'];
 
 type CollectorMap = { [K in CollectorName]: Collector<SliceMap[K]> };
 
@@ -112,6 +116,7 @@ export class CollectorSet {
     network: createNetworkCollector(),
     journal: createJournalCollector(),
     gpu: createGpuCollector(),
+    units: createUnitsCollector(),
   };
 
   /** Runs the named collectors concurrently (command collectors first, so their latency overlaps). */
@@ -175,6 +180,7 @@ export function assembleSnapshot(results: Results, ctx: CollectContext): Snapsho
     ...(values.network ? { network: values.network.interfaces, tcp: values.network.tcp } : {}),
     ...(values.journal ? { journal: values.journal } : {}),
     ...(values.gpu ? { gpus: values.gpu.gpus, gpuProcesses: values.gpu.processes } : {}),
+    ...(values.units ? { units: values.units } : {}),
     collectors: results.statuses,
   };
 }

@@ -58,7 +58,8 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
     });
     child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      if (error.code === 'ENOENT' || error.code === 'EACCES') reject(new CommandNotFound(program, error.code));
+      if (error.code === 'ENOENT' || error.code === 'EACCES')
+        reject(new CommandNotFound(program, error.code));
       else reject(error);
     });
     child.on('close', (exitCode, signal) => {

@@ -200,6 +200,15 @@ export interface GpuSlice {
   readonly processes: readonly GpuProcessSample[];
 }
 
+/** A systemd user unit (only failed ones are collected), with systemctl's own state names. */
+export interface UnitSample {
+  readonly name: string;
+  readonly description: string;
+  readonly active_state: string;
+  readonly sub_state: string;
+  readonly failed: boolean;
+}
+
 export interface HostInfo {
   readonly hostname: string;
   readonly kernel: string;
@@ -236,5 +245,7 @@ export interface Snapshot {
   readonly gpus?: readonly GpuSample[];
   /** Per-process GPU memory as nvidia-smi lists it (also joined onto `processes[].gpuMemoryBytes`). */
   readonly gpuProcesses?: readonly GpuProcessSample[];
+  /** Failed systemd user units. */
+  readonly units?: readonly UnitSample[];
   readonly collectors: readonly CollectorStatus[];
 }

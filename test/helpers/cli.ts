@@ -14,6 +14,7 @@ export function runVigil(args: readonly string[], env: NodeJS.ProcessEnv = {}, t
   const result = spawnSync(process.execPath, [VIGIL_BIN, ...args], {
     encoding: 'utf8',
     timeout: timeoutMs,
+    maxBuffer: 256 * 1024 * 1024,
     env: { ...process.env, NO_COLOR: '1', ...env },
   });
   if (result.error) throw result.error;

@@ -78,7 +78,17 @@ describe('vigil status on the live machine', () => {
     }
     assert.ok(Array.isArray(s.network));
     const names = s.collectors.map((c: { name: string }) => c.name).sort();
-    assert.deepEqual(names, ['cpu', 'disks', 'gpu', 'journal', 'memory', 'network', 'processes', 'thermal']);
+    assert.deepEqual(names, [
+      'cpu',
+      'disks',
+      'gpu',
+      'journal',
+      'memory',
+      'network',
+      'processes',
+      'thermal',
+      'units',
+    ]);
     for (const c of s.collectors) {
       assert.deepEqual(Object.keys(c).slice(0, 5).sort(), [
         'durationMs',
