@@ -6,6 +6,7 @@ import type { HostPaths } from '../host/paths.js';
 
 /** Global options every command accepts (see `vigil --help`). */
 export interface GlobalOptions {
+  config?: string;
   procfs?: string;
   sysfs?: string;
   rootfs?: string;

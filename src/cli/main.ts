@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { ProblemsError } from '../config/problems.js';
 import { UsageError } from './context.js';
 import { makeStatusCommand } from './status.js';
 
@@ -22,6 +23,10 @@ export function makeProgram(): Command {
   const program = new Command('vigil')
     .description('A watchdog for Linux developer workstations')
     .version(packageVersion(), '-V, --version')
+    .option(
+      '--config <file>',
+      'configuration file (default: $VIGIL_CONFIG or $XDG_CONFIG_HOME/vigil/config.toml)',
+    )
     .option('--procfs <dir>', 'procfs root to read (a copy or a container’s /proc)', undefined)
     .option('--sysfs <dir>', 'sysfs root to read', undefined)
     .option('--rootfs <dir>', 'root the mount points and /etc/passwd are resolved under', undefined)
@@ -41,6 +46,12 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.
       return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof ProblemsError) {
+      process.stderr.write(
+        `vigil: ${error.problems.length === 1 ? 'this file has a problem' : 'these files have problems'}:\n${error.message}\n`,
+      );
+      return EXIT_USAGE;
     }
     if (error instanceof UsageError) {
       process.stderr.write(`vigil: ${error.message}\n`);

@@ -11,7 +11,14 @@ import {
   RATE_COLLECTORS,
   type SampleOptions,
 } from '../collectors/index.js';
+import { formatProblem } from '../config/problems.js';
+import type { Severity } from '../config/schema.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
+import { RuleEngine } from '../rules/engine.js';
+import { FactBuilder } from '../rules/facts.js';
+import type { ProcessFacts } from '../rules/facts-schema.js';
+import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
+import type { Finding } from '../rules/types.js';
 import { type GlobalOptions, sampleOptionsFrom } from './context.js';
 import { bar, fit, formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 
@@ -19,24 +26,106 @@ import { bar, fit, formatBytes, formatDuration, formatPercent, formatRate } from
  * Takes the snapshot `vigil status` shows: rate collectors sample twice, `windowMs` apart (CPU % needs a
  * delta); the command collectors (nvidia-smi, journalctl) start at once and overlap the window.
  */
-export async function takeStatusSnapshot(options: SampleOptions, windowMs: number): Promise<Snapshot> {
+export async function takeStatusSnapshot(
+  options: SampleOptions,
+  windowMs: number,
+): Promise<{ first: Snapshot; snapshot: Snapshot }> {
   const set = new CollectorSet();
-  const first = makeContext(options);
-  const commands = set.run(COMMAND_COLLECTORS, first);
-  await set.run(RATE_COLLECTORS, first);
+  const firstContext = makeContext(options);
+  const commands = set.run(COMMAND_COLLECTORS, firstContext);
+  const first = assembleSnapshot(await set.run(RATE_COLLECTORS, firstContext), firstContext);
   await sleep(windowMs);
   const second = makeContext(options);
   const rest = COLLECTOR_NAMES.filter((name) => !COMMAND_COLLECTORS.includes(name));
   const results = mergeResults(await set.run(rest, second), await commands);
-  return assembleSnapshot(results, second);
+  return { first, snapshot: assembleSnapshot(results, second) };
 }
 
-/** The `status --json` document: the snapshot minus internal fields (argv duplicates cmdline). */
-export function statusJson(snapshot: Snapshot): unknown {
+/** What one look establishes: the point rules' findings, and which rules need the daemon's history. */
+export interface StatusJudgement {
+  readonly findings: Finding[];
+  /** What vigil knows of each process beyond /proc, by pid. */
+  readonly processes: ReadonlyMap<
+    number,
+    { kind: string | null; orphan: boolean; originalParent: string | null; group: string }
+  >;
+  readonly needHistory: string[];
+  readonly problems: string[];
+}
+
+/**
+ * Judges a status snapshot with the point rules (no `for` duration, no history-derived facts); the
+ * first sample is shown to the lineage too, so a process re-parented during the window is known.
+ */
+export function judgeStatus(
+  runtime: RulesRuntime & { procfs: string },
+  first: Snapshot,
+  snapshot: Snapshot,
+): StatusJudgement {
+  const builder = new FactBuilder({
+    procfs: runtime.procfs,
+    kinds: runtime.kinds,
+    uid: process.getuid?.() ?? -1,
+  });
+  const config = runtime.config.config;
+  builder.build(first, config);
+  const facts = builder.build(snapshot, config);
+  const engine = new RuleEngine(runtime.rules.rules);
+  const { firing, raised } = engine.evaluate(facts, { pointOnly: true });
+  const processes = new Map<
+    number,
+    { kind: string | null; orphan: boolean; originalParent: string | null; group: string }
+  >();
+  const byPid = new Map((snapshot.processes ?? []).map((p) => [p.pid, p]));
+  for (const subject of facts.subjects.process ?? []) {
+    const f = subject.facts as ProcessFacts;
+    const p = byPid.get(f.pid);
+    processes.set(f.pid, {
+      kind: f.kind || null,
+      orphan: f.orphan,
+      originalParent: f.original_parent || null,
+      group: p ? builder.metaOf(p).groupKey : '',
+    });
+  }
+  return {
+    processes,
+    findings: [...firing, ...raised.filter((f) => f.event)],
+    needHistory: runtime.rules.rules.filter((r) => r.needsHistory).map((r) => r.id),
+    problems: runtime.problems.map(formatProblem),
+  };
+}
+
+/** The `status --json` document: the snapshot and its findings. */
+export function statusJson(snapshot: Snapshot, judgement?: StatusJudgement): unknown {
   return {
     ...snapshot,
-    processes: snapshot.processes?.map(({ argv: _argv, ...rest }) => rest),
+    processes: snapshot.processes?.map(({ argv: _argv, ...p }) => {
+      const known = judgement?.processes.get(p.pid);
+      return known ? { ...p, ...known } : p;
+    }),
+    ...(judgement
+      ? {
+          findings: judgement.findings.map((f) => ({
+            rule: f.rule,
+            severity: f.severity,
+            summary: f.summary,
+            pids: f.pids,
+            subject: f.subject,
+            since: f.since,
+            suggest: f.suggest,
+          })),
+          rulesNeedingHistory: judgement.needHistory,
+          ruleProblems: judgement.problems,
+        }
+      : {}),
   };
+}
+
+/** `--check`: 0 nothing worth a look, 1 warning-level findings (low to high), 2 a critical one. */
+export function checkStatus(findings: readonly Finding[]): 0 | 1 | 2 {
+  if (findings.some((f) => f.severity === 'critical')) return 2;
+  if (findings.some((f) => f.severity !== 'info')) return 1;
+  return 0;
 }
 
 function parseSampleMs(value: string): number {
@@ -49,6 +138,7 @@ function parseSampleMs(value: string): number {
 
 interface StatusOptions {
   json?: boolean;
+  check?: boolean;
   sample: number;
   journalFile?: string;
   journalDir?: string;
@@ -60,6 +150,7 @@ export function makeStatusCommand(): Command {
   return new Command('status')
     .description('show a snapshot of the machine: CPU, memory, pressure, disks, network, GPUs, top processes')
     .option('--json', 'print one JSON object (schema in README.md)')
+    .option('--check', 'exit 0, 1 or 2 for no, warning-level or critical findings (for scripts and prompts)')
     .addOption(
       new Option('--sample <ms>', 'sampling window for CPU % and rates')
         .default(500)
@@ -71,15 +162,18 @@ export function makeStatusCommand(): Command {
     .option('--journal-since <time>', 'journalctl --since for the live journal', '-1h')
     .action(async (options: StatusOptions, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      const snapshot = await takeStatusSnapshot(sampleOptionsFrom(global, options), options.sample);
+      const sampling = sampleOptionsFrom(global, options);
+      const runtime = { ...loadRulesRuntime({ configPath: global.config }), procfs: sampling.paths.procfs };
+      const { first, snapshot } = await takeStatusSnapshot(sampling, options.sample);
+      const judgement = judgeStatus(runtime, first, snapshot);
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(statusJson(snapshot), null, 2)}\n`);
-        return;
+        process.stdout.write(`${JSON.stringify(statusJson(snapshot, judgement), null, 2)}\n`);
+      } else {
+        const color = process.stdout.isTTY === true && !process.env['NO_COLOR'];
+        const view = { color, top: options.top, width: process.stdout.columns ?? 100 };
+        process.stdout.write(renderStatus(snapshot, view, judgement));
       }
-      const color = process.stdout.isTTY === true && !process.env['NO_COLOR'];
-      process.stdout.write(
-        renderStatus(snapshot, { color, top: options.top, width: process.stdout.columns ?? 100 }),
-      );
+      if (options.check) process.exitCode = checkStatus(judgement.findings);
     });
 }
 
@@ -90,7 +184,7 @@ export interface RenderOptions {
 }
 
 /** The human view of a snapshot. Plain text when `color` is false (NO_COLOR, pipes). */
-export function renderStatus(s: Snapshot, options: RenderOptions): string {
+export function renderStatus(s: Snapshot, options: RenderOptions, judgement?: StatusJudgement): string {
   const c: ChalkInstance = new Chalk({ level: options.color ? 1 : 0 });
   const width = Math.max(60, Math.min(options.width, 160));
   const barWidth = 20;
@@ -110,6 +204,21 @@ export function renderStatus(s: Snapshot, options: RenderOptions): string {
     `${c.bold('vigil')} · ${c.cyan(s.host.hostname)} · kernel ${s.host.kernel} · up ${formatDuration(s.host.uptimeSecs)} · ${stamp} UTC`,
   );
   lines.push('');
+  if (judgement) {
+    const paint: Record<Severity, ChalkInstance> = {
+      critical: c.bgRed.white.bold,
+      high: c.red.bold,
+      medium: c.yellow,
+      low: c.cyan,
+      info: c.dim,
+    };
+    if (judgement.findings.length === 0) lines.push(c.green('No findings.'));
+    for (const f of judgement.findings) {
+      lines.push(`${paint[f.severity](f.severity.toUpperCase().padEnd(8))} ${c.bold(f.rule)}: ${f.summary}`);
+    }
+    for (const problem of judgement.problems) lines.push(c.red(`Rule problem: ${problem}`));
+    lines.push('');
+  }
   if (s.cpu) {
     const load = s.cpu.load.map((l) => l.toFixed(2)).join(' ');
     const loadColor = level((s.cpu.load[0] / Math.max(1, s.cpu.cores)) * 50, 80, 100);
@@ -226,6 +335,9 @@ export function renderStatus(s: Snapshot, options: RenderOptions): string {
       c.dim(`Not on this machine: ${unsupported.map((x) => `${x.name} (${x.unsupported})`).join('; ')}`),
     );
   }
+  if (judgement && judgement.needHistory.length > 0) {
+    lines.push(c.dim(`Need the daemon's history (vigil run): ${judgement.needHistory.join(', ')}`));
+  }
   const skipped = s.collectors.flatMap((x) => (x.skipped ?? []).map((reason) => `${x.name}: ${reason}`));
   if (skipped.length > 0) {
     lines.push(
@@ -249,15 +361,22 @@ function wrapCells(cells: string[], width: number): string[] {
   return lines;
 }
 
-function processTable(rows: ProcessSample[], width: number, c: ChalkInstance): string[] {
-  const header = `  ${'PID'.padStart(7)} ${'USER'.padEnd(10)} ${'CPU%'.padStart(6)} ${'RSS'.padStart(9)} S ${'AGE'.padStart(7)}  COMMAND`;
+function processTable(
+  rows: ProcessSample[],
+  width: number,
+  c: ChalkInstance,
+  known?: StatusJudgement['processes'],
+): string[] {
+  const header = `  ${'PID'.padStart(7)} ${'USER'.padEnd(10)} ${'CPU%'.padStart(6)} ${'RSS'.padStart(9)} S ${'AGE'.padStart(7)} ${'KIND'.padEnd(15)}  COMMAND`;
   const cmdWidth = Math.max(10, width - header.length + 7);
   return [
     c.dim(header),
     ...rows.map((p) => {
       const age = formatDuration((Date.now() - p.startTime) / 1000);
       const command = p.cmdline || `[${p.comm}]`;
-      return `  ${String(p.pid).padStart(7)} ${fit(p.user ?? String(p.uid), 10, true)} ${formatPercent(p.cpuPercent, 1).padStart(6)} ${formatBytes(p.rssBytes).padStart(9)} ${p.state} ${age.padStart(7)}  ${fit(command, cmdWidth)}`;
+      const info = known?.get(p.pid);
+      const kind = `${info?.kind ?? ''}${info?.orphan ? (info.kind ? '·orphan' : 'orphan') : ''}`;
+      return `  ${String(p.pid).padStart(7)} ${fit(p.user ?? String(p.uid), 10, true)} ${formatPercent(p.cpuPercent, 1).padStart(6)} ${formatBytes(p.rssBytes).padStart(9)} ${p.state} ${age.padStart(7)} ${fit(kind, 15, true)}  ${fit(command, cmdWidth)}`;
     }),
   ];
 }

@@ -136,6 +136,8 @@ export function parseBootTime(statText: string): number {
 /** Facts that do not change during a process's life, read once per (pid, start time). */
 interface Identity {
   readonly startTicks: number;
+  /** The comm at the time argv was read: exec(2) changes it, so a new comm means a new program. */
+  readonly comm: string;
   readonly uid: number;
   readonly argv: readonly string[];
   readonly cmdline: string;
@@ -169,8 +171,8 @@ export interface ProcessCollector extends SyncCollector<ProcessSample[]> {
 /**
  * The process table from /proc/[pid]/{stat,status,cmdline,cgroup}. On the first sight of a process
  * (pid + start ticks) it reads all four files; afterwards only `stat`, since uid, argv and cgroup are fixed
- * for a process's life in practice (setuid daemons and setproctitle are the rare exceptions, caught when
- * the pid is seen with a new start time). A process that vanishes mid-read is skipped silently; a garbled
+ * for a process's life in practice. An exec(2) is noticed by its new comm and re-reads them; a setuid or
+ * setproctitle without exec is the rare case left stale. A process that vanishes mid-read is skipped silently; a garbled
  * file is skipped with a reason.
  */
 export function createProcessCollector(): ProcessCollector {
@@ -210,7 +212,9 @@ export function createProcessCollector(): ProcessCollector {
         continue;
       }
       let identity = identities.get(pid);
-      if (identity === undefined || identity.startTicks !== stat.startTicks) {
+      // exec(2) keeps pid and start time but replaces the program (a shim or wrapper becoming python3):
+      // a changed comm means the cached argv is stale.
+      if (identity === undefined || identity.startTicks !== stat.startTicks || identity.comm !== stat.comm) {
         const status = tryReadText(join(dir, 'status'));
         if (status === undefined) continue; // gone between the two reads
         const uid = parseStatusUid(status);
@@ -221,6 +225,7 @@ export function createProcessCollector(): ProcessCollector {
         const argv = parseCmdline(tryReadText(join(dir, 'cmdline')) ?? '');
         identity = {
           startTicks: stat.startTicks,
+          comm: stat.comm,
           uid,
           argv,
           cmdline: argv.join(' '),

@@ -1,0 +1,227 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as v from 'valibot';
+import { parseTomlFile } from '../config/load.js';
+import { lineOfKey } from '../config/locate.js';
+import { type Problem, ProblemsError, problemsFromIssues } from '../config/problems.js';
+import { SEVERITIES } from '../config/schema.js';
+import { compile, compileTemplate, environmentFor } from './cel.js';
+import { HISTORY_FIELDS, SCOPES } from './facts-schema.js';
+import { CATALOG_ACTION_IDS, type Rule, type RuleSpec } from './types.js';
+
+/** rules/ at the package root (two levels above both src/rules and dist/rules). */
+export const SHIPPED_RULES_DIR = fileURLToPath(new URL('../../rules/', import.meta.url));
+
+/** Files in rules/ that are not rule packs. */
+const NOT_RULE_FILES = new Set(['kinds.toml']);
+
+const DURATION = /^(\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+
+/** `90s`, `5m`, `1h30m`, `250ms` → milliseconds. */
+export function parseDuration(text: string): number {
+  if (!DURATION.test(text))
+    throw new Error(`not a duration: ${JSON.stringify(text)} (use e.g. 30s, 5m, 1h30m)`);
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  let total = 0;
+  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(n) * unit[u!]!;
+  return total;
+}
+
+const duration = v.pipe(v.string(), v.regex(DURATION, 'expected a duration such as 30s, 5m or 1h30m'));
+
+const RuleSchema = v.strictObject({
+  id: v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_]*$/, 'expected a lower_snake_case id')),
+  title: v.pipe(v.string(), v.minLength(1)),
+  description: v.optional(v.string()),
+  severity: v.picklist(SEVERITIES),
+  scope: v.picklist(SCOPES),
+  when: v.pipe(v.string(), v.minLength(1)),
+  for: v.optional(duration, '0s'),
+  clear_when: v.optional(v.string()),
+  clear_for: v.optional(duration, '0s'),
+  escalate: v.optional(v.array(v.strictObject({ severity: v.picklist(SEVERITIES), when: v.string() })), []),
+  summary: v.pipe(v.string(), v.minLength(1)),
+  suggest: v.optional(v.array(v.picklist(CATALOG_ACTION_IDS)), []),
+  supersedes: v.optional(v.array(v.string()), []),
+  enabled: v.optional(v.boolean(), true),
+});
+
+const RuleFileSchema = v.strictObject({
+  rule: v.optional(v.array(v.record(v.string(), v.unknown())), []),
+});
+
+/** A raw rule entry and where it was written. */
+interface Origin {
+  readonly file: string;
+  readonly text: string;
+  readonly index: number;
+  readonly entry: Record<string, unknown>;
+}
+
+export interface LoadedRules {
+  readonly rules: Rule[];
+  /** Every rule, enabled or not, with its source (for `vigil rules list`). */
+  readonly all: Rule[];
+  readonly problems: Problem[];
+  readonly files: string[];
+}
+
+function ruleFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((name) => name.endsWith('.toml') && !NOT_RULE_FILES.has(name))
+      .sort()
+      .map((name) => join(dir, name));
+  } catch {
+    return [];
+  }
+}
+
+/** Reads rule files, collecting a problem per broken file or entry; the good entries still load. */
+function readEntries(files: readonly string[], problems: Problem[]): Origin[] {
+  const origins: Origin[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push({ file, line: null, key: null, message: `cannot read: ${(error as Error).message}` });
+      continue;
+    }
+    let data: unknown;
+    try {
+      data = parseTomlFile(file, text);
+    } catch (error) {
+      if (error instanceof ProblemsError) problems.push(...error.problems);
+      else throw error;
+      continue;
+    }
+    const parsed = v.safeParse(RuleFileSchema, data);
+    if (!parsed.success) {
+      problems.push(...problemsFromIssues(file, text, parsed.issues));
+      continue;
+    }
+    parsed.output.rule.forEach((entry, index) => {
+      origins.push({ file, text, index, entry });
+    });
+  }
+  return origins;
+}
+
+/**
+ * Loads the shipped rules and the user's. A user entry whose id matches a shipped rule overrides it key
+ * by key (so `id = "load_high"` with `enabled = false`, or with a new `for`, is enough). Every problem —
+ * bad TOML, unknown field, wrong type, CEL that does not compile or type-check, a template that does not —
+ * names file, line and rule id; the other rules still load.
+ */
+export function loadRules(options: {
+  shippedDir?: string;
+  userDir?: string | null;
+  extraFiles?: readonly string[];
+  thresholdNames: readonly string[];
+}): LoadedRules {
+  const problems: Problem[] = [];
+  const shipped = ruleFiles(options.shippedDir ?? SHIPPED_RULES_DIR);
+  const user = options.userDir ? ruleFiles(options.userDir) : [];
+  const files = [...shipped, ...user, ...(options.extraFiles ?? [])];
+  const merged = new Map<string, { entry: Record<string, unknown>; origins: Map<string, Origin> }>();
+  const order: string[] = [];
+  for (const origin of readEntries(files, problems)) {
+    const id =
+      typeof origin.entry['id'] === 'string' ? origin.entry['id'] : `#${origin.index}@${origin.file}`;
+    let slot = merged.get(id);
+    if (!slot) {
+      slot = { entry: {}, origins: new Map() };
+      merged.set(id, slot);
+      order.push(id);
+    }
+    for (const [key, value] of Object.entries(origin.entry)) {
+      slot.entry[key] = value;
+      slot.origins.set(key, origin);
+    }
+    slot.origins.set('', slot.origins.get('') ?? origin);
+  }
+
+  const all: Rule[] = [];
+  for (const id of order) {
+    const { entry, origins } = merged.get(id)!;
+    const headOrigin = origins.get('id') ?? origins.get('')!;
+    const locate = (key: string | null): Pick<Problem, 'file' | 'line'> => {
+      const origin = (key && origins.get(key)) || headOrigin;
+      return {
+        file: origin.file,
+        line: lineOfKey(origin.text, ['rule', origin.index, ...(key ? [key] : [])]),
+      };
+    };
+    const label = typeof entry['id'] === 'string' ? `rule "${entry['id']}"` : `rule #${headOrigin.index + 1}`;
+    const parsed = v.safeParse(RuleSchema, entry);
+    if (!parsed.success) {
+      for (const issue of parsed.issues) {
+        const key = issue.path?.[0]?.key as string | undefined;
+        const [problem] = problemsFromIssues('', '', [issue], ['rule', headOrigin.index]);
+        problems.push({
+          ...locate(key ?? null),
+          key: problem!.key,
+          message: `${label}: ${problem!.message}`,
+        });
+      }
+      continue;
+    }
+    const spec = parsed.output as RuleSpec;
+    const env = environmentFor(spec.scope, options.thresholdNames);
+    const errors: Problem[] = [];
+    const program = (key: string, expression: string, expect: 'bool' | 'any', keyPath = key) => {
+      const result = compile(env, expression, expect);
+      if (result.error) {
+        errors.push({
+          ...locate(key),
+          key: `rule[${headOrigin.index}].${keyPath}`,
+          message: `${label}: ${result.error}`,
+        });
+      }
+      return result.program;
+    };
+    const when = program('when', spec.when, 'bool');
+    const clearWhen = spec.clear_when === undefined ? null : program('clear_when', spec.clear_when, 'bool');
+    const escalate = spec.escalate.map((step, i) => ({
+      severity: step.severity,
+      when: program('escalate', step.when, 'bool', `escalate[${i}].when`),
+    }));
+    const summary = compileTemplate(env, spec.summary);
+    if (summary.error) {
+      errors.push({
+        ...locate('summary'),
+        key: `rule[${headOrigin.index}].summary`,
+        message: `${label}: ${summary.error}`,
+      });
+    }
+    if (errors.length > 0) {
+      problems.push(...errors);
+      continue;
+    }
+    const expressions = [
+      spec.when,
+      spec.clear_when ?? '',
+      spec.summary,
+      ...spec.escalate.map((e) => e.when),
+    ].join(' ');
+    const forMs = parseDuration(spec.for);
+    all.push({
+      spec,
+      id: spec.id,
+      file: headOrigin.file,
+      line: locate(null).line,
+      forMs,
+      clearForMs: parseDuration(spec.clear_for),
+      when: when!,
+      clearWhen: clearWhen ?? null,
+      escalate: escalate.map((e) => ({ severity: e.severity, when: e.when! })),
+      summary: summary.template!,
+      needsHistory:
+        forMs > 0 || HISTORY_FIELDS.some((field) => new RegExp(`\\.${field}\\b`).test(expressions)),
+      event: spec.scope === 'journal',
+    });
+  }
+  return { rules: all.filter((rule) => rule.spec.enabled), all, problems, files };
+}

@@ -1,0 +1,181 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Watcher } from '../../src/daemon/cycle.js';
+import { LIVE_PATHS } from '../../src/host/paths.js';
+import { loadRulesRuntime } from '../../src/rules/runtime.js';
+import type { Finding } from '../../src/rules/types.js';
+import { runVigil } from '../helpers/cli.js';
+import {
+  childrenOf,
+  killAll,
+  memTotalBytes,
+  spawnDaemon,
+  spawnLiveParent,
+  spawnOrphanedStorm,
+  spawnOrphanSpinner,
+  spawnZombieParent,
+  stateOf,
+  waitUntil,
+} from '../helpers/procs.js';
+
+interface JsonFinding {
+  rule: string;
+  severity: string;
+  pids: number[];
+  summary: string;
+  subject: string;
+}
+interface JsonProcess {
+  pid: number;
+  kind: string | null;
+  orphan: boolean;
+}
+
+const home = mkdtempSync(join(tmpdir(), 'vigil-rules-'));
+const started = new Set<number>();
+after(() => {
+  killAll(started);
+  rmSync(home, { recursive: true, force: true });
+});
+
+/** `vigil status --json` with a config of our own and no user rules but those we write. */
+function status(config = ''): { findings: JsonFinding[]; processes: JsonProcess[] } {
+  const file = join(home, 'config.toml');
+  writeFileSync(file, config);
+  const run = runVigil(['status', '--json', '--sample', '300', '--config', file], { XDG_CONFIG_HOME: home });
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout);
+}
+
+const mine = (findings: JsonFinding[], pids: number[]) =>
+  findings.filter((f) => f.pids.some((pid) => pids.includes(pid)));
+
+describe('an idle machine with the default config', () => {
+  it('yields no findings at all', () => {
+    const { findings } = status();
+    assert.deepEqual(findings, [], JSON.stringify(findings, null, 2));
+  });
+});
+
+describe('rules judging real processes', () => {
+  const STORM = 8;
+  const MIB = 24;
+  let storm: number[] = [];
+  let live: { parent: number; children: number[] };
+  let daemon = 0;
+  let zombieParent = 0;
+  // The storm holds STORM × MIB; ask for half that share of this machine's RAM.
+  const share = ((STORM * MIB * 1024 * 1024) / memTotalBytes()) * 100;
+  const config = `[thresholds]\nghost_storm_min_ram_percent = ${(share / 2).toFixed(4)}\nzombie_timeout_secs = 1\n`;
+
+  before(async () => {
+    storm = spawnOrphanedStorm(STORM, MIB);
+    live = await spawnLiveParent(STORM);
+    daemon = spawnDaemon();
+    zombieParent = spawnZombieParent(3).parent;
+    for (const pid of [...storm, live.parent, ...live.children, daemon, zombieParent]) started.add(pid);
+    await waitUntil(
+      () => childrenOf(zombieParent).filter((c) => stateOf(c) === 'Z').length === 3,
+      'three zombies',
+    );
+    await waitUntil(() => storm.every((pid) => stateOf(pid) !== null), 'the storm');
+    await new Promise((r) => setTimeout(r, 1200)); // older than zombie_timeout_secs, and RSS touched
+  });
+
+  it('flags eight orphaned identical python processes started with different ports as one ghost storm', () => {
+    const { findings, processes } = status(config);
+    const ghosts = findings.filter((f) => f.rule === 'ghost_process_storm');
+    assert.equal(ghosts.length, 1, JSON.stringify(findings, null, 2));
+    assert.equal(ghosts[0]!.severity, 'high');
+    assert.deepEqual(
+      ghosts[0]!.pids,
+      [...storm].sort((a, b) => a - b),
+    );
+    assert.match(
+      ghosts[0]!.summary,
+      /^⚠️ 8 identical python3 mcp_server_fake processes \(\d+(\.\d)? MiB\) — probably MCP servers left behind by an agent CLI$/,
+    );
+    assert.ok(
+      !findings.some((f) => f.rule === 'duplicate_processes' && f.subject === ghosts[0]!.subject),
+      'the storm supersedes the plain duplicate finding',
+    );
+    for (const pid of storm) {
+      const p = processes.find((x) => x.pid === pid)!;
+      assert.equal(p.orphan, true, `pid ${pid} is an orphan`);
+      assert.equal(p.kind, 'mcp-server');
+    }
+  });
+
+  it('does not call processes with a live parent orphans, nor flag them', () => {
+    const { findings, processes } = status(config);
+    for (const pid of live.children) assert.equal(processes.find((p) => p.pid === pid)!.orphan, false);
+    assert.deepEqual(mine(findings, [live.parent, ...live.children]), []);
+  });
+
+  it('leaves a system-style daemon re-parented to init alone', () => {
+    const { findings, processes } = status(config);
+    assert.equal(processes.find((p) => p.pid === daemon)!.orphan, false);
+    assert.deepEqual(mine(findings, [daemon]), []);
+  });
+
+  it('blames the parent that does not reap its zombies, not the zombies', () => {
+    const { findings } = status(config);
+    const zombies = findings.filter((f) => f.rule === 'zombie_processes');
+    assert.equal(zombies.length, 1, JSON.stringify(findings, null, 2));
+    assert.equal(zombies[0]!.severity, 'low');
+    assert.deepEqual(zombies[0]!.pids, [zombieParent]);
+    assert.match(zombies[0]!.summary, /^3 zombie children of python3 .*\(pid \d+\) not reaped for \d+s$/);
+  });
+
+  it('exits 1 from status --check when there are warning-level findings', () => {
+    const file = join(home, 'config.toml');
+    writeFileSync(file, config);
+    const run = runVigil(['status', '--check', '--sample', '100', '--config', file], {
+      XDG_CONFIG_HOME: home,
+    });
+    assert.equal(run.status, 1, run.stdout);
+    assert.match(run.stdout, /HIGH\s+ghost_process_storm: ⚠️ 8 identical/);
+  });
+});
+
+describe('rules that need time, judged cycle after cycle', () => {
+  it('flags an orphan that keeps spinning the CPU, once its rule has held for its duration', async () => {
+    const rulesDir = join(home, 'vigil', 'rules');
+    mkdirSync(rulesDir, { recursive: true });
+    // The shipped rule holds for 2 minutes; a user override shortens it for the test.
+    writeFileSync(join(rulesDir, 'fast.toml'), '[[rule]]\nid = "orphan_cpu"\nfor = "3s"\n');
+    // One python loop gets a whole core on an idle machine, less on a busy 2-core CI box.
+    writeFileSync(join(home, 'vigil', 'config.toml'), '[thresholds]\norphan_cpu_percent = 20\n');
+    const { pid: spinner, parentGone } = await spawnOrphanSpinner(1500);
+    started.add(spinner);
+    const runtime = loadRulesRuntime({ env: { XDG_CONFIG_HOME: home } });
+    assert.deepEqual(runtime.problems, []);
+    const watcher = new Watcher(runtime, {
+      paths: LIVE_PATHS,
+      nvidiaSmi: '/nonexistent',
+      journal: { kind: 'system' },
+      journalSince: '-1m',
+      commandTimeoutMs: 2000,
+    });
+    // The first look sees the spinner under its living parent; vigil remembers who that was.
+    await watcher.cycle();
+    await parentGone;
+    const raised: Finding[] = [];
+    const t0 = Date.now();
+    for (let i = 0; i < 12 && !raised.some((f) => f.rule === 'orphan_cpu'); i++) {
+      const { evaluation } = await watcher.cycle();
+      raised.push(...evaluation.raised.filter((f) => f.pids.includes(spinner)));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const finding = raised.find((f) => f.rule === 'orphan_cpu');
+    assert.ok(finding, 'orphan_cpu fired');
+    assert.ok(Date.now() - t0 >= 3000, 'not before its 3 s duration');
+    assert.equal(finding.severity, 'medium');
+    assert.deepEqual(finding.pids, [spinner]);
+    assert.match(finding.summary, /^Orphaned python3 \(pid \d+, left by node\) uses [\d.]+% CPU$/);
+    rmSync(rulesDir, { recursive: true, force: true });
+  });
+});
