@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ProblemsError } from '../config/problems.js';
 import { UsageError } from './context.js';
+import { makeRulesCommand } from './rules.js';
 import { makeStatusCommand } from './status.js';
 
 /** Exit statuses, as documented in the man page: 0 ok, 1 runtime failure, 2 usage error. */
@@ -34,6 +35,7 @@ export function makeProgram(): Command {
     .showHelpAfterError('(run vigil --help for usage)')
     .exitOverride();
   program.addCommand(makeStatusCommand().exitOverride());
+  program.addCommand(makeRulesCommand());
   return program;
 }
 

@@ -22,8 +22,8 @@ import { createMemoryCollector } from './memory.js';
 import { createNetworkCollector } from './network.js';
 import { createProcessCollector } from './processes.js';
 import { createThermalCollector } from './thermal.js';
-import { createUnitsCollector } from './units.js';
 import { type CollectContext, type Collector, type JournalSource, Unsupported } from './types.js';
+import { createUnitsCollector } from './units.js';
 
 /** What each collector returns, by name. */
 export interface SliceMap {

@@ -67,9 +67,11 @@ export class RuleEngine {
 
   /**
    * Evaluates every rule once. With `pointOnly`, rules that need history are skipped and `for` is
-   * ignored — the single look of `vigil status`.
+   * ignored — the single look of `vigil status`; with `ignoreDurations`, every rule is judged as if its
+   * `for` had elapsed (`vigil rules test`).
    */
-  evaluate(facts: FactSet, options: { pointOnly?: boolean } = {}): Evaluation {
+  evaluate(facts: FactSet, options: { pointOnly?: boolean; ignoreDurations?: boolean } = {}): Evaluation {
+    const immediate = options.pointOnly === true || options.ignoreDurations === true;
     const raised: Finding[] = [];
     const resolved: Finding[] = [];
     const errors: Evaluation['errors'] = [];
@@ -123,7 +125,7 @@ export class RuleEngine {
             this.states.delete(fingerprint);
             continue;
           }
-          if (options.pointOnly || facts.now - state.pendingSince >= rule.forMs) {
+          if (immediate || facts.now - state.pendingSince >= rule.forMs) {
             state.firing = true;
             state.finding = this.findingOf(rule, subject, vars, state.pendingSince);
             raised.push(state.finding);

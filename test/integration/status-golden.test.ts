@@ -60,6 +60,8 @@ describe('vigil status --json on a fixture procfs and sysfs', () => {
         FAKE_NVIDIA_SMI_GPU: fixturePath('samples/nvidia-smi-query-gpu-8x-v100-multigpu.csv'),
         FAKE_NVIDIA_SMI_APPS: fixturePath('samples/nvidia-smi-query-compute-apps.csv'),
         FAKE_NVIDIA_SMI_APPS_SECTION: 'h100-80gb-hbm3__590.48.01.txt load',
+        XDG_CONFIG_HOME: emptyJournal,
+        VIGIL_CONFIG: '',
       },
     );
     assert.equal(run.status, 0, run.stderr);

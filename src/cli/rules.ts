@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { Command } from 'commander';
+import { formatProblem } from '../config/problems.js';
+import type { ProcessSample, Snapshot } from '../model/snapshot.js';
+import { RuleEngine } from '../rules/engine.js';
+import { FactBuilder } from '../rules/facts.js';
+import { SHIPPED_RULES_DIR } from '../rules/load.js';
+import { loadRulesRuntime } from '../rules/runtime.js';
+import { type GlobalOptions, UsageError } from './context.js';
+import { fit } from './format.js';
+
+function where(file: string): string {
+  const shipped = relative(SHIPPED_RULES_DIR, file);
+  return shipped.startsWith('..') ? file : `rules/${shipped}`;
+}
+
+/**
+ * Reads a `vigil status --json` document back into a Snapshot. The JSON has no argv (only the joined
+ * cmdline), so arguments are split at spaces: good enough for kinds and grouping.
+ */
+export function snapshotFromStatusJson(text: string, file: string): Snapshot {
+  let data: Snapshot & { processes?: Array<ProcessSample & { argv?: string[] }> };
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${file}: not JSON: ${(error as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || typeof data.takenAt !== 'number') {
+    throw new UsageError(`${file}: not a vigil status --json snapshot (no takenAt)`);
+  }
+  return {
+    ...data,
+    collectors: data.collectors ?? [],
+    processes: data.processes?.map((p) => ({
+      ...p,
+      argv: p.argv ?? (p.cmdline ? p.cmdline.split(' ') : []),
+      startTicks: p.startTicks ?? 0,
+      kernelThread: p.kernelThread ?? false,
+    })),
+  };
+}
+
+export function makeRulesCommand(): Command {
+  const rules = new Command('rules').description('list, check and try the detection rules');
+
+  rules
+    .command('list')
+    .description('every rule: id, severity, scope, source file, enabled')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      const runtime = loadRulesRuntime({ configPath: global.config });
+      const rows = runtime.rules.all.map((r) => ({
+        id: r.id,
+        severity: r.spec.severity,
+        scope: r.spec.scope,
+        file: where(r.file),
+        line: r.line,
+        enabled: r.spec.enabled,
+        needsHistory: r.needsHistory,
+        title: r.spec.title,
+      }));
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        `${'ID'.padEnd(22)} ${'SEVERITY'.padEnd(9)} ${'SCOPE'.padEnd(8)} ${'ENABLED'.padEnd(8)} SOURCE\n`,
+      );
+      for (const r of rows) {
+        process.stdout.write(
+          `${r.id.padEnd(22)} ${r.severity.padEnd(9)} ${r.scope.padEnd(8)} ${(r.enabled ? 'yes' : 'no').padEnd(8)} ${r.file}${r.line ? `:${r.line}` : ''}${r.needsHistory ? '  (needs history)' : ''}\n`,
+        );
+      }
+      for (const problem of runtime.problems) process.stderr.write(`problem: ${formatProblem(problem)}\n`);
+    });
+
+  rules
+    .command('check')
+    .description('check rule files (default: the shipped and your own); exit 1 on any problem')
+    .argument('[files...]', 'rule files to check, on top of the shipped rules')
+    .action((files: string[], _options: unknown, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      const extra = files.map((f) => resolve(f));
+      const runtime = loadRulesRuntime({
+        configPath: global.config,
+        extraRuleFiles: extra,
+        userRules: extra.length === 0,
+      });
+      for (const problem of runtime.problems) process.stderr.write(`${formatProblem(problem)}\n`);
+      const count = runtime.rules.all.length;
+      if (runtime.problems.length > 0) {
+        process.stderr.write(`${runtime.problems.length} problem(s); ${count} rule(s) loaded fine\n`);
+        process.exitCode = 1;
+        return;
+      }
+      process.stdout.write(`${count} rules OK (${runtime.rules.files.map(where).join(', ')})\n`);
+    });
+
+  rules
+    .command('test')
+    .description('evaluate the rules of FILE against a saved `vigil status --json` snapshot')
+    .argument('<file>', 'rule file')
+    .requiredOption('--snapshot <snap.json>', 'a snapshot saved with vigil status --json > snap.json')
+    .option('--json', 'print the findings as JSON')
+    .action((file: string, options: { snapshot: string; json?: boolean }, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      let text: string;
+      try {
+        text = readFileSync(options.snapshot, 'utf8');
+      } catch (error) {
+        throw new UsageError(`--snapshot ${options.snapshot}: ${(error as Error).message}`);
+      }
+      const snapshot = snapshotFromStatusJson(text, options.snapshot);
+      const path = resolve(file);
+      const runtime = loadRulesRuntime({
+        configPath: global.config,
+        extraRuleFiles: [path],
+        userRules: false,
+      });
+      for (const problem of runtime.problems) process.stderr.write(`${formatProblem(problem)}\n`);
+      const tested = runtime.rules.rules.filter((r) => r.file === path);
+      if (tested.length === 0) {
+        process.stderr.write(`${file}: no enabled rule to test\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const builder = new FactBuilder({
+        procfs: global.procfs ?? '/proc',
+        kinds: runtime.kinds,
+        uid: process.getuid?.() ?? -1,
+      });
+      const facts = builder.build(snapshot, runtime.config.config);
+      const { firing, raised, errors } = new RuleEngine(tested).evaluate(facts, { ignoreDurations: true });
+      const findings = [...firing, ...raised.filter((f) => f.event)];
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ findings, errors }, null, 2)}\n`);
+      } else {
+        for (const rule of tested) {
+          const mine = findings.filter((f) => f.rule === rule.id);
+          process.stdout.write(
+            `${rule.id}: ${mine.length === 0 ? 'no match' : `${mine.length} match(es)`}${rule.forMs > 0 ? ` (its for = ${rule.spec.for} is taken as elapsed)` : ''}\n`,
+          );
+          for (const f of mine)
+            process.stdout.write(
+              `  ${f.severity.toUpperCase().padEnd(8)} ${fit(f.summary, 120)}${f.pids.length ? `  [pids ${f.pids.join(' ')}]` : ''}\n`,
+            );
+        }
+        for (const e of errors) process.stdout.write(`error in ${e.rule} on ${e.subject}: ${e.message}\n`);
+      }
+      if (runtime.problems.length > 0) process.exitCode = 1;
+    });
+
+  return rules;
+}
