@@ -1,13 +1,17 @@
 #!/usr/bin/env node
-// Entry point of the `vigil` command: runs the compiled CLI from dist/.
+// Entry point of the `vigil` command. `vigil` alone and `vigil run` start the daemon through a lean entry
+// (no commander: the long-running process loads only what it uses); every other command goes to the CLI.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const main = new URL('../dist/cli/main.js', import.meta.url);
-if (!existsSync(fileURLToPath(main))) {
-  process.stderr.write(
-    'vigil: the compiled code is missing (dist/). Run `npm run build` (npm ci does it).\n',
-  );
+const CLI_COMMANDS = new Set(['status', 'rules', 'report', 'health', 'help']);
+const args = process.argv.slice(2);
+const command = args.find((arg) => CLI_COMMANDS.has(arg) || arg === 'run');
+const daemon =
+  command === 'run' || (command === undefined && !args.some((a) => ['-V', '--version', '-h', '--help'].includes(a)));
+const entry = new URL(daemon ? '../dist/daemon/entry.js' : '../dist/cli/main.js', import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
+  process.stderr.write('vigil: the compiled code is missing (dist/). Run `npm run build` (npm ci does it).\n');
   process.exit(1);
 }
-await import(main.href);
+await import(entry.href);

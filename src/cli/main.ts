@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ProblemsError } from '../config/problems.js';
 import { UsageError } from './context.js';
+import { makeHealthCommand } from './health.js';
+import { makeReportCommand } from './report.js';
 import { makeRulesCommand } from './rules.js';
 import { makeStatusCommand } from './status.js';
 
@@ -36,6 +38,17 @@ export function makeProgram(): Command {
     .exitOverride();
   program.addCommand(makeStatusCommand().exitOverride());
   program.addCommand(makeRulesCommand());
+  program.addCommand(makeReportCommand());
+  program.addCommand(makeHealthCommand());
+  program
+    .command('run', { isDefault: false })
+    .description('run the watchdog in the foreground (the same as vigil alone; vigil run --help for options)')
+    .allowUnknownOption()
+    .helpOption(false)
+    .action(async () => {
+      const { runDaemon } = await import('../daemon/main.js');
+      process.exitCode = await runDaemon(process.argv.slice(process.argv.indexOf('run')));
+    });
   return program;
 }
 

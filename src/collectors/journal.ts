@@ -85,17 +85,27 @@ export function journalctlArgs(
   priority: JournalPriority = 'warning',
 ): string[] {
   const argv = ['journalctl', '-o', 'json', '--no-pager', '-q'];
-  argv.push(...sourceArgs(source));
+  argv.push(...journalSourceArgs(source));
   if (source.kind === 'system') argv.push('--since', since);
   argv.push('-n', String(limit));
-  // `-p` cannot be OR-ed with other matches, so the priority filter is spelled as PRIORITY= matches
-  // (journalctl ORs matches on one field) and the OOM killers that log below warning are added as
-  // further alternatives after `+`: systemd-oomd logs its kills at notice, earlyoom prints them on
-  // stderr, which journald files at info. Without them the oom_kill rule would be blind to both.
-  const level = PRIORITY_NAMES.indexOf(priority);
-  for (let p = 0; p <= level; p++) argv.push(`PRIORITY=${p}`);
-  for (const identifier of OOM_KILLERS_BELOW_WARNING) argv.push('+', `SYSLOG_IDENTIFIER=${identifier}`);
+  argv.push(...journalMatchArgs(priority));
   return argv;
+}
+
+/**
+ * The journalctl matches that select what vigil reads, shared by the one-shot collector and the
+ * follower (src/daemon/journal-follower.ts). `-p` cannot be OR-ed with other matches, so the priority
+ * filter is spelled as PRIORITY= matches (journalctl ORs matches on one field) and the OOM killers that
+ * log below warning are added as further alternatives after `+`: systemd-oomd logs its kills at notice,
+ * earlyoom prints them on stderr, which journald files at info. Without them the oom_kill rule would be
+ * blind to both.
+ */
+export function journalMatchArgs(priority: JournalPriority = 'warning'): string[] {
+  const args: string[] = [];
+  const level = PRIORITY_NAMES.indexOf(priority);
+  for (let p = 0; p <= level; p++) args.push(`PRIORITY=${p}`);
+  for (const identifier of OOM_KILLERS_BELOW_WARNING) args.push('+', `SYSLOG_IDENTIFIER=${identifier}`);
+  return args;
 }
 
 /** Syslog priorities in order, 0 (emerg) to 7 (debug). */
@@ -157,7 +167,7 @@ export function createJournalCollector(options: JournalCollectorOptions = {}): C
       const key = JSON.stringify(source);
       if (!sourcesWithFiles.has(key)) {
         const probe = await run(
-          [program, '--no-pager', '-n', '0', ...sourceArgs(source)],
+          [program, '--no-pager', '-n', '0', ...journalSourceArgs(source)],
           ctx.commandTimeoutMs,
         );
         if (/no journal files were found/i.test(probe.stderr)) {
@@ -171,7 +181,8 @@ export function createJournalCollector(options: JournalCollectorOptions = {}): C
   };
 }
 
-function sourceArgs(source: JournalSource): string[] {
+/** The journalctl options that pick the journal: none for the system journal, `--file`, `--directory`. */
+export function journalSourceArgs(source: JournalSource): string[] {
   switch (source.kind) {
     case 'system':
       return [];

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import * as v from 'valibot';
@@ -15,6 +15,17 @@ export function configDir(env: NodeJS.ProcessEnv = process.env): string {
 /** `$XDG_STATE_HOME/vigil` (database, log, key), overridden by `VIGIL_STATE_DIR`. */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   return env['VIGIL_STATE_DIR'] || join(env['XDG_STATE_HOME'] || join(homedir(), '.local', 'state'), 'vigil');
+}
+
+/**
+ * Where the running daemon keeps its pid file and latest heartbeat: `$XDG_RUNTIME_DIR/vigil`, else a
+ * per-user directory under the temp dir; `VIGIL_RUNTIME_DIR` overrides. Kept apart from the state
+ * directory so `vigil health` can still read the heartbeat when the database's directory cannot be written.
+ */
+export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['VIGIL_RUNTIME_DIR']) return env['VIGIL_RUNTIME_DIR'];
+  if (env['XDG_RUNTIME_DIR']) return join(env['XDG_RUNTIME_DIR'], 'vigil');
+  return join(tmpdir(), `vigil-${process.getuid?.() ?? 'user'}`);
 }
 
 /** The config file in force: `--config`, else `VIGIL_CONFIG`, else the XDG path. */

@@ -39,6 +39,24 @@ export interface Evaluation {
   readonly errors: Array<{ rule: string; subject: string; message: string }>;
 }
 
+/** A finding rebuilt from its fingerprint alone (a state restored without one that then resolves). */
+function stubFinding(fingerprint: string, rule: Rule | undefined): Finding {
+  const bar = fingerprint.indexOf('|');
+  return {
+    fingerprint,
+    rule: fingerprint.slice(0, bar),
+    title: rule?.spec.title ?? fingerprint.slice(0, bar),
+    severity: rule?.spec.severity ?? 'info',
+    scope: rule?.spec.scope ?? 'system',
+    subject: fingerprint.slice(bar + 1),
+    summary: '',
+    pids: [],
+    since: 0,
+    suggest: [],
+    event: false,
+  };
+}
+
 export const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
 const SYSTEM_SUBJECT: Subject = { key: 'system', label: 'this machine', pids: [], facts: {} };
@@ -70,8 +88,13 @@ export class RuleEngine {
    * ignored — the single look of `vigil status`; with `ignoreDurations`, every rule is judged as if its
    * `for` had elapsed (`vigil rules test`).
    */
-  evaluate(facts: FactSet, options: { pointOnly?: boolean; ignoreDurations?: boolean } = {}): Evaluation {
+  evaluate(
+    facts: FactSet,
+    options: { pointOnly?: boolean; ignoreDurations?: boolean; scopes?: readonly Scope[] } = {},
+  ): Evaluation {
     const immediate = options.pointOnly === true || options.ignoreDurations === true;
+    const inScope = (rule: Rule | undefined) =>
+      !options.scopes || (rule !== undefined && options.scopes.includes(rule.spec.scope));
     const raised: Finding[] = [];
     const resolved: Finding[] = [];
     const errors: Evaluation['errors'] = [];
@@ -80,6 +103,7 @@ export class RuleEngine {
 
     for (const rule of this.rules) {
       if (options.pointOnly && rule.needsHistory) continue;
+      if (!inScope(rule)) continue;
       const scope = rule.spec.scope;
       const subjects = scope === 'system' ? [SYSTEM_SUBJECT] : (facts.subjects[scope] ?? []);
       const variable = scope === 'system' ? null : SCOPE_VARIABLES[scope].variable;
@@ -136,7 +160,7 @@ export class RuleEngine {
         if (clear) {
           state.clearingSince ??= facts.now;
           if (facts.now - state.clearingSince >= rule.clearForMs) {
-            resolved.push(state.finding!);
+            resolved.push(state.finding ?? this.findingOf(rule, subject, vars, state.pendingSince));
             this.states.delete(fingerprint);
           }
           continue;
@@ -151,13 +175,56 @@ export class RuleEngine {
       if (seen.has(fingerprint)) continue;
       const ruleId = fingerprint.slice(0, fingerprint.indexOf('|'));
       const rule = this.rules.find((r) => r.id === ruleId);
+      if (!inScope(rule)) continue;
       if (rule?.event && facts.subjects.journal === undefined) continue;
-      if (state.firing && state.finding && !rule?.event) resolved.push(state.finding);
+      if (state.firing && !rule?.event) resolved.push(state.finding ?? stubFinding(fingerprint, rule));
       this.states.delete(fingerprint);
     }
 
     const firing = this.currentFindings();
     return { firing, raised: raised.filter((f) => firing.includes(f) || f.event), resolved, errors };
+  }
+
+  /** Rule states worth keeping across a restart (pending or firing), for the store. */
+  exportStates(): Array<{
+    fingerprint: string;
+    pendingSince: number;
+    firing: boolean;
+    clearingSince: number | null;
+  }> {
+    return [...this.states.entries()]
+      .filter(([, s]) => !s.finding?.event)
+      .map(([fingerprint, s]) => ({
+        fingerprint,
+        pendingSince: s.pendingSince,
+        firing: s.firing,
+        clearingSince: s.clearingSince,
+      }));
+  }
+
+  /**
+   * Restores states saved by a previous run, so a restart does not reset a 5-minute condition. A firing
+   * state comes back without its finding: the next evaluation recomputes it (without raising it again)
+   * or resolves it.
+   */
+  importStates(
+    states: ReadonlyArray<{
+      fingerprint: string;
+      pendingSince: number;
+      firing: boolean;
+      clearingSince: number | null;
+    }>,
+  ): void {
+    const ids = new Set(this.rules.map((r) => r.id));
+    for (const s of states) {
+      if (!ids.has(s.fingerprint.slice(0, s.fingerprint.indexOf('|')))) continue;
+      this.states.set(s.fingerprint, {
+        pendingSince: s.pendingSince,
+        firing: s.firing,
+        clearingSince: s.clearingSince,
+        finding: null,
+      });
+    }
   }
 
   /** What is firing now: superseded findings (a ghost storm hides the plain duplicate group) left out. */

@@ -58,7 +58,7 @@ export interface FactBuilderOptions {
  */
 export class FactBuilder {
   readonly lineage: Lineage;
-  readonly baselines = new Baselines();
+  baselines = new Baselines();
   private readonly rings = new Map<string, SeriesRing>();
   private readonly kindCache = new Map<
     string,
@@ -201,6 +201,16 @@ export class FactBuilder {
           ? { unit: snapshot.units.map((u) => ({ key: u.name, label: u.name, pids: [], facts: { ...u } })) }
           : {}),
       },
+    };
+  }
+
+  /** The machine-wide facts alone, for the daemon's one-second fast path (system-scope rules only). */
+  systemOnly(snapshot: Snapshot, config: Config): FactSet {
+    return {
+      now: snapshot.takenAt,
+      sys: this.systemFacts(snapshot, snapshot.takenAt),
+      thresholds: config.thresholds as unknown as Record<string, number>,
+      subjects: {},
     };
   }
 

@@ -1,0 +1,214 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { runtimeDir, stateDir } from '../config/load.js';
+import { formatProblem, ProblemsError } from '../config/problems.js';
+import { readPidFile } from '../daemon/lock.js';
+import { loadRulesRuntime } from '../rules/runtime.js';
+import { openStore } from '../store/store.js';
+import type { Heartbeat } from '../store/types.js';
+import type { GlobalOptions } from './context.js';
+import { formatBytes, formatDuration } from './format.js';
+
+export interface HealthReport {
+  readonly healthy: boolean;
+  /** One line: why it is unhealthy, or what is fine. */
+  readonly reason: string;
+  readonly daemon: { running: boolean; pid: number | null; heartbeatAgeSecs: number | null; fresh: boolean };
+  readonly database: {
+    path: string;
+    exists: boolean;
+    sizeBytes: number | null;
+    integrity: string | null;
+    ok: boolean;
+    error: string | null;
+  };
+  readonly collectors: ReadonlyArray<{
+    name: string;
+    ok: boolean;
+    durationMs: number;
+    error: string | null;
+    unsupported: string | null;
+  }>;
+  readonly journal: Heartbeat['journal'] | null;
+  readonly config: { ok: boolean; path: string; problems: string[] };
+  readonly rules: { count: number; problems: string[] };
+  readonly self: {
+    rssBytes: number;
+    cpuPercent: number;
+    cpuSeconds: number;
+    mode: string;
+    intervalMs: number;
+    startedAt: number;
+  } | null;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Is the watchdog itself well? The daemon's pid file and the heartbeat beside it (fresh within three
+ * intervals), the database (size, quick integrity check, and whether the daemon can write it), each
+ * collector's last run, the journal follower, config and rules as they load now, and the daemon's own
+ * cost.
+ */
+export function checkHealth(
+  configPath: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): HealthReport {
+  const runDir = runtimeDir(env);
+  const pid = readPidFile(join(runDir, 'vigil.pid'));
+  const running = pid !== null && alive(pid);
+  let heartbeat: Heartbeat | null = null;
+  try {
+    heartbeat = JSON.parse(readFileSync(join(runDir, 'heartbeat.json'), 'utf8')) as Heartbeat;
+  } catch {
+    heartbeat = null;
+  }
+  const now = Date.now();
+  const age = heartbeat ? (now - heartbeat.lastCycleAt) / 1000 : null;
+  const fresh =
+    heartbeat !== null &&
+    running &&
+    heartbeat.pid === pid &&
+    age !== null &&
+    age * 1000 <= 3 * heartbeat.intervalMs + 2000;
+
+  const dbPath = heartbeat?.store.path ?? join(stateDir(env), 'vigil.db');
+  const database: HealthReport['database'] = {
+    path: dbPath,
+    exists: existsSync(dbPath),
+    sizeBytes: null,
+    integrity: null,
+    ok: true,
+    error: null,
+  };
+  if (database.exists) {
+    try {
+      database.sizeBytes = statSync(dbPath).size;
+      const store = openStore(dbPath, { log: () => {} });
+      try {
+        database.integrity = store.quickCheck();
+        database.sizeBytes = store.sizeBytes();
+      } finally {
+        store.close();
+      }
+    } catch (error) {
+      database.error = (error as Error).message;
+    }
+  }
+  if (heartbeat && fresh && !heartbeat.store.ok)
+    database.error = heartbeat.store.error ?? 'the daemon cannot write it';
+  database.ok = database.error === null && (database.integrity === null || database.integrity === 'ok');
+
+  let config: HealthReport['config'];
+  let rules: HealthReport['rules'];
+  try {
+    const runtime = loadRulesRuntime({ configPath, env });
+    config = { ok: true, path: runtime.config.path, problems: [] };
+    rules = { count: runtime.rules.rules.length, problems: runtime.problems.map(formatProblem) };
+  } catch (error) {
+    const problems =
+      error instanceof ProblemsError ? error.problems.map(formatProblem) : [(error as Error).message];
+    config = { ok: false, path: configPath ?? '', problems };
+    rules = { count: 0, problems: [] };
+  }
+
+  const collectors = (heartbeat?.collectors ?? []).map((c) => ({
+    name: c.name,
+    ok: c.ok,
+    durationMs: c.durationMs,
+    error: c.error,
+    unsupported: c.unsupported,
+  }));
+  const failing = collectors.filter((c) => !c.ok);
+
+  let reason: string;
+  if (!running)
+    reason =
+      pid === null
+        ? 'the daemon is not running (start it with vigil run or vigil service install --now)'
+        : `the daemon (pid ${pid}) is not running: a stale pid file`;
+  else if (!fresh)
+    reason = `the daemon (pid ${pid}) has not completed a cycle for ${age === null ? 'ever' : formatDuration(age)}: it may be hung`;
+  else if (!database.ok)
+    reason = `the history store is failing: ${database.error ?? `integrity check says ${database.integrity}`}`;
+  else if (!config.ok) reason = `the configuration has problems: ${config.problems[0]}`;
+  else if (rules.problems.length > 0) reason = `a rule file has problems: ${rules.problems[0]}`;
+  else if (failing.length > 0) reason = `collector ${failing[0]!.name} is failing: ${failing[0]!.error}`;
+  else if (heartbeat && !heartbeat.config.ok)
+    reason = `the daemon refused a config reload: ${heartbeat.config.error?.split('\n')[0]}`;
+  else
+    reason = `healthy: daemon pid ${pid}, last cycle ${formatDuration(age ?? 0)} ago, ${rules.count} rules, ${heartbeat?.firing ?? 0} firing`;
+  const healthy = reason.startsWith('healthy');
+
+  return {
+    healthy,
+    reason,
+    daemon: { running, pid, heartbeatAgeSecs: age, fresh },
+    database,
+    collectors,
+    journal: heartbeat?.journal ?? null,
+    config,
+    rules,
+    self: heartbeat
+      ? {
+          rssBytes: heartbeat.rssBytes,
+          cpuPercent: heartbeat.cpuPercent,
+          cpuSeconds: heartbeat.cpuSeconds,
+          mode: heartbeat.mode,
+          intervalMs: heartbeat.intervalMs,
+          startedAt: heartbeat.startedAt,
+        }
+      : null,
+  };
+}
+
+export function renderHealth(h: HealthReport): string {
+  const lines = [h.reason, ''];
+  lines.push(
+    `daemon     ${h.daemon.running ? `running, pid ${h.daemon.pid}` : 'not running'}${h.daemon.heartbeatAgeSecs !== null ? `, last cycle ${formatDuration(h.daemon.heartbeatAgeSecs)} ago` : ''}${h.self ? `, mode ${h.self.mode}, every ${h.self.intervalMs / 1000} s, up ${formatDuration((Date.now() - h.self.startedAt) / 1000)}` : ''}`,
+  );
+  if (h.self)
+    lines.push(
+      `own cost   ${formatBytes(h.self.rssBytes)} resident, ${h.self.cpuPercent.toFixed(2)}% CPU, ${h.self.cpuSeconds.toFixed(1)} CPU s in all`,
+    );
+  lines.push(
+    `database   ${h.database.path}${h.database.exists ? `, ${formatBytes(h.database.sizeBytes)}, integrity ${h.database.integrity ?? 'unknown'}` : ' (not created yet)'}${h.database.error ? `, FAILING: ${h.database.error}` : ''}`,
+  );
+  lines.push(
+    `journal    ${h.journal ? `${h.journal.state}${h.journal.detail ? ` (${h.journal.detail})` : ''}` : 'unknown'}`,
+  );
+  lines.push(
+    `config     ${h.config.ok ? `ok (${h.config.path})` : `PROBLEMS: ${h.config.problems.join('; ')}`}`,
+  );
+  lines.push(
+    `rules      ${h.rules.count} loaded${h.rules.problems.length ? `, PROBLEMS: ${h.rules.problems.join('; ')}` : ''}`,
+  );
+  if (h.collectors.length > 0) {
+    lines.push('collectors');
+    for (const c of h.collectors) {
+      const state = c.error ? `FAILING: ${c.error}` : c.unsupported ? `unsupported: ${c.unsupported}` : 'ok';
+      lines.push(`  ${c.name.padEnd(10)} ${`${c.durationMs.toFixed(1)} ms`.padStart(10)}  ${state}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function makeHealthCommand(): Command {
+  return new Command('health')
+    .description('is the watchdog itself well: daemon, heartbeat, database, collectors, config; exit 0 or 1')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      const health = checkHealth(global.config);
+      process.stdout.write(options.json ? `${JSON.stringify(health, null, 2)}\n` : renderHealth(health));
+      process.exitCode = health.healthy ? 0 : 1;
+    });
+}

@@ -1,0 +1,84 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig, stateDir } from '../config/load.js';
+import { buildReport } from '../report/build.js';
+import { reportJson, reportMarkdown, reportText } from '../report/render.js';
+import { parseDuration } from '../rules/load.js';
+import { openStore } from '../store/store.js';
+import { type GlobalOptions, UsageError } from './context.js';
+
+/** `2026-11-20`, `2026-11-20T03:00`, `2026-11-20 03:00` (UTC unless an offset is given), or ms. */
+export function parseTime(text: string): number {
+  if (/^\d{12,}$/.test(text)) return Number(text);
+  const iso = text.includes('T') || !text.includes(' ') ? text : text.replace(' ', 'T');
+  const withZone = /[zZ]|[+-]\d\d:?\d\d$/.test(iso) || /^\d{4}-\d\d-\d\d$/.test(iso) ? iso : `${iso}Z`;
+  const ms = Date.parse(withZone);
+  if (Number.isNaN(ms))
+    throw new InvalidArgumentError(`not a time: ${text} (use 2026-11-20T03:00 or ms since the epoch)`);
+  return ms;
+}
+
+function parseSince(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+export function makeReportCommand(): Command {
+  return new Command('report')
+    .description('what happened: alerts raised and resolved, peaks, top offenders, actions, gaps')
+    .addOption(new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)').default('24h'))
+    .addOption(new Option('--from <time>', 'start of the window (with --to)').argParser(parseTime))
+    .addOption(new Option('--to <time>', 'end of the window (default: now)').argParser(parseTime))
+    .addOption(new Option('--top <n>', 'offenders listed').default(10).argParser(Number))
+    .option('--json', 'JSON (alerts[] with rule, severity, summary, pids, firstSeen, lastSeen, resolvedAt)')
+    .option('--markdown', 'Markdown, to paste into an issue or a chat')
+    .action(
+      (
+        options: {
+          since: string;
+          from?: number;
+          to?: number;
+          top: number;
+          json?: boolean;
+          markdown?: boolean;
+        },
+        command: Command,
+      ) => {
+        const global = command.optsWithGlobals() as GlobalOptions;
+        const config = loadConfig(global.config).config;
+        const to = options.to ?? Date.now();
+        const from = options.from ?? to - parseSince(options.since);
+        if (from >= to) throw new UsageError('the window is empty: --from must be before --to');
+        const path = join(stateDir(), 'vigil.db');
+        if (!existsSync(path)) {
+          process.stderr.write(
+            `vigil: no history yet (${path} does not exist): start the daemon with vigil run\n`,
+          );
+          process.exitCode = 1;
+          return;
+        }
+        const store = openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`) });
+        try {
+          const report = buildReport({
+            from,
+            to,
+            alerts: store.alertsBetween(from, to),
+            snapshots: store.snapshotsBetween(from, to),
+            runs: store.runsBetween(from, to),
+            snapshotIntervalMs: config.history.snapshot_interval_secs * 1000,
+            collectorProblems: store.collectorProblemsBetween(from, to),
+            top: options.top,
+          });
+          if (options.json) process.stdout.write(`${JSON.stringify(reportJson(report), null, 2)}\n`);
+          else if (options.markdown) process.stdout.write(reportMarkdown(report));
+          else process.stdout.write(reportText(report));
+        } finally {
+          store.close();
+        }
+      },
+    );
+}

@@ -1,0 +1,3 @@
+import { runDaemon } from './main.js';
+
+process.exitCode = await runDaemon(process.argv.slice(2));

@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { runVigil } from '../helpers/cli.js';
+import { daemonHome, RunningDaemon } from '../helpers/daemon.js';
+import { killAll, memTotalBytes, spawnOrphanedStorm, stateOf, waitUntil } from '../helpers/procs.js';
+
+const homes: Array<ReturnType<typeof daemonHome>> = [];
+const daemons: RunningDaemon[] = [];
+const started = new Set<number>();
+after(async () => {
+  for (const d of daemons) if (d.child.exitCode === null) d.child.kill('SIGKILL');
+  killAll(started);
+  for (const h of homes) h.cleanup();
+});
+function home() {
+  const h = daemonHome();
+  homes.push(h);
+  return h;
+}
+function daemon(h: ReturnType<typeof daemonHome>, args: string[] = []) {
+  const d = new RunningDaemon(h, args);
+  daemons.push(d);
+  return d;
+}
+const db = (h: ReturnType<typeof daemonHome>) => join(h.stateDir, 'vigil.db');
+function query<T>(h: ReturnType<typeof daemonHome>, sql: string): T[] {
+  const conn = new Database(db(h), { readonly: true });
+  try {
+    return conn.prepare(sql).all() as T[];
+  } finally {
+    conn.close();
+  }
+}
+
+describe('vigil run', () => {
+  it('--once takes one full cycle, stores it and exits 0', () => {
+    const h = home();
+    const run = runVigil(['run', '--once'], h.env);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /vigil: started \(pid \d+, mode observe, every 5 s, 13 rules/);
+    const [{ n }] = query<{ n: number }>(h, 'select count(*) as n from snapshots');
+    assert.equal(n, 1);
+    assert.ok(existsSync(join(h.runtimeDir, 'heartbeat.json')));
+    assert.ok(!existsSync(join(h.runtimeDir, 'vigil.pid')), 'the pid file is removed on exit');
+  });
+
+  it('stops on SIGTERM within 2 s with status 0, and on SIGINT too', async () => {
+    const h = home();
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const d = daemon(h, ['--interval', '1']);
+      await d.waitFor(/started/);
+      await new Promise((r) => setTimeout(r, 1500));
+      const { code, ms } = await d.stop(signal);
+      assert.equal(code, 0, d.stderr);
+      assert.ok(ms < 2000, `${signal} took ${ms} ms`);
+      assert.match(d.stderr, new RegExp(`stopping: ${signal}`));
+    }
+  });
+
+  it('refuses a second daemon of the same user, naming the running pid', async () => {
+    const h = home();
+    const first = daemon(h, ['--interval', '1']);
+    await first.waitFor(/started/);
+    const second = runVigil(['run'], h.env, 10_000);
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, new RegExp(`vigil is already running \\(pid ${first.pid}\\)`));
+    assert.equal((await first.stop()).code, 0);
+  });
+
+  it('exits 2 naming file, line and key for a broken config, and starts nothing', () => {
+    const h = home();
+    writeFileSync(join(h.configDir, 'config.toml'), '[general]\ninterval_secs = "fast"\nbogus = 1\n');
+    const run = runVigil(['run'], h.env, 10_000);
+    assert.equal(run.status, 2);
+    assert.match(
+      run.stderr,
+      /config\.toml:2: general\.interval_secs: expected number, found the string "fast"/,
+    );
+    assert.match(run.stderr, /config\.toml:3: general\.bogus: unknown key/);
+    assert.ok(!existsSync(db(h)), 'no database was created');
+  });
+
+  it('reloads on SIGHUP, and refuses an invalid new config while the old one stays in force', async () => {
+    const h = home();
+    const config = join(h.configDir, 'config.toml');
+    writeFileSync(config, '[thresholds]\nram_warn_percent = 80\n');
+    const d = daemon(h, ['--interval', '1']);
+    await d.waitFor(/started/);
+    writeFileSync(join(h.configDir, 'rules', 'off.toml'), '[[rule]]\nid = "load_high"\nenabled = false\n');
+    d.child.kill('SIGHUP');
+    await d.waitFor(/reloaded config and 12 rules/);
+    writeFileSync(config, '[thresholds]\nram_warn_percent = "high"\n');
+    d.child.kill('SIGHUP');
+    await d.waitFor(
+      /config reload refused, the previous configuration stays in force:\n.*config\.toml:2: thresholds\.ram_warn_percent: expected number/,
+    );
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(d.child.exitCode, null, 'still running');
+    const health = runVigil(['health', '--json'], h.env);
+    assert.equal(JSON.parse(health.stdout).daemon.running, true);
+    assert.equal((await d.stop()).code, 0);
+  });
+
+  it('keeps a pending rule duration across a restart', async () => {
+    const h = home();
+    // Holds always; must hold 6 s before it fires.
+    writeFileSync(
+      join(h.configDir, 'rules', 'slow.toml'),
+      '[[rule]]\nid = "always_slow"\ntitle = "Always"\nseverity = "low"\nscope = "system"\nwhen = "sys.cores > 0.0"\nfor = "6s"\nsummary = "held {{ fixed(sys.cores) }}"\n',
+    );
+    const first = daemon(h, ['--interval', '1']);
+    await first.waitFor(/started/);
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.equal((await first.stop()).code, 0);
+    assert.doesNotMatch(first.stdout, /always_slow/);
+    const t0 = Date.now();
+    const second = daemon(h, ['--interval', '1']);
+    await second.waitFor(/LOW\s+always_slow: held/, 10_000, 'stdout');
+    assert.ok(
+      Date.now() - t0 < 5500,
+      `fired ${Date.now() - t0} ms after the restart: the 3.5 s before counted`,
+    );
+    await second.stop();
+  });
+
+  it('survives kill -9 during writes: the database stays intact and history continues', async () => {
+    const h = home();
+    writeFileSync(join(h.configDir, 'config.toml'), '[history]\nsnapshot_interval_secs = 5\n');
+    for (let i = 0; i < 3; i++) {
+      const d = daemon(h, ['--interval', '1']);
+      await d.waitFor(/started/);
+      await new Promise((r) => setTimeout(r, 1200 + i * 700));
+      await d.stop('SIGKILL');
+    }
+    const conn = new Database(db(h));
+    assert.equal(conn.pragma('integrity_check', { simple: true }), 'ok');
+    const before = (conn.prepare('select count(*) as n from snapshots').get() as { n: number }).n;
+    conn.close();
+    const run = runVigil(['run', '--once'], h.env);
+    assert.equal(run.status, 0, run.stderr);
+    const [{ n }] = query<{ n: number }>(h, 'select count(*) as n from snapshots');
+    assert.equal(n, before + 1);
+    const runs = query<{ n: number }>(h, 'select count(*) as n from runs');
+    assert.equal(runs[0]!.n, 4);
+  });
+
+  it('moves a database full of garbage aside, warns loudly and keeps running', () => {
+    const h = home();
+    runVigil(['run', '--once'], h.env);
+    writeFileSync(db(h), 'this is not a database '.repeat(500));
+    const run = runVigil(['run', '--once'], h.env);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /corrupt/i);
+    const aside = readdirSync(h.stateDir).filter((f) => f.startsWith('vigil.db.corrupt-'));
+    assert.equal(aside.length, 1, readdirSync(h.stateDir).join(' '));
+    assert.equal(readFileSync(join(h.stateDir, aside[0]!), 'utf8').slice(0, 23), 'this is not a database ');
+    const [{ n }] = query<{ n: number }>(h, 'select count(*) as n from snapshots');
+    assert.equal(n, 1);
+  });
+});
+
+describe('vigil health', () => {
+  it('says healthy while the daemon cycles, and why not once it stopped (exit 1)', async () => {
+    const h = home();
+    const d = daemon(h, ['--interval', '1']);
+    await d.waitFor(/started/);
+    await new Promise((r) => setTimeout(r, 1500));
+    const ok = runVigil(['health'], h.env);
+    assert.equal(ok.status, 0, ok.stdout);
+    assert.match(ok.stdout, new RegExp(`^healthy: daemon pid ${d.pid}, last cycle \\d+s ago, 13 rules`));
+    assert.match(ok.stdout, /own cost\s+\d+ MiB resident/);
+    assert.match(ok.stdout, /database\s+.*vigil\.db, \d+ KiB, integrity ok/);
+    assert.match(ok.stdout, /processes\s+[\d.]+ ms\s+ok/);
+    const json = JSON.parse(runVigil(['health', '--json'], h.env).stdout);
+    assert.equal(json.healthy, true);
+    assert.ok(json.self.rssBytes > 10 * 1024 * 1024);
+    await d.stop();
+    const down = runVigil(['health'], h.env);
+    assert.equal(down.status, 1);
+    assert.match(down.stdout.split('\n')[0]!, /^the daemon is not running/);
+  });
+});
+
+describe('vigil report', () => {
+  it('tells what happened: the ghost storm raised and resolved, with its pids, in JSON and Markdown', async () => {
+    const h = home();
+    const share = ((8 * 24 * 1024 * 1024) / memTotalBytes()) * 100;
+    writeFileSync(
+      join(h.configDir, 'config.toml'),
+      `[thresholds]\nghost_storm_min_ram_percent = ${(share / 2).toFixed(4)}\n\n[history]\nsnapshot_interval_secs = 5\n`,
+    );
+    const storm = spawnOrphanedStorm(8, 24);
+    for (const pid of storm) started.add(pid);
+    await waitUntil(() => storm.every((pid) => stateOf(pid) !== null), 'the storm');
+    const d = daemon(h, ['--interval', '1']);
+    await d.waitFor(
+      /HIGH\s+ghost_process_storm: ⚠️ 8 identical python3 mcp_server_fake processes/,
+      20_000,
+      'stdout',
+    );
+    killAll(storm);
+    await d.waitFor(/RESOLVED ghost_process_storm/, 20_000, 'stdout');
+    await d.stop();
+    const run = runVigil(['report', '--json', '--since', '1h'], h.env);
+    assert.equal(run.status, 0, run.stderr);
+    const report = JSON.parse(run.stdout);
+    const storms = report.alerts.filter((a: { rule: string }) => a.rule === 'ghost_process_storm');
+    assert.equal(storms.length, 1);
+    assert.deepEqual(
+      storms[0].pids,
+      [...storm].sort((a, b) => a - b),
+    );
+    assert.equal(storms[0].severity, 'high');
+    assert.ok(storms[0].firstSeen <= storms[0].lastSeen && storms[0].lastSeen <= storms[0].resolvedAt);
+    const md = runVigil(['report', '--markdown', '--since', '1h'], h.env).stdout;
+    assert.match(md, /^# vigil report: /);
+    assert.match(
+      md,
+      /\| \d{4}-\d\d-\d\d \d\d:\d\d \| raised \| high \| `ghost_process_storm` \| ⚠️ 8 identical/,
+    );
+    assert.match(md, /\| \d{4}-\d\d-\d\d \d\d:\d\d \| resolved \| high \| `ghost_process_storm` \|/);
+    assert.match(md, /## Top by peak memory/);
+  });
+});
