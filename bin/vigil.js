@@ -8,10 +8,13 @@ const CLI_COMMANDS = new Set(['status', 'rules', 'report', 'health', 'help']);
 const args = process.argv.slice(2);
 const command = args.find((arg) => CLI_COMMANDS.has(arg) || arg === 'run');
 const daemon =
-  command === 'run' || (command === undefined && !args.some((a) => ['-V', '--version', '-h', '--help'].includes(a)));
+  command === 'run' ||
+  (command === undefined && !args.some((a) => ['-V', '--version', '-h', '--help'].includes(a)));
 const entry = new URL(daemon ? '../dist/daemon/entry.js' : '../dist/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
-  process.stderr.write('vigil: the compiled code is missing (dist/). Run `npm run build` (npm ci does it).\n');
+  process.stderr.write(
+    'vigil: the compiled code is missing (dist/). Run `npm run build` (npm ci does it).\n',
+  );
   process.exit(1);
 }
 await import(entry.href);
