@@ -92,7 +92,7 @@ export function checkHealth(
   if (database.exists) {
     try {
       database.sizeBytes = statSync(dbPath).size;
-      const store = openStore(dbPath, { log: () => {} });
+      const store = openStore(dbPath, { log: (message) => process.stderr.write(`vigil: ${message}\n`) });
       try {
         database.integrity = store.quickCheck();
         database.sizeBytes = store.sizeBytes();

@@ -13,7 +13,7 @@ import { readText } from '../host/files.js';
 import type { JournalEntry, Snapshot } from '../model/snapshot.js';
 import { redact } from '../redact/redact.js';
 import { Baselines, hourOf } from '../rules/baseline.js';
-import type { Evaluation } from '../rules/engine.js';
+import type { Evaluation, FactSet } from '../rules/engine.js';
 import { BASELINE_METRICS } from '../rules/facts.js';
 import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
@@ -207,7 +207,7 @@ export class Daemon {
       return FAST_MAX_MS; // the full cycle reports collector failures
     }
     const facts = this.watcher.facts.systemOnly(snapshot, this.runtime.config.config);
-    this.handle(this.watcher.engine.evaluate(facts, { scopes: ['system'] }), snapshot.takenAt);
+    this.handle(this.watcher.engine.evaluate(facts, { scopes: ['system'] }), snapshot.takenAt, false);
     const t = this.runtime.config.config.thresholds;
     const used = facts.sys.mem_used_percent;
     const start = t.ram_warn_percent - 10;
@@ -223,8 +223,21 @@ export class Daemon {
     const { snapshot, facts, evaluation } = await this.watcher.cycle(this.follower ? { journal } : {});
     this.lastSnapshot = snapshot;
     const now = snapshot.takenAt;
-    this.handle(evaluation, now);
+    this.withStore((store) => store.batch(() => this.cycleWrites(snapshot, facts, evaluation, now)));
+    if (now - this.lastBaselineAt >= 60_000) {
+      this.lastBaselineAt = now;
+      const hour = hourOf(now);
+      for (const metric of BASELINE_METRICS)
+        this.watcher.facts.baselines.observe(metric, hour, facts.sys[metric]);
+    }
+    if (now - this.lastPersistAt >= PERSIST_EVERY_MS) this.persist(now);
+    this.heartbeat(snapshot, evaluation);
+  }
+
+  /** Everything a full cycle writes, in one transaction. */
+  private cycleWrites(snapshot: Snapshot, facts: FactSet, evaluation: Evaluation, now: number): void {
     const config = this.runtime.config.config;
+    this.handle(evaluation, now, true);
     this.withStore((store) => {
       if (
         now - this.lastSnapshotStoredAt >= config.history.snapshot_interval_secs * 1000 ||
@@ -248,22 +261,26 @@ export class Daemon {
     this.heartbeat(snapshot, evaluation);
   }
 
-  /** Records and notifies what the rules decided this cycle. */
-  private handle(evaluation: Evaluation, now: number): void {
+  /**
+   * Records and notifies what the rules decided. `touchFiring` also refreshes the open alerts (last seen,
+   * count): on full cycles only, so the one-second fast path writes nothing unless something changed.
+   */
+  private handle(evaluation: Evaluation, now: number, touchFiring: boolean): void {
     for (const error of evaluation.errors)
       this.log(`rule ${error.rule} failed on ${error.subject}: ${error.message}`);
     for (const finding of evaluation.raised) {
       this.notify('raised', finding);
       this.withStore((store) => {
         store.recordFiring(finding, now);
-        if (finding.event) store.resolveAlert(finding.fingerprint, now);
       });
     }
-    this.withStore((store) => {
-      for (const finding of evaluation.firing) {
-        if (!evaluation.raised.includes(finding)) store.recordFiring(finding, now);
-      }
-    });
+    if (touchFiring) {
+      this.withStore((store) => {
+        for (const finding of evaluation.firing) {
+          if (!evaluation.raised.includes(finding)) store.recordFiring(finding, now);
+        }
+      });
+    }
     for (const finding of evaluation.resolved) {
       this.withStore((store) => {
         const alert = store.resolveAlert(finding.fingerprint, now);

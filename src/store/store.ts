@@ -1,9 +1,18 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Severity } from '../config/schema.js';
 import type { BaselineRow } from '../rules/baseline.js';
-import { type PackedSample, packSamples, unpackSamples } from './codec.js';
+import { type PackedSample, type ProcessIdentity, packSamples, unpackSamples } from './codec.js';
 import { migrate, SCHEMA_VERSION, schemaVersion } from './schema.js';
 import type {
   AlertRecord,
@@ -110,8 +119,11 @@ export interface StoreOptions {
 export const BUSY_TIMEOUT_MS = 3000;
 /** The heartbeat history keeps at most one row per this interval. */
 export const HEARTBEAT_HISTORY_EVERY_MS = 60_000;
-/** A backstop for a daemon that never prunes: 31 days at one row a minute. */
-export const HEARTBEAT_HISTORY_MAX_ROWS = 31 * 24 * 60;
+/**
+ * A backstop for a daemon that never prunes: heartbeat history older than this goes as new rows come
+ * (at one row a minute, at most 44,640 rows).
+ */
+export const HEARTBEAT_HISTORY_MAX_AGE_MS = 31 * 24 * 3_600_000;
 /** Collector errors are counted per bucket of this length (the `bucket` column of collector_problems). */
 export const COLLECTOR_PROBLEM_BUCKET_MS = 600_000;
 /** A collector error longer than this is cut (its start names the problem). */
@@ -180,6 +192,15 @@ type Attempt =
 
 /** Opens read-write, checks, migrates and makes sure a write lock can be taken. */
 function openReadWrite(path: string, log: (message: string) => void): Attempt {
+  // Garbage is recognised before SQLite opens it: closing a connection to it would delete its -wal.
+  const header = fileHeader(path);
+  if (header !== null && header.length > 0 && !header.equals(SQLITE_HEADER)) {
+    const why =
+      header.length < SQLITE_HEADER.length
+        ? `only ${header.length} bytes long`
+        : 'it does not start with "SQLite format 3"';
+    return { kind: 'corrupt', detail: `not an SQLite database: ${why}` };
+  }
   let db: Database;
   try {
     db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
@@ -195,7 +216,11 @@ function openReadWrite(path: string, log: (message: string) => void): Attempt {
     const check = String(db.pragma('quick_check', { simple: true }));
     if (check !== 'ok') {
       db.close();
-      return { kind: 'corrupt', detail: `quick_check: ${check}` };
+      const lines = check.split('\n').filter((line) => !line.startsWith('***'));
+      return {
+        kind: 'corrupt',
+        detail: `quick_check: ${lines.slice(0, 3).join('; ')}${lines.length > 3 ? '; …' : ''}`,
+      };
     }
     const version = schemaVersion(db);
     if (version > SCHEMA_VERSION) {
@@ -204,21 +229,47 @@ function openReadWrite(path: string, log: (message: string) => void): Attempt {
     }
     const { from, to } = migrate(db);
     if (from > 0 && from !== to) log(`${path}: migrated the history schema from version ${from} to ${to}`);
-    // Can a write lock be taken? (A read-only file opens read-write in SQLite and fails only here.)
+    // Can it be written? SQLite opens a read-only file read-only without a word and, in WAL mode, even
+    // grants it the write lock; only a statement that writes fails. This one changes nothing.
     db.exec('BEGIN IMMEDIATE');
-    db.exec('ROLLBACK');
+    try {
+      db.exec('DELETE FROM kv WHERE 0');
+    } finally {
+      db.exec('ROLLBACK');
+    }
     return { kind: 'ok', db };
   } catch (error) {
     db.close();
-    if (classify(error) === 'corrupt') return { kind: 'corrupt', detail: describe(error) };
+    if (classify(error) === 'corrupt') return { kind: 'corrupt', detail: detailOf(error) };
     return failedOpen(error, path);
+  }
+}
+
+/** The magic string every SQLite database file starts with (https://sqlite.org/fileformat.html). */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** The first 16 bytes of `path` (fewer when it is shorter), or null when it cannot be read. */
+function fileHeader(path: string): Buffer | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const buffer = Buffer.alloc(SQLITE_HEADER.length);
+    return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0));
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
   }
 }
 
 function failedOpen(error: unknown, path: string): Attempt {
   return {
     kind: 'failed',
-    problem: toStoreError(error, path, `cannot open ${path}`) ?? ioError(error, path),
+    problem: toStoreError(error, path, `cannot open ${path} for writing`) ?? ioError(error, path),
   };
 }
 
@@ -281,7 +332,7 @@ function errorCode(error: unknown): string | null {
   return typeof code === 'string' ? code : null;
 }
 
-function describe(error: unknown): string {
+function detailOf(error: unknown): string {
   const code = errorCode(error);
   const message = error instanceof Error ? error.message : String(error);
   return code === null ? message : `${code}: ${message}`;
@@ -313,9 +364,9 @@ function toStoreError(error: unknown, path: string, what: string): StoreError | 
   if (error instanceof StoreError) return error;
   const code = classify(error);
   if (code === null) return null;
-  const detail = describe(error);
+  const detail = detailOf(error);
   const advice: Record<StoreProblemCode, string> = {
-    unwritable: `${what}: ${detail}; make the file and its directory writable by this user`,
+    unwritable: `${what}: ${detail}; make the file (with its -wal and -shm) and its directory writable by this user`,
     full: `${what}: the disk is full (${detail}); history is not recorded until space is freed`,
     corrupt: `${what}: the database is damaged (${detail}); restart vigil to move it aside`,
     'too-new': `${what}: ${detail}`,
@@ -326,12 +377,10 @@ function toStoreError(error: unknown, path: string, what: string): StoreError | 
 }
 
 function ioError(error: unknown, path: string): StoreError {
-  return new StoreError('io', path, `cannot open ${path}: ${describe(error)}`, { cause: error });
+  return new StoreError('io', path, `cannot open ${path}: ${detailOf(error)}`, { cause: error });
 }
 
 // ---------------------------------------------------------------------------------------------------------
-
-type Identity = Omit<ProcessRecord, 'cpuPercent' | 'cpuSeconds' | 'rssBytes' | 'state' | 'orphan'>;
 
 interface AlertRow {
   id: number;
@@ -423,8 +472,7 @@ const SQL = {
   lastHistoryAt: 'SELECT max(at) FROM heartbeat_history',
   insertHistory: `INSERT OR REPLACE INTO heartbeat_history (at, pid, rss_bytes, cpu_percent, cpu_seconds, firing, store_ok)
     VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  capHistory: `DELETE FROM heartbeat_history
-    WHERE at <= (SELECT at FROM heartbeat_history ORDER BY at DESC LIMIT 1 OFFSET ?)`,
+  capHistory: 'DELETE FROM heartbeat_history WHERE at < ?',
   recordCollectorProblem: `INSERT INTO collector_problems (bucket, collector, error, count, first_at, last_at)
     VALUES (@bucket, @collector, @error, 1, @at, @at)
     ON CONFLICT (bucket, collector, error) DO UPDATE SET count = count + 1,
@@ -462,7 +510,6 @@ class SqliteStore implements OpenedStore {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly inTransaction: Database.Transaction<(fn: () => unknown) => unknown> | null;
   private current: StoreError | null;
-  private lastHistoryAt: number | null = null;
 
   constructor(
     readonly path: string,
@@ -611,7 +658,7 @@ class SqliteStore implements OpenedStore {
 
   snapshotsBetween(from: number, to: number): SnapshotRecord[] {
     return this.read('snapshots', () => {
-      const identities = new Map<number, Identity>();
+      const identities = new Map<number, ProcessIdentity>();
       type ProcRow = [number, number, number, string, string, string, string, string | null, string];
       const procRows = this.statement<[object], ProcRow>(SQL.procsBetween).raw();
       for (const [id, pid, startTicks, comm, name, cmdline, user, kind, group] of procRows.all({
@@ -622,26 +669,6 @@ class SqliteStore implements OpenedStore {
       }
       const rows = this.statement<[number, number], SnapshotRow>(SQL.snapshotsBetween).raw().all(from, to);
       return rows.map((row): SnapshotRecord => {
-        const processes: ProcessRecord[] = [];
-        unpackSamples(row[15], (id, cpuPercent, cpuSeconds, rssBytes, state, orphan) => {
-          const p = identities.get(id);
-          if (p === undefined) return; // cannot happen: a process row outlives every snapshot using it
-          processes.push({
-            pid: p.pid,
-            startTicks: p.startTicks,
-            comm: p.comm,
-            name: p.name,
-            cmdline: p.cmdline,
-            user: p.user,
-            kind: p.kind,
-            group: p.group,
-            cpuPercent,
-            cpuSeconds,
-            rssBytes,
-            state,
-            orphan,
-          });
-        });
         return {
           takenAt: row[0],
           memUsedPercent: row[1],
@@ -658,7 +685,7 @@ class SqliteStore implements OpenedStore {
           cpuTempCelsius: row[12],
           gpuTempCelsius: row[13],
           disks: JSON.parse(row[14]) as Record<string, number>,
-          processes,
+          processes: unpackSamples(row[15], identities),
         };
       });
     });
@@ -804,8 +831,7 @@ class SqliteStore implements OpenedStore {
           c.error.length > MAX_ERROR_CHARS ? `${c.error.slice(0, MAX_ERROR_CHARS - 1)}…` : c.error;
         problem.run({ bucket: Math.floor(at / COLLECTOR_PROBLEM_BUCKET_MS), collector: c.name, error, at });
       }
-      this.lastHistoryAt ??= this.statement<[], number | null>(SQL.lastHistoryAt).pluck().get() ?? null;
-      const last = this.lastHistoryAt;
+      const last = this.statement<[], number | null>(SQL.lastHistoryAt).pluck().get() ?? null;
       // One history row a minute; a clock set back starts the rhythm again.
       if (last !== null && at - last < HEARTBEAT_HISTORY_EVERY_MS && at >= last) return;
       this.statement(SQL.insertHistory).run(
@@ -817,8 +843,7 @@ class SqliteStore implements OpenedStore {
         heartbeat.firing,
         heartbeat.store.ok ? 1 : 0,
       );
-      this.statement(SQL.capHistory).run(HEARTBEAT_HISTORY_MAX_ROWS);
-      this.lastHistoryAt = at;
+      this.statement(SQL.capHistory).run(at - HEARTBEAT_HISTORY_MAX_AGE_MS);
     });
   }
 

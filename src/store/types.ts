@@ -166,6 +166,8 @@ export interface HistoryStore {
     from: number,
     to: number,
   ): Array<{ collector: string; error: string; count: number; lastAt: number }>;
+  /** Runs `fn` in one transaction (a cycle's writes): one fsync instead of many. */
+  batch<T>(fn: () => T): T;
   /** Deletes at most `maxRows` rows older than `before`; returns how many. Called each cycle: small steps. */
   prune(before: number, maxRows: number): number;
   /** `PRAGMA quick_check` result: 'ok' or the first problem. */

@@ -26,6 +26,9 @@ function daemon(h: ReturnType<typeof daemonHome>, args: string[] = []) {
   return d;
 }
 const db = (h: ReturnType<typeof daemonHome>) => join(h.stateDir, 'vigil.db');
+function count(h: ReturnType<typeof daemonHome>, table: string): number {
+  return query<{ n: number }>(h, `select count(*) as n from ${table}`)[0]!.n;
+}
 function query<T>(h: ReturnType<typeof daemonHome>, sql: string): T[] {
   const conn = new Database(db(h), { readonly: true });
   try {
@@ -41,8 +44,7 @@ describe('vigil run', () => {
     const run = runVigil(['run', '--once'], h.env);
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stderr, /vigil: started \(pid \d+, mode observe, every 5 s, 13 rules/);
-    const [{ n }] = query<{ n: number }>(h, 'select count(*) as n from snapshots');
-    assert.equal(n, 1);
+    assert.equal(count(h, 'snapshots'), 1);
     assert.ok(existsSync(join(h.runtimeDir, 'heartbeat.json')));
     assert.ok(!existsSync(join(h.runtimeDir, 'vigil.pid')), 'the pid file is removed on exit');
   });
@@ -141,10 +143,8 @@ describe('vigil run', () => {
     conn.close();
     const run = runVigil(['run', '--once'], h.env);
     assert.equal(run.status, 0, run.stderr);
-    const [{ n }] = query<{ n: number }>(h, 'select count(*) as n from snapshots');
-    assert.equal(n, before + 1);
-    const runs = query<{ n: number }>(h, 'select count(*) as n from runs');
-    assert.equal(runs[0]!.n, 4);
+    assert.equal(count(h, 'snapshots'), before + 1);
+    assert.equal(count(h, 'runs'), 4);
   });
 
   it('moves a database full of garbage aside, warns loudly and keeps running', () => {
@@ -157,8 +157,7 @@ describe('vigil run', () => {
     const aside = readdirSync(h.stateDir).filter((f) => f.startsWith('vigil.db.corrupt-'));
     assert.equal(aside.length, 1, readdirSync(h.stateDir).join(' '));
     assert.equal(readFileSync(join(h.stateDir, aside[0]!), 'utf8').slice(0, 23), 'this is not a database ');
-    const [{ n }] = query<{ n: number }>(h, 'select count(*) as n from snapshots');
-    assert.equal(n, 1);
+    assert.equal(count(h, 'snapshots'), 1);
   });
 });
 
