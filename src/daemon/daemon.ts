@@ -207,7 +207,7 @@ export class Daemon {
       return FAST_MAX_MS; // the full cycle reports collector failures
     }
     const facts = this.watcher.facts.systemOnly(snapshot, this.runtime.config.config);
-    this.handle(this.watcher.engine.evaluate(facts, { scopes: ['system'] }), snapshot.takenAt, false);
+    this.decide(this.watcher.engine.evaluate(facts, { scopes: ['system'] }), snapshot.takenAt, false);
     const t = this.runtime.config.config.thresholds;
     const used = facts.sys.mem_used_percent;
     const start = t.ram_warn_percent - 10;
@@ -223,7 +223,7 @@ export class Daemon {
     const { snapshot, facts, evaluation } = await this.watcher.cycle(this.follower ? { journal } : {});
     this.lastSnapshot = snapshot;
     const now = snapshot.takenAt;
-    this.withStore((store) => store.batch(() => this.cycleWrites(snapshot, facts, evaluation, now)));
+    this.decide(evaluation, now, true, (store) => this.cycleWrites(store, snapshot, facts, evaluation, now));
     if (now - this.lastBaselineAt >= 60_000) {
       this.lastBaselineAt = now;
       const hour = hourOf(now);
@@ -234,62 +234,80 @@ export class Daemon {
     this.heartbeat(snapshot, evaluation);
   }
 
-  /** Everything a full cycle writes, in one transaction. */
-  private cycleWrites(snapshot: Snapshot, facts: FactSet, evaluation: Evaluation, now: number): void {
+  /** What a full cycle writes besides the alerts: history, retention, the run's last sign of life. */
+  private cycleWrites(
+    store: HistoryStore,
+    snapshot: Snapshot,
+    facts: FactSet,
+    evaluation: Evaluation,
+    now: number,
+  ): void {
     const config = this.runtime.config.config;
-    this.handle(evaluation, now, true);
-    this.withStore((store) => {
-      if (
-        now - this.lastSnapshotStoredAt >= config.history.snapshot_interval_secs * 1000 ||
-        this.settings.once
-      ) {
-        store.insertSnapshot(
-          snapshotRecord(snapshot, facts, evaluation.firing, (p) => this.watcher.facts.metaOf(p).groupKey),
-        );
-        this.lastSnapshotStoredAt = now;
-      }
-      store.prune(now - config.history.retention_hours * 3_600_000, PRUNE_STEP_ROWS);
-      store.touchRun(this.runId, now);
-    });
-    if (now - this.lastBaselineAt >= 60_000) {
-      this.lastBaselineAt = now;
-      const hour = hourOf(now);
-      for (const metric of BASELINE_METRICS)
-        this.watcher.facts.baselines.observe(metric, hour, facts.sys[metric]);
+    if (
+      now - this.lastSnapshotStoredAt >= config.history.snapshot_interval_secs * 1000 ||
+      this.settings.once
+    ) {
+      store.insertSnapshot(
+        snapshotRecord(snapshot, facts, evaluation.firing, (p) => this.watcher.facts.metaOf(p).groupKey),
+      );
+      this.lastSnapshotStoredAt = now;
     }
-    if (now - this.lastPersistAt >= PERSIST_EVERY_MS) this.persist(now);
-    this.heartbeat(snapshot, evaluation);
+    store.prune(now - config.history.retention_hours * 3_600_000, PRUNE_STEP_ROWS);
+    store.touchRun(this.runId, now);
   }
 
   /**
-   * Records and notifies what the rules decided. `touchFiring` also refreshes the open alerts (last seen,
+   * Records what the rules decided in the store. `touchFiring` also refreshes the open alerts (last seen,
    * count): on full cycles only, so the one-second fast path writes nothing unless something changed.
+   * Returns the stored summaries of findings that resolved without one (restored after a restart).
    */
-  private handle(evaluation: Evaluation, now: number, touchFiring: boolean): void {
-    for (const error of evaluation.errors)
-      this.log(`rule ${error.rule} failed on ${error.subject}: ${error.message}`);
-    for (const finding of evaluation.raised) {
-      this.notify('raised', finding);
-      this.withStore((store) => {
-        store.recordFiring(finding, now);
-      });
-    }
+  private record(
+    store: HistoryStore,
+    evaluation: Evaluation,
+    now: number,
+    touchFiring: boolean,
+  ): Map<string, Finding> {
+    const restored = new Map<string, Finding>();
+    for (const finding of evaluation.raised) store.recordFiring(finding, now);
     if (touchFiring) {
-      this.withStore((store) => {
-        for (const finding of evaluation.firing) {
-          if (!evaluation.raised.includes(finding)) store.recordFiring(finding, now);
-        }
-      });
+      for (const finding of evaluation.firing) {
+        if (!evaluation.raised.includes(finding)) store.recordFiring(finding, now);
+      }
     }
     for (const finding of evaluation.resolved) {
-      this.withStore((store) => {
-        const alert = store.resolveAlert(finding.fingerprint, now);
-        if (alert && !finding.summary)
-          this.notify('resolved', { ...finding, summary: alert.summary, severity: alert.severity });
-        else if (finding.summary) this.notify('resolved', finding);
-      });
-      if (!this.store) this.notify('resolved', finding);
+      const alert = store.resolveAlert(finding.fingerprint, now);
+      if (alert && !finding.summary)
+        restored.set(finding.fingerprint, { ...finding, summary: alert.summary, severity: alert.severity });
     }
+    return restored;
+  }
+
+  /** Tells what the rules decided — whether or not the store could record it. */
+  private announce(evaluation: Evaluation, restored: ReadonlyMap<string, Finding>): void {
+    for (const error of evaluation.errors)
+      this.log(`rule ${error.rule} failed on ${error.subject}: ${error.message}`);
+    for (const finding of evaluation.raised) this.notify('raised', finding);
+    for (const finding of evaluation.resolved) {
+      const known = restored.get(finding.fingerprint) ?? finding;
+      if (known.summary) this.notify('resolved', known);
+    }
+  }
+
+  /** Records (when the store works) and announces one evaluation. */
+  private decide(
+    evaluation: Evaluation,
+    now: number,
+    touchFiring: boolean,
+    extra?: (store: HistoryStore) => void,
+  ): void {
+    let restored = new Map<string, Finding>();
+    this.withStore((store) =>
+      store.batch(() => {
+        restored = this.record(store, evaluation, now, touchFiring);
+        extra?.(store);
+      }),
+    );
+    this.announce(evaluation, restored);
   }
 
   private notify(what: 'raised' | 'resolved', finding: Finding): void {

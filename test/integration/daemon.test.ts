@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { runVigil } from '../helpers/cli.js';
 import { daemonHome, RunningDaemon } from '../helpers/daemon.js';
 import { killAll, memTotalBytes, spawnOrphanedStorm, stateOf, waitUntil } from '../helpers/procs.js';
+import { cannotCreateIn, makeReadOnly } from '../helpers/readonly.js';
 
 const homes: Array<ReturnType<typeof daemonHome>> = [];
 const daemons: RunningDaemon[] = [];
@@ -158,6 +159,33 @@ describe('vigil run', () => {
     assert.equal(aside.length, 1, readdirSync(h.stateDir).join(' '));
     assert.equal(readFileSync(join(h.stateDir, aside[0]!), 'utf8').slice(0, 23), 'this is not a database ');
     assert.equal(count(h, 'snapshots'), 1);
+  });
+});
+
+describe('a history store that cannot be written', () => {
+  it('keeps collecting, judging and notifying, and vigil health says the store is failing', async (t) => {
+    const h = home();
+    mkdirSync(h.stateDir, { recursive: true });
+    const undo = makeReadOnly(h.stateDir, true);
+    if (typeof undo === 'string') return t.skip(undo);
+    try {
+      assert.ok(cannotCreateIn(h.stateDir), 'the state directory really is read-only');
+      writeFileSync(
+        join(h.configDir, 'rules', 'always.toml'),
+        '[[rule]]\nid = "always_on"\ntitle = "Always"\nseverity = "medium"\nscope = "system"\nwhen = "sys.cores > 0.0"\nsummary = "still judging"\n',
+      );
+      const d = daemon(h, ['--interval', '1']);
+      await d.waitFor(/MEDIUM\s+always_on: still judging/, 15_000, 'stdout');
+      await d.waitFor(/history store failing \(collection and rules go on\)|history unavailable/);
+      await new Promise((r) => setTimeout(r, 1500));
+      const health = runVigil(['health'], h.env);
+      assert.equal(health.status, 1);
+      assert.match(health.stdout.split('\n')[0]!, /^the history store is failing: /);
+      assert.equal(d.child.exitCode, null, 'the daemon is still running');
+      assert.equal((await d.stop()).code, 0);
+    } finally {
+      undo();
+    }
   });
 });
 

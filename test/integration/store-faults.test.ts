@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -22,6 +21,7 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { openStore, StoreError } from '../../src/store/store.js';
 import type { ProcessRecord, SnapshotRecord } from '../../src/store/types.js';
+import { cannotCreateIn, makeReadOnly } from '../helpers/readonly.js';
 
 /**
  * The history store under real faults: a writer killed with SIGKILL mid-transaction, garbage and damaged
@@ -37,7 +37,6 @@ after(() => {
 });
 
 const T0 = Date.UTC(2026, 10, 21, 9, 0, 0);
-const isRoot = process.getuid?.() === 0;
 
 function proc(pid: number): ProcessRecord {
   return {
@@ -109,42 +108,6 @@ function seed(path: string): void {
   );
   store.setJournalCursor('s=seed;i=1');
   store.close();
-}
-
-/**
- * Makes `target` read-only in a way that holds for this user: chmod for an ordinary user; for root, who
- * ignores permissions, the immutable attribute (chattr +i). Returns how to undo it, or why it cannot.
- */
-function makeReadOnly(target: string, isDirectory: boolean): (() => void) | string {
-  if (!isRoot) {
-    const mode = statSync(target).mode & 0o777;
-    chmodSync(target, isDirectory ? 0o555 : 0o444);
-    return () => {
-      chmodSync(target, mode);
-      // SQLite gives the -wal and -shm it creates the mode of the database file
-      for (const extra of isDirectory ? [] : [`${target}-wal`, `${target}-shm`]) {
-        if (existsSync(extra)) chmodSync(extra, mode);
-      }
-    };
-  }
-  try {
-    execFileSync('chattr', ['+i', target], { stdio: 'pipe' });
-  } catch (error) {
-    const detail = (error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message;
-    return `running as root, and chattr +i failed (${detail}): needs chattr (Debian package e2fsprogs) on a file system with the immutable attribute`;
-  }
-  return () => execFileSync('chattr', ['-i', target]);
-}
-
-/** Whether creating a file in `directory` really fails now. */
-function cannotCreateIn(directory: string): boolean {
-  try {
-    writeFileSync(join(directory, 'probe'), '');
-    rmSync(join(directory, 'probe'));
-    return false;
-  } catch {
-    return true;
-  }
 }
 
 describe('history store: kill -9 in the middle of writes', () => {
