@@ -48,6 +48,22 @@ const FAST_MAX_MS = 1000;
 const FAST_MIN_MS = 100;
 
 /**
+ * How long the fast path waits before its next look, as earlyoom adapts its sleep: 1 s while used memory
+ * is more than 10 points under the warning level, shrinking linearly to 100 ms at the critical level, and
+ * 100 ms at once when tasks are stalled on memory (PSI full ≥ 5 % over 10 s).
+ */
+export function fastPauseMs(
+  sys: { mem_used_percent: number; psi_mem_full_avg10: number },
+  t: { ram_warn_percent: number; ram_critical_percent: number },
+): number {
+  if (sys.psi_mem_full_avg10 >= 5) return FAST_MIN_MS;
+  const start = t.ram_warn_percent - 10;
+  if (sys.mem_used_percent <= start) return FAST_MAX_MS;
+  const share = Math.min(1, (sys.mem_used_percent - start) / Math.max(1, t.ram_critical_percent - start));
+  return Math.round(FAST_MAX_MS - share * (FAST_MAX_MS - FAST_MIN_MS));
+}
+
+/**
  * The watchdog: a full cycle (processes, disks, network, GPU, units) every `interval`, a fast path in
  * between that reads only memory, swap, PSI and load and judges the system-wide rules, the journal
  * followed continuously, history in SQLite. It wires the rooms together and keeps going whatever one of
@@ -208,13 +224,7 @@ export class Daemon {
     }
     const facts = this.watcher.facts.systemOnly(snapshot, this.runtime.config.config);
     this.decide(this.watcher.engine.evaluate(facts, { scopes: ['system'] }), snapshot.takenAt, false);
-    const t = this.runtime.config.config.thresholds;
-    const used = facts.sys.mem_used_percent;
-    const start = t.ram_warn_percent - 10;
-    if (facts.sys.psi_mem_full_avg10 >= 5) return FAST_MIN_MS;
-    if (used <= start) return FAST_MAX_MS;
-    const share = Math.min(1, (used - start) / Math.max(1, t.ram_critical_percent - start));
-    return Math.round(FAST_MAX_MS - share * (FAST_MAX_MS - FAST_MIN_MS));
+    return fastPauseMs(facts.sys, this.runtime.config.config.thresholds);
   }
 
   private async fullCycle(): Promise<void> {

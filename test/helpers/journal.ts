@@ -59,22 +59,26 @@ export function journalExport(entries: readonly ExportEntry[]): Buffer {
 }
 
 /**
- * Writes `entries` into a new journal file in `dir` and returns its path. The export stream goes to
- * `systemd-journal-remote --output=<dir>/<name>.journal -` on stdin (the output name must end in
- * `.journal`; an existing file would be appended to, so a fresh name is picked). Throws with the tool's
- * own message when it fails.
+ * Appends `entries` to the journal file `file` (created when missing; its name must end in `.journal`)
+ * by piping the export stream to `systemd-journal-remote --output=<file> -`, which appends to an
+ * existing file. Throws with the tool's own message when it fails.
  */
-export function buildJournalFile(dir: string, entries: readonly ExportEntry[]): string {
-  let path = join(dir, 'entries.journal');
-  for (let n = 1; existsSync(path); n++) path = join(dir, `entries-${n}.journal`);
-  const run = spawnSync(JOURNAL_REMOTE, [`--output=${path}`, '-'], {
+export function appendJournalEntries(file: string, entries: readonly ExportEntry[]): void {
+  const run = spawnSync(JOURNAL_REMOTE, [`--output=${file}`, '-'], {
     input: journalExport(entries),
     encoding: 'utf8',
     timeout: 30_000,
   });
   if (run.error !== undefined) throw new Error(`cannot run ${JOURNAL_REMOTE}: ${run.error.message}`);
-  if (run.status !== 0 || !existsSync(path)) {
+  if (run.status !== 0 || !existsSync(file)) {
     throw new Error(`${JOURNAL_REMOTE} failed (status ${run.status}): ${run.stderr.trim()}`);
   }
+}
+
+/** Writes `entries` into a new journal file in `dir` (a fresh name, never appending) and returns its path. */
+export function buildJournalFile(dir: string, entries: readonly ExportEntry[]): string {
+  let path = join(dir, 'entries.journal');
+  for (let n = 1; existsSync(path); n++) path = join(dir, `entries-${n}.journal`);
+  appendJournalEntries(path, entries);
   return path;
 }

@@ -5,6 +5,7 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { runVigil } from '../helpers/cli.js';
 import { daemonHome, RunningDaemon } from '../helpers/daemon.js';
+import { appendJournalEntries, JOURNAL_REMOTE_MISSING, journalRemoteAvailable } from '../helpers/journal.js';
 import { killAll, memTotalBytes, spawnOrphanedStorm, stateOf, waitUntil } from '../helpers/procs.js';
 import { cannotCreateIn, makeReadOnly } from '../helpers/readonly.js';
 
@@ -40,14 +41,23 @@ function query<T>(h: ReturnType<typeof daemonHome>, sql: string): T[] {
 }
 
 describe('vigil run', () => {
-  it('--once takes one full cycle, stores it and exits 0', () => {
+  it('--once takes one full cycle, stores it and exits 0 (vigil alone is the daemon too)', () => {
     const h = home();
-    const run = runVigil(['run', '--once'], h.env);
+    const run = runVigil(['--once'], h.env);
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stderr, /vigil: started \(pid \d+, mode observe, every 5 s, 13 rules/);
     assert.equal(count(h, 'snapshots'), 1);
     assert.ok(existsSync(join(h.runtimeDir, 'heartbeat.json')));
     assert.ok(!existsSync(join(h.runtimeDir, 'vigil.pid')), 'the pid file is removed on exit');
+  });
+
+  it('stops by itself after --exit-after', async () => {
+    const h = home();
+    const t0 = Date.now();
+    const d = daemon(h, ['--interval', '1', '--exit-after', '2']);
+    assert.equal((await d.exited).code, 0);
+    assert.ok(Date.now() - t0 < 6000);
+    assert.match(d.stderr, /stopping: --exit-after elapsed/);
   });
 
   it('stops on SIGTERM within 2 s with status 0, and on SIGINT too', async () => {
@@ -159,6 +169,54 @@ describe('vigil run', () => {
     assert.equal(aside.length, 1, readdirSync(h.stateDir).join(' '));
     assert.equal(readFileSync(join(h.stateDir, aside[0]!), 'utf8').slice(0, 23), 'this is not a database ');
     assert.equal(count(h, 'snapshots'), 1);
+  });
+});
+
+describe('the journal, followed', () => {
+  const skip = journalRemoteAvailable() ? false : JOURNAL_REMOTE_MISSING;
+  it('notifies an OOM kill appended while running, once, and not again after a restart', {
+    skip,
+  }, async () => {
+    const h = home();
+    const dir = join(h.dir, 'journal');
+    mkdirSync(dir);
+    const file = join(dir, 'system.journal');
+    let t = Date.now() * 1000;
+    const kernel = (message: string) => ({
+      __REALTIME_TIMESTAMP: String(t++),
+      __MONOTONIC_TIMESTAMP: String(t),
+      _BOOT_ID: '0123456789abcdef0123456789abcdef',
+      _TRANSPORT: 'kernel',
+      SYSLOG_IDENTIFIER: 'kernel',
+      PRIORITY: '3',
+      MESSAGE: message,
+    });
+    appendJournalEntries(file, [kernel('EXT4-fs warning: something from before vigil started')]);
+    const first = daemon(h, ['--interval', '1', '--journal-dir', dir]);
+    await first.waitFor(/journal: following/);
+    appendJournalEntries(file, [
+      kernel(
+        'Out of memory: Killed process 4242 (java) total-vm:9000000kB, anon-rss:4194304kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:9000kB oom_score_adj:0',
+      ),
+    ]);
+    await first.waitFor(/HIGH\s+oom_kill: kernel killed java \(pid 4242\) using 4\.0 GiB/, 15_000, 'stdout');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await first.stop()).code, 0);
+    assert.equal(first.stdout.match(/oom_kill/g)?.length, 1);
+
+    const second = daemon(h, ['--interval', '1', '--journal-dir', dir]);
+    await second.waitFor(/journal: following/);
+    appendJournalEntries(file, [
+      kernel(
+        'Out of memory: Killed process 5151 (node) total-vm:900000kB, anon-rss:1048576kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:900kB oom_score_adj:0',
+      ),
+    ]);
+    await second.waitFor(/HIGH\s+oom_kill: kernel killed node \(pid 5151\)/, 15_000, 'stdout');
+    await new Promise((r) => setTimeout(r, 1500));
+    await second.stop();
+    assert.doesNotMatch(second.stdout, /java/, 'the kill before the restart is not repeated');
+    const alerts = query<{ rule: string }>(h, "select rule from alerts where rule = 'oom_kill'");
+    assert.equal(alerts.length, 2);
   });
 });
 

@@ -12,11 +12,10 @@ import {
 } from '../../src/daemon/journal-follower.js';
 import type { JournalEntry } from '../../src/model/snapshot.js';
 import {
+  appendJournalEntries,
   buildJournalFile,
   type ExportEntry,
-  JOURNAL_REMOTE,
   JOURNAL_REMOTE_MISSING,
-  journalExport,
   journalRemoteAvailable,
 } from '../helpers/journal.js';
 import { childrenOf, waitUntil } from '../helpers/procs.js';
@@ -48,17 +47,6 @@ function entry(message: string, fields: ExportEntry = {}): ExportEntry {
     MESSAGE: message,
     ...fields,
   };
-}
-
-/** Appends entries to an existing journal file, as journald appends to its own. */
-function append(file: string, entries: readonly ExportEntry[]): void {
-  const run = spawnSync(JOURNAL_REMOTE, [`--output=${file}`, '-'], {
-    input: journalExport(entries),
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  if (run.error !== undefined) throw new Error(`cannot run ${JOURNAL_REMOTE}: ${run.error.message}`);
-  if (run.status !== 0) throw new Error(`${JOURNAL_REMOTE} failed (status ${run.status}): ${run.stderr}`);
 }
 
 /** journalctl processes this test process started and that still exist (zombies included). */
@@ -145,11 +133,11 @@ describe('the journal follower on a real journal file', { skip }, () => {
     const { follower, seen } = follow({ kind: 'file', path: file });
     follower.start();
     await waitForState(seen, 'following');
-    append(file, [entry('disk error 1'), entry('disk error 2'), entry('disk error 3')]);
+    appendJournalEntries(file, [entry('disk error 1'), entry('disk error 2'), entry('disk error 3')]);
     await waitForMessage(seen, 'disk error 3');
-    append(file, [entry('disk error 4'), entry('disk error 5')]);
+    appendJournalEntries(file, [entry('disk error 4'), entry('disk error 5')]);
     await waitForMessage(seen, 'disk error 5');
-    append(file, [entry('disk error 6')]);
+    appendJournalEntries(file, [entry('disk error 6')]);
     await waitForMessage(seen, 'disk error 6');
 
     assert.deepEqual(
@@ -182,7 +170,7 @@ describe('the journal follower on a real journal file', { skip }, () => {
     const first = follow({ kind: 'directory', path: dir });
     first.follower.start();
     await waitForState(first.seen, 'following');
-    append(file, [entry('before restart 1'), entry('before restart 2')]);
+    appendJournalEntries(file, [entry('before restart 1'), entry('before restart 2')]);
     await waitForMessage(first.seen, 'before restart 2');
     await first.follower.stop();
     const cursor = first.seen.cursors.at(-1)!;
@@ -192,11 +180,11 @@ describe('the journal follower on a real journal file', { skip }, () => {
     const meanwhile = Array.from({ length: 12 }, (_, i) =>
       entry(`while stopped ${i + 1}`, i < 6 ? {} : { _BOOT_ID: BOOT_B }),
     );
-    append(file, meanwhile);
+    appendJournalEntries(file, meanwhile);
     const second = follow({ kind: 'directory', path: dir }, { cursor });
     second.follower.start();
     await waitForMessage(second.seen, 'while stopped 12');
-    append(file, [entry('after restart', { _BOOT_ID: BOOT_B })]);
+    appendJournalEntries(file, [entry('after restart', { _BOOT_ID: BOOT_B })]);
     await waitForMessage(second.seen, 'after restart');
 
     assert.deepEqual(messages(first.seen.entries), ['before restart 1', 'before restart 2']);
@@ -214,15 +202,15 @@ describe('the journal follower on a real journal file', { skip }, () => {
     );
     follower.start();
     await waitForState(seen, 'following');
-    append(file, [entry('before kill')]);
+    appendJournalEntries(file, [entry('before kill')]);
     await waitForMessage(seen, 'before kill');
 
     const killed = follower.childPid!;
     process.kill(killed, 'SIGKILL');
     await waitForState(seen, 'restarting');
-    append(file, [entry('while dead 1'), entry('while dead 2')]);
+    appendJournalEntries(file, [entry('while dead 1'), entry('while dead 2')]);
     await waitForState(seen, 'following', 2);
-    append(file, [entry('after restart')]);
+    appendJournalEntries(file, [entry('after restart')]);
     await waitForMessage(seen, 'after restart');
 
     assert.deepEqual(messages(seen.entries), [
@@ -259,7 +247,7 @@ describe('the journal follower on a real journal file', { skip }, () => {
     const { follower, seen } = follow({ kind: 'file', path: file });
     follower.start();
     await waitForState(seen, 'following');
-    append(file, [entry('first new entry')]);
+    appendJournalEntries(file, [entry('first new entry')]);
     await waitForMessage(seen, 'first new entry');
     assert.deepEqual(messages(seen.entries), ['first new entry']);
   });
@@ -268,7 +256,7 @@ describe('the journal follower on a real journal file', { skip }, () => {
     const { follower, seen } = follow({ kind: 'file', path: file });
     follower.start();
     await waitForState(seen, 'following');
-    append(file, [
+    appendJournalEntries(file, [
       entry('usb 7-2.4: new high-speed USB device number 9', { SYSLOG_IDENTIFIER: 'kernel', PRIORITY: '6' }),
       entry('Started Session 4 of User ana.', { SYSLOG_IDENTIFIER: 'systemd-logind', PRIORITY: '5' }),
       entry('sending SIGTERM to process 7378 uid 1000 "tail": oom_score 156, VmRSS 4962 MiB', {
@@ -311,7 +299,7 @@ describe('the journal follower on a real journal file', { skip }, () => {
     );
     follower.start();
     await waitForState(seen, 'following');
-    append(file, [entry('kept 1'), entry('kept 2')]);
+    appendJournalEntries(file, [entry('kept 1'), entry('kept 2')]);
     await waitUntil(() => stored.includes('kept 2'), 'the second delivery');
     assert.deepEqual(stored, ['kept 1', 'kept 2']);
     const restarting = seen.states.find(([state]) => state === 'restarting')!;
@@ -322,7 +310,7 @@ describe('the journal follower on a real journal file', { skip }, () => {
     const { follower, seen } = follow({ kind: 'file', path: file }, { cursor: 'not a cursor' });
     follower.start();
     await waitForState(seen, 'following', 2);
-    append(file, [entry('after a bad cursor')]);
+    appendJournalEntries(file, [entry('after a bad cursor')]);
     await waitForMessage(seen, 'after a bad cursor');
     assert.deepEqual(messages(seen.entries), ['after a bad cursor']);
     const restarting = seen.states.find(([state]) => state === 'restarting')!;
