@@ -4,8 +4,6 @@ import { Command } from 'commander';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
 import { readPidFile } from '../daemon/lock.js';
-import { loadRulesRuntime } from '../rules/runtime.js';
-import { openStore } from '../store/store.js';
 import type { Heartbeat } from '../store/types.js';
 import type { GlobalOptions } from './context.js';
 import { formatBytes, formatDuration } from './format.js';
@@ -58,10 +56,14 @@ function alive(pid: number): boolean {
  * collector's last run, the journal follower, config and rules as they load now, and the daemon's own
  * cost.
  */
-export function checkHealth(
+export async function checkHealth(
   configPath: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
-): HealthReport {
+): Promise<HealthReport> {
+  const [{ openStore }, { loadRulesRuntime }] = await Promise.all([
+    import('../store/store.js'),
+    import('../rules/runtime.js'),
+  ]);
   const runDir = runtimeDir(env);
   const pid = readPidFile(join(runDir, 'vigil.pid'));
   const running = pid !== null && alive(pid);
@@ -205,9 +207,9 @@ export function makeHealthCommand(): Command {
   return new Command('health')
     .description('is the watchdog itself well: daemon, heartbeat, database, collectors, config; exit 0 or 1')
     .option('--json', 'print JSON')
-    .action((options: { json?: boolean }, command: Command) => {
+    .action(async (options: { json?: boolean }, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      const health = checkHealth(global.config);
+      const health = await checkHealth(global.config);
       process.stdout.write(options.json ? `${JSON.stringify(health, null, 2)}\n` : renderHealth(health));
       process.exitCode = health.healthy ? 0 : 1;
     });

@@ -4,8 +4,6 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, stateDir } from '../config/load.js';
 import { buildReport } from '../report/build.js';
 import { reportJson, reportMarkdown, reportText } from '../report/render.js';
-import { parseDuration } from '../rules/load.js';
-import { openStore } from '../store/store.js';
 import { type GlobalOptions, UsageError } from './context.js';
 
 /** `2026-11-20`, `2026-11-20T03:00`, `2026-11-20 03:00` (UTC unless an offset is given), or ms. */
@@ -19,7 +17,8 @@ export function parseTime(text: string): number {
   return ms;
 }
 
-function parseSince(text: string): number {
+async function parseSince(text: string): Promise<number> {
+  const { parseDuration } = await import('../rules/load.js');
   try {
     return parseDuration(text);
   } catch (error) {
@@ -37,7 +36,7 @@ export function makeReportCommand(): Command {
     .option('--json', 'JSON (alerts[] with rule, severity, summary, pids, firstSeen, lastSeen, resolvedAt)')
     .option('--markdown', 'Markdown, to paste into an issue or a chat')
     .action(
-      (
+      async (
         options: {
           since: string;
           from?: number;
@@ -51,7 +50,7 @@ export function makeReportCommand(): Command {
         const global = command.optsWithGlobals() as GlobalOptions;
         const config = loadConfig(global.config).config;
         const to = options.to ?? Date.now();
-        const from = options.from ?? to - parseSince(options.since);
+        const from = options.from ?? to - (await parseSince(options.since));
         if (from >= to) throw new UsageError('the window is empty: --from must be before --to');
         const path = join(stateDir(), 'vigil.db');
         if (!existsSync(path)) {
@@ -61,6 +60,7 @@ export function makeReportCommand(): Command {
           process.exitCode = 1;
           return;
         }
+        const { openStore } = await import('../store/store.js');
         const store = openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`) });
         try {
           const report = buildReport({

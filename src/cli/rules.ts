@@ -3,16 +3,22 @@ import { relative, resolve } from 'node:path';
 import { Command } from 'commander';
 import { formatProblem } from '../config/problems.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
-import { RuleEngine } from '../rules/engine.js';
-import { FactBuilder } from '../rules/facts.js';
-import { SHIPPED_RULES_DIR } from '../rules/load.js';
-import { loadRulesRuntime } from '../rules/runtime.js';
 import { type GlobalOptions, UsageError } from './context.js';
 import { fit } from './format.js';
 
-function where(file: string): string {
-  const shipped = relative(SHIPPED_RULES_DIR, file);
-  return shipped.startsWith('..') ? file : `rules/${shipped}`;
+/** The rule machinery (CEL, TOML, schemas), loaded only by the command that runs, not by every command. */
+async function machinery() {
+  const [{ RuleEngine }, { FactBuilder }, { SHIPPED_RULES_DIR }, { loadRulesRuntime }] = await Promise.all([
+    import('../rules/engine.js'),
+    import('../rules/facts.js'),
+    import('../rules/load.js'),
+    import('../rules/runtime.js'),
+  ]);
+  const where = (file: string): string => {
+    const shipped = relative(SHIPPED_RULES_DIR, file);
+    return shipped.startsWith('..') ? file : `rules/${shipped}`;
+  };
+  return { RuleEngine, FactBuilder, loadRulesRuntime, where };
 }
 
 /**
@@ -48,7 +54,8 @@ export function makeRulesCommand(): Command {
     .command('list')
     .description('every rule: id, severity, scope, source file, enabled')
     .option('--json', 'print JSON')
-    .action((options: { json?: boolean }, command: Command) => {
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const { loadRulesRuntime, where } = await machinery();
       const global = command.optsWithGlobals() as GlobalOptions;
       const runtime = loadRulesRuntime({ configPath: global.config });
       const rows = runtime.rules.all.map((r) => ({
@@ -80,7 +87,8 @@ export function makeRulesCommand(): Command {
     .command('check')
     .description('check rule files (default: the shipped and your own); exit 1 on any problem')
     .argument('[files...]', 'rule files to check, on top of the shipped rules')
-    .action((files: string[], _options: unknown, command: Command) => {
+    .action(async (files: string[], _options: unknown, command: Command) => {
+      const { loadRulesRuntime, where } = await machinery();
       const global = command.optsWithGlobals() as GlobalOptions;
       const extra = files.map((f) => resolve(f));
       const runtime = loadRulesRuntime({
@@ -104,7 +112,8 @@ export function makeRulesCommand(): Command {
     .argument('<file>', 'rule file')
     .requiredOption('--snapshot <snap.json>', 'a snapshot saved with vigil status --json > snap.json')
     .option('--json', 'print the findings as JSON')
-    .action((file: string, options: { snapshot: string; json?: boolean }, command: Command) => {
+    .action(async (file: string, options: { snapshot: string; json?: boolean }, command: Command) => {
+      const { loadRulesRuntime, FactBuilder, RuleEngine } = await machinery();
       const global = command.optsWithGlobals() as GlobalOptions;
       let text: string;
       try {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -11,88 +12,34 @@ import {
   RATE_COLLECTORS,
   type SampleOptions,
 } from '../collectors/index.js';
-import { formatProblem } from '../config/problems.js';
 import type { Severity } from '../config/schema.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
-import { RuleEngine } from '../rules/engine.js';
-import { FactBuilder } from '../rules/facts.js';
-import type { ProcessFacts } from '../rules/facts-schema.js';
-import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
 import { type GlobalOptions, sampleOptionsFrom } from './context.js';
 import { bar, fit, formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
+import type { StatusJudgement } from './status-judge.js';
 
 /**
  * Takes the snapshot `vigil status` shows: rate collectors sample twice, `windowMs` apart (CPU % needs a
  * delta); the command collectors (nvidia-smi, journalctl) start at once and overlap the window.
  */
-export async function takeStatusSnapshot(
+export async function takeStatusSnapshot<T = undefined>(
   options: SampleOptions,
   windowMs: number,
-): Promise<{ first: Snapshot; snapshot: Snapshot }> {
+  meanwhile?: (first: Snapshot) => Promise<T>,
+): Promise<{ first: Snapshot; snapshot: Snapshot; prepared: T | undefined }> {
   const set = new CollectorSet();
   const firstContext = makeContext(options);
   const commands = set.run(COMMAND_COLLECTORS, firstContext);
   const first = assembleSnapshot(await set.run(RATE_COLLECTORS, firstContext), firstContext);
-  await sleep(windowMs);
+  // The window is idle time: load and compile the rules, judge the first sample's lineage meanwhile.
+  const windowEnd = performance.now() + windowMs;
+  const prepared = meanwhile ? await meanwhile(first) : undefined;
+  await sleep(Math.max(0, windowEnd - performance.now()));
   const second = makeContext(options);
   const rest = COLLECTOR_NAMES.filter((name) => !COMMAND_COLLECTORS.includes(name));
   const results = mergeResults(await set.run(rest, second), await commands);
-  return { first, snapshot: assembleSnapshot(results, second) };
-}
-
-/** What one look establishes: the point rules' findings, and which rules need the daemon's history. */
-export interface StatusJudgement {
-  readonly findings: Finding[];
-  /** What vigil knows of each process beyond /proc, by pid. */
-  readonly processes: ReadonlyMap<
-    number,
-    { kind: string | null; orphan: boolean; originalParent: string | null; group: string }
-  >;
-  readonly needHistory: string[];
-  readonly problems: string[];
-}
-
-/**
- * Judges a status snapshot with the point rules (no `for` duration, no history-derived facts); the
- * first sample is shown to the lineage too, so a process re-parented during the window is known.
- */
-export function judgeStatus(
-  runtime: RulesRuntime & { procfs: string },
-  first: Snapshot,
-  snapshot: Snapshot,
-): StatusJudgement {
-  const builder = new FactBuilder({
-    procfs: runtime.procfs,
-    kinds: runtime.kinds,
-    uid: process.getuid?.() ?? -1,
-  });
-  const config = runtime.config.config;
-  builder.build(first, config);
-  const facts = builder.build(snapshot, config);
-  const engine = new RuleEngine(runtime.rules.rules);
-  const { firing, raised } = engine.evaluate(facts, { pointOnly: true });
-  const processes = new Map<
-    number,
-    { kind: string | null; orphan: boolean; originalParent: string | null; group: string }
-  >();
-  const byPid = new Map((snapshot.processes ?? []).map((p) => [p.pid, p]));
-  for (const subject of facts.subjects.process ?? []) {
-    const f = subject.facts as ProcessFacts;
-    const p = byPid.get(f.pid);
-    processes.set(f.pid, {
-      kind: f.kind || null,
-      orphan: f.orphan,
-      originalParent: f.original_parent || null,
-      group: p ? builder.metaOf(p).groupKey : '',
-    });
-  }
-  return {
-    processes,
-    findings: [...firing, ...raised.filter((f) => f.event)],
-    needHistory: runtime.rules.rules.filter((r) => r.needsHistory).map((r) => r.id),
-    problems: runtime.problems.map(formatProblem),
-  };
+  return { first, snapshot: assembleSnapshot(results, second), prepared };
 }
 
 /** The `status --json` document: the snapshot and its findings. */
@@ -163,9 +110,11 @@ export function makeStatusCommand(): Command {
     .action(async (options: StatusOptions, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
       const sampling = sampleOptionsFrom(global, options);
-      const runtime = { ...loadRulesRuntime({ configPath: global.config }), procfs: sampling.paths.procfs };
-      const { first, snapshot } = await takeStatusSnapshot(sampling, options.sample);
-      const judgement = judgeStatus(runtime, first, snapshot);
+      const judge = await import('./status-judge.js');
+      const { snapshot, prepared } = await takeStatusSnapshot(sampling, options.sample, async (first) =>
+        judge.prepareJudge(global.config, sampling.paths.procfs, first),
+      );
+      const judgement = judge.judgeStatus(prepared!, snapshot);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(statusJson(snapshot, judgement), null, 2)}\n`);
       } else {
