@@ -97,7 +97,8 @@ export class Lineage {
     const record = this.records.get(identityOf(p));
     if (record?.reparented && record.parentIdentity !== null) {
       const parent = byPid.get(record.ppid);
-      if (!parent || identityOf(parent) !== record.parentIdentity) {
+      // A zombie parent has exited too: it only waits for its own parent to reap it.
+      if (!parent || parent.state === 'Z' || identityOf(parent) !== record.parentIdentity) {
         return {
           orphan: true,
           reason: `its parent ${record.parentName || record.parentComm} (pid ${record.ppid}) exited`,

@@ -106,6 +106,15 @@ export function stateOf(pid: number): string | null {
   }
 }
 
+/** The cmdline of a pid, arguments joined by spaces ('' when gone). */
+export function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
 export function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')

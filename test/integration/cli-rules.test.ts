@@ -200,3 +200,66 @@ describe('OOM kills in a real journal file, judged by vigil status', () => {
     );
   });
 });
+
+describe('the threshold rules on a saved snapshot of a machine in trouble', () => {
+  it('flags RAM, swap, load and a full disk at the seed thresholds, with their severities', () => {
+    const snap = runVigil(
+      [
+        'status',
+        '--json',
+        '--sample',
+        '0',
+        '--procfs',
+        fixturePath('proc'),
+        '--sysfs',
+        fixturePath('sys'),
+        '--rootfs',
+        fixturePath('root'),
+        '--nvidia-smi',
+        '/nonexistent',
+      ],
+      env,
+    );
+    const s = JSON.parse(snap.stdout);
+    s.memory = {
+      ...s.memory,
+      usedPercent: 93,
+      availableBytes: s.memory.totalBytes * 0.07,
+      swapTotalBytes: 8 * 2 ** 30,
+      swapUsedBytes: 4.4 * 2 ** 30,
+      swapUsedPercent: 55,
+    };
+    s.cpu = { ...s.cpu, load: [9.5, 8, 6] };
+    s.disks = [
+      {
+        ...s.disks[0],
+        mount: '/',
+        usedPercent: 96.5,
+        availableBytes: 3.5 * 2 ** 30,
+        totalBytes: 100 * 2 ** 30,
+        inodesUsedPercent: 10,
+      },
+      { ...s.disks[1], mount: '/var', usedPercent: 50, inodesUsedPercent: 93 },
+      { ...s.disks[2], mount: '/home', usedPercent: 40, inodesUsedPercent: null },
+    ];
+    const file = write('trouble.json', JSON.stringify(s));
+    const memory = runVigil(
+      ['rules', 'test', fixturePath('../../rules/memory.toml'), '--snapshot', file, '--json'],
+      env,
+    );
+    const system = runVigil(
+      ['rules', 'test', fixturePath('../../rules/system.toml'), '--snapshot', file, '--json'],
+      env,
+    );
+    const findings = [...JSON.parse(memory.stdout).findings, ...JSON.parse(system.stdout).findings].map(
+      (f: { rule: string; severity: string; summary: string }) => `${f.rule} ${f.severity} ${f.summary}`,
+    );
+    assert.deepEqual(findings.sort(), [
+      'disk_low critical / has 3.5 GiB free (3.5%)',
+      'disk_low medium /var has only 7% of its inodes free',
+      'load_high medium Load 9.5 on 4 cores for 5 minutes',
+      'ram_high critical RAM 93% used, 1.1 GiB available, tasks stalled on memory 3.5% of the last minute',
+      'swap_high critical Swap 55% used (4.4 GiB of 8.0 GiB)',
+    ]);
+  });
+});

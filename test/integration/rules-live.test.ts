@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import type { Finding } from '../../src/rules/types.js';
 import { runVigil } from '../helpers/cli.js';
 import {
   childrenOf,
+  cmdlineOf,
   killAll,
   memTotalBytes,
   spawnDaemon,
@@ -130,6 +132,11 @@ describe('rules judging real processes', () => {
     assert.match(zombies[0]!.summary, /^3 zombie children of python3 .*\(pid \d+\) not reaped for \d+s$/);
   });
 
+  it('never flags what [allowlist] ignore_commands names', () => {
+    const { findings } = status(`${config}\n[allowlist]\nignore_commands = ["*mcp_server_fake*"]\n`);
+    assert.deepEqual(mine(findings, storm), []);
+  });
+
   it('exits 1 from status --check when there are warning-level findings', () => {
     const file = join(home, 'config.toml');
     writeFileSync(file, config);
@@ -138,6 +145,45 @@ describe('rules judging real processes', () => {
     });
     assert.equal(run.status, 1, run.stdout);
     assert.match(run.stdout, /HIGH\s+ghost_process_storm: ⚠️ 8 identical/);
+  });
+});
+
+describe('orphans adopted by a subreaper', () => {
+  it('knows the parent that died when a process is re-parented to a subreaper, not to pid 1', async () => {
+    // A python subreaper (PR_SET_CHILD_SUBREAPER, as systemd --user is one) starts a shell that starts a
+    // sleeper and exits after 1.5 s: the sleeper is adopted by the subreaper.
+    const code = [
+      'import ctypes, subprocess, time',
+      'ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)',
+      "subprocess.Popen(['sh', '-c', 'python3 -c \"import time; time.sleep(600)\" adopted-fake & sleep 1.5'])",
+      'time.sleep(600)',
+    ].join('\n');
+    const reaper = spawn('python3', ['-c', code, 'subreaper-fake'], { stdio: 'ignore' });
+    started.add(reaper.pid!);
+    const runtime = loadRulesRuntime({ env: { XDG_CONFIG_HOME: join(home, 'none') } });
+    const watcher = new Watcher(runtime, {
+      paths: LIVE_PATHS,
+      nvidiaSmi: '/nonexistent',
+      journal: { kind: 'system' },
+      journalSince: '-1m',
+      commandTimeoutMs: 2000,
+    });
+    const sleeper = () =>
+      childrenOf(reaper.pid!)
+        .flatMap((sh) => childrenOf(sh))
+        // The exec'd sleeper, not a child still showing the shell's cmdline just after its fork.
+        .find((pid) => cmdlineOf(pid).endsWith(' adopted-fake')) ?? 0;
+    await waitUntil(() => sleeper() > 0, 'the sleeper under its shell');
+    const pid = sleeper();
+    started.add(pid);
+    await watcher.cycle(); // seen under its living parent, the shell
+    await waitUntil(() => childrenOf(reaper.pid!).includes(pid), 'adoption by the subreaper', 5000);
+    const { facts } = await watcher.cycle();
+    const proc = facts.subjects.process!.find((s) => s.pids[0] === pid)!.facts as Record<string, unknown>;
+    assert.equal(proc['ppid'], reaper.pid);
+    assert.equal(proc['orphan'], true);
+    assert.match(String(proc['orphan_reason']), /^its parent sh \(pid \d+\) exited$/);
+    assert.equal(proc['original_parent'], 'sh');
   });
 });
 
