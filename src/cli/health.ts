@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
-import { readPidFile } from '../daemon/lock.js';
+import { isAlive, readPidFile } from '../daemon/lock.js';
 import type { Heartbeat } from '../store/types.js';
 import type { GlobalOptions } from './context.js';
 import { formatBytes, formatDuration } from './format.js';
@@ -41,15 +41,6 @@ export interface HealthReport {
   } | null;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Is the watchdog itself well? The daemon's pid file and the heartbeat beside it (fresh within three
  * intervals), the database (size, quick integrity check, and whether the daemon can write it), each
@@ -66,7 +57,7 @@ export async function checkHealth(
   ]);
   const runDir = runtimeDir(env);
   const pid = readPidFile(join(runDir, 'vigil.pid'));
-  const running = pid !== null && alive(pid);
+  const running = pid !== null && isAlive(pid);
   let heartbeat: Heartbeat | null = null;
   try {
     heartbeat = JSON.parse(readFileSync(join(runDir, 'heartbeat.json'), 'utf8')) as Heartbeat;

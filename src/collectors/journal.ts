@@ -155,7 +155,9 @@ export function createJournalCollector(options: JournalCollectorOptions = {}): C
       const result = await run(argv, ctx.commandTimeoutMs);
       if (result.exitCode !== 0) {
         const why = firstLine(result.stderr) ?? firstLine(result.stdout) ?? 'no output';
-        throw new Error(`${describe(source)}: journalctl failed (${exitText(result)}): ${why}`);
+        throw new Error(
+          `${describeJournalSource(source)}: journalctl failed (${exitText(result.exitCode, result.signal)}): ${why}`,
+        );
       }
       for (const line of result.stderr.split('\n')) {
         if (line.trim() !== '') report.skip(`journalctl: ${line.trim()}`);
@@ -171,8 +173,8 @@ export function createJournalCollector(options: JournalCollectorOptions = {}): C
           ctx.commandTimeoutMs,
         );
         if (/no journal files were found/i.test(probe.stderr)) {
-          if (source.kind === 'system') throw new Unsupported('no systemd journal on this machine');
-          throw new Error(`${describe(source)}: no journal files there (journal files end in .journal)`);
+          if (source.kind === 'system') throw new Unsupported(noJournalText(source));
+          throw new Error(`${describeJournalSource(source)}: ${noJournalText(source)}`);
         }
         if (probe.exitCode === 0) sourcesWithFiles.add(key);
       }
@@ -199,7 +201,7 @@ async function run(argv: string[], timeoutMs: number) {
     result = await runCommand(argv, { timeoutMs });
   } catch (error) {
     if (error instanceof CommandNotFound && error.code === 'ENOENT') {
-      throw new Unsupported('journalctl not found (Debian package systemd)');
+      throw new Unsupported(JOURNALCTL_NOT_INSTALLED);
     }
     throw error;
   }
@@ -207,7 +209,11 @@ async function run(argv: string[], timeoutMs: number) {
   return result;
 }
 
-function describe(source: JournalSource): string {
+/** What journalctl says when it is missing. */
+export const JOURNALCTL_NOT_INSTALLED = 'journalctl not found (Debian package systemd)';
+
+/** A source as a person names it: `system journal`, `journal file …`, `journal directory …`. */
+export function describeJournalSource(source: JournalSource): string {
   switch (source.kind) {
     case 'system':
       return 'system journal';
@@ -218,8 +224,21 @@ function describe(source: JournalSource): string {
   }
 }
 
-function exitText(result: { exitCode: number | null; signal: string | null }): string {
-  return result.exitCode === null ? `killed by ${result.signal}` : `exit ${result.exitCode}`;
+/** Why a source has nothing to read: no journal on this machine, no file, no journal files in a directory. */
+export function noJournalText(source: JournalSource): string {
+  switch (source.kind) {
+    case 'system':
+      return 'no systemd journal on this machine';
+    case 'file':
+      return `no journal file at ${source.path}`;
+    case 'directory':
+      return `no journal files in ${source.path} (journal files end in .journal)`;
+  }
+}
+
+/** How a program ended: `exit 1`, `killed by SIGKILL`. */
+export function exitText(code: number | null, signal: string | null): string {
+  return code === null ? `killed by ${signal ?? 'a signal'}` : `exit ${code}`;
 }
 
 function firstLine(text: string): string | null {

@@ -1,8 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import {
+  describeJournalSource,
+  exitText,
+  JOURNALCTL_NOT_INSTALLED,
   type JournalPriority,
   journalMatchArgs,
   journalSourceArgs,
+  noJournalText,
   parseJournalJson,
 } from '../collectors/journal.js';
 import type { JournalSource } from '../collectors/types.js';
@@ -211,7 +215,7 @@ export class JournalFollower {
     if (epoch !== this.#epoch) return;
     switch (probe.kind) {
       case 'not-installed':
-        this.#setState('unsupported', NOT_INSTALLED);
+        this.#setState('unsupported', JOURNALCTL_NOT_INSTALLED);
         return;
       case 'no-journal':
         this.#setState(
@@ -311,7 +315,7 @@ export class JournalFollower {
     });
     child.on('spawn', () => {
       if (this.#run === run && this.#active)
-        this.#setState('following', describeSource(this.#options.source));
+        this.#setState('following', describeJournalSource(this.#options.source));
     });
     child.on('error', (error: NodeJS.ErrnoException) => {
       // A failed spawn is followed by 'close'; an error after spawning (a failed kill) changes nothing.
@@ -368,7 +372,7 @@ export class JournalFollower {
     this.#run = null;
     if (epoch !== this.#epoch || !this.#active) return;
     if (run.spawnError?.code === 'ENOENT') {
-      this.#setState('unsupported', NOT_INSTALLED);
+      this.#setState('unsupported', JOURNALCTL_NOT_INSTALLED);
       return;
     }
     if (run.partial.trim() !== '' && run.failure === null) {
@@ -422,34 +426,6 @@ export class JournalFollower {
       // As above.
     }
   }
-}
-
-const NOT_INSTALLED = 'journalctl not found (Debian package systemd)';
-
-function describeSource(source: JournalSource): string {
-  switch (source.kind) {
-    case 'system':
-      return 'system journal';
-    case 'file':
-      return `journal file ${source.path}`;
-    case 'directory':
-      return `journal directory ${source.path}`;
-  }
-}
-
-function noJournalText(source: JournalSource): string {
-  switch (source.kind) {
-    case 'system':
-      return 'no systemd journal on this machine';
-    case 'file':
-      return `no journal file at ${source.path}`;
-    case 'directory':
-      return `no journal files in ${source.path} (journal files end in .journal)`;
-  }
-}
-
-function exitText(code: number | null, signal: NodeJS.Signals | null): string {
-  return code === null ? `killed by ${signal ?? 'a signal'}` : `exit ${code}`;
 }
 
 function lastLine(text: string): string | null {

@@ -10,7 +10,8 @@ export class AlreadyRunning extends Error {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a pid is alive (EPERM: alive, but another user's). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -53,7 +54,7 @@ export class PidLock {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         const pid = readPidFile(this.path);
-        if (pid !== null && pid !== process.pid && alive(pid)) throw new AlreadyRunning(pid);
+        if (pid !== null && pid !== process.pid && isAlive(pid)) throw new AlreadyRunning(pid);
         try {
           unlinkSync(this.path);
         } catch {

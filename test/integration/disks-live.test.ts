@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { createDisksCollector } from '../../src/collectors/disks.js';
-import type { CollectContext } from '../../src/collectors/types.js';
-import { LIVE_PATHS } from '../../src/host/paths.js';
+import { liveContext } from '../helpers/context.js';
 
 const MiB = 1024 * 1024;
 
@@ -24,15 +23,7 @@ function df(mount: string): { size: number; avail: number; percent: number | nul
   };
 }
 
-const context: CollectContext = {
-  paths: LIVE_PATHS,
-  nowMs: Date.now(),
-  monoMs: performance.now(),
-  nvidiaSmi: 'nvidia-smi',
-  journal: { kind: 'system' },
-  journalSince: '-1h',
-  commandTimeoutMs: 5000,
-};
+const context = liveContext();
 
 describe('disk sizes on this machine, compared with df', () => {
   it('agrees with df on size, available space and Use% for every disk vigil reports', async () => {

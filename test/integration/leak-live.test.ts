@@ -5,9 +5,8 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createProcessCollector } from '../../src/collectors/processes.js';
-import type { CollectContext } from '../../src/collectors/types.js';
-import { LIVE_PATHS } from '../../src/host/paths.js';
 import { type LeakOptions, type LeakVerdict, leakVerdict, SeriesRing } from '../../src/rules/trend.js';
+import { liveContext } from '../helpers/context.js';
 
 const MiB = 1024 * 1024;
 const CHUNK_BYTES = 4 * MiB;
@@ -69,18 +68,6 @@ const SHORT_RUN: LeakOptions = {
 const noReport = { skip: () => {} };
 /** Every child started, killed by handle in after(). */
 const children: ChildProcess[] = [];
-
-function liveContext(): CollectContext {
-  return {
-    paths: LIVE_PATHS,
-    nowMs: Date.now(),
-    monoMs: performance.now(),
-    nvidiaSmi: 'nvidia-smi',
-    journal: { kind: 'system' },
-    journalSince: '-1h',
-    commandTimeoutMs: 5000,
-  };
-}
 
 /** Starts `node -e script` and resolves once it printed its first line; later lines go to `lines`. */
 async function startNode(script: string, lines: string[]): Promise<ChildProcess> {

@@ -5,19 +5,10 @@ import { describe, it } from 'node:test';
 import { createCpuCollector } from '../../src/collectors/cpu.js';
 import { createMemoryCollector } from '../../src/collectors/memory.js';
 import { createProcessCollector } from '../../src/collectors/processes.js';
-import type { CollectContext } from '../../src/collectors/types.js';
-import { LIVE_PATHS } from '../../src/host/paths.js';
 import type { ProcessSample } from '../../src/model/snapshot.js';
+import { liveContext } from '../helpers/context.js';
 
-const live: CollectContext = {
-  paths: LIVE_PATHS,
-  nowMs: Date.now(),
-  monoMs: 0,
-  nvidiaSmi: 'nvidia-smi',
-  journal: { kind: 'system' },
-  journalSince: '-1h',
-  commandTimeoutMs: 5000,
-};
+const live = liveContext({ monoMs: 0 });
 const noop = { skip: () => {} };
 
 function have(program: string): boolean {

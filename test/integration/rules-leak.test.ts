@@ -3,9 +3,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { Watcher } from '../../src/daemon/cycle.js';
-import { LIVE_PATHS } from '../../src/host/paths.js';
 import { loadRulesRuntime } from '../../src/rules/runtime.js';
 import type { Finding } from '../../src/rules/types.js';
+import { liveSampling } from '../helpers/context.js';
 
 const MIB = 1024 * 1024;
 const RATE_MIB_PER_SEC = 4;
@@ -26,13 +26,7 @@ describe('memory_leak on a real process', () => {
     );
     const pid = leaker.pid!;
     const runtime = loadRulesRuntime({ env: { XDG_CONFIG_HOME: '/nonexistent-vigil' } });
-    const watcher = new Watcher(runtime, {
-      paths: LIVE_PATHS,
-      nvidiaSmi: '/nonexistent',
-      journal: { kind: 'system' },
-      journalSince: '-1m',
-      commandTimeoutMs: 2000,
-    });
+    const watcher = new Watcher(runtime, liveSampling());
     const t0 = Date.now();
     let finding: Finding | undefined;
     while (!finding && Date.now() - t0 < 180_000) {

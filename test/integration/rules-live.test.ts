@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Watcher } from '../../src/daemon/cycle.js';
-import { LIVE_PATHS } from '../../src/host/paths.js';
 import { loadRulesRuntime } from '../../src/rules/runtime.js';
 import type { Finding } from '../../src/rules/types.js';
 import { runVigil } from '../helpers/cli.js';
+import { liveSampling } from '../helpers/context.js';
 import {
   childrenOf,
   cmdlineOf,
@@ -161,13 +161,7 @@ describe('orphans adopted by a subreaper', () => {
     const reaper = spawn('python3', ['-c', code, 'subreaper-fake'], { stdio: 'ignore' });
     started.add(reaper.pid!);
     const runtime = loadRulesRuntime({ env: { XDG_CONFIG_HOME: join(home, 'none') } });
-    const watcher = new Watcher(runtime, {
-      paths: LIVE_PATHS,
-      nvidiaSmi: '/nonexistent',
-      journal: { kind: 'system' },
-      journalSince: '-1m',
-      commandTimeoutMs: 2000,
-    });
+    const watcher = new Watcher(runtime, liveSampling());
     const sleeper = () =>
       childrenOf(reaper.pid!)
         .flatMap((sh) => childrenOf(sh))
@@ -199,13 +193,7 @@ describe('rules that need time, judged cycle after cycle', () => {
     started.add(spinner);
     const runtime = loadRulesRuntime({ env: { XDG_CONFIG_HOME: home } });
     assert.deepEqual(runtime.problems, []);
-    const watcher = new Watcher(runtime, {
-      paths: LIVE_PATHS,
-      nvidiaSmi: '/nonexistent',
-      journal: { kind: 'system' },
-      journalSince: '-1m',
-      commandTimeoutMs: 2000,
-    });
+    const watcher = new Watcher(runtime, liveSampling());
     // The first look sees the spinner under its living parent; vigil remembers who that was.
     await watcher.cycle();
     await parentGone;

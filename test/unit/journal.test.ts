@@ -12,7 +12,7 @@ import {
   parseJournalJson,
 } from '../../src/collectors/journal.js';
 import { type CollectContext, Unsupported } from '../../src/collectors/types.js';
-import { LIVE_PATHS } from '../../src/host/paths.js';
+import { liveContext } from '../helpers/context.js';
 
 function sampleLines(name: string): string[] {
   return readFileSync(fileURLToPath(new URL(`../fixtures/samples/${name}`, import.meta.url)), 'utf8').split(
@@ -44,18 +44,8 @@ async function collectJournal(options: JournalCollectorOptions, ctx: CollectCont
   return createJournalCollector(options).collect(ctx, { skip() {} });
 }
 
-function context(overrides: Partial<CollectContext> = {}): CollectContext {
-  return {
-    paths: LIVE_PATHS,
-    nowMs: Date.now(),
-    monoMs: performance.now(),
-    nvidiaSmi: 'nvidia-smi',
-    journal: { kind: 'system' },
-    journalSince: '-1h',
-    commandTimeoutMs: 10_000,
-    ...overrides,
-  };
-}
+const context = (overrides: Partial<CollectContext> = {}) =>
+  liveContext({ commandTimeoutMs: 10_000, ...overrides });
 
 describe('parseJournalJson on real journald records', () => {
   it('reads the old " : " spacing of older systemd (two ext4 errors, priority crit)', () => {
@@ -287,7 +277,7 @@ describe('the journal collector when there is no journal', () => {
     const empty = mkdtempSync(join(scratch, 'empty-'));
     await assert.rejects(
       collectJournal({}, context({ journal: { kind: 'directory', path: empty } })),
-      new RegExp(`journal directory ${empty}: no journal files there`),
+      new RegExp(`journal directory ${empty}: no journal files in ${empty}`),
     );
   });
 

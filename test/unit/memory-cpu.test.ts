@@ -6,24 +6,14 @@ import { describe, it } from 'node:test';
 import { createCpuCollector, parseLoadavg, parseProcStatSystem } from '../../src/collectors/cpu.js';
 import { createMemoryCollector, memoryFromMeminfo, parseMeminfo } from '../../src/collectors/memory.js';
 import { parsePressure, readPressure } from '../../src/collectors/pressure.js';
-import type { CollectContext } from '../../src/collectors/types.js';
 import type { HostPaths } from '../../src/host/paths.js';
+import { fixtureContext } from '../helpers/context.js';
 import { fixturePath, sampleBlock, sampleText } from '../helpers/samples.js';
 
 const GiB = 1024 ** 3;
 const noop = { skip: () => {} };
 
-function context(paths: HostPaths, monoMs = 0): CollectContext {
-  return {
-    paths,
-    nowMs: Date.now(),
-    monoMs,
-    nvidiaSmi: 'nvidia-smi',
-    journal: { kind: 'system' },
-    journalSince: '-1h',
-    commandTimeoutMs: 1000,
-  };
-}
+const context = (paths: HostPaths, monoMs = 0) => fixtureContext(monoMs, paths);
 
 function tempTree(): { paths: HostPaths; procfs: string; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-proc-'));

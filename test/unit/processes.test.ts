@@ -9,27 +9,10 @@ import {
   parseStatusUid,
   ttyName,
 } from '../../src/collectors/processes.js';
-import type { CollectContext } from '../../src/collectors/types.js';
-import { fixturePath, sampleBlock, sampleText } from '../helpers/samples.js';
+import { fixtureContext } from '../helpers/context.js';
+import { sampleBlock, sampleText } from '../helpers/samples.js';
 
 const statLines = (name: string) => sampleText(name).split('\n').filter(Boolean);
-
-function fixtureContext(monoMs = 1000): CollectContext {
-  return {
-    paths: {
-      procfs: fixturePath('proc'),
-      sysfs: fixturePath('sys'),
-      etc: fixturePath('root/etc'),
-      rootfs: fixturePath('root'),
-    },
-    nowMs: Date.now(),
-    monoMs,
-    nvidiaSmi: 'nvidia-smi',
-    journal: { kind: 'system' },
-    journalSince: '-1h',
-    commandTimeoutMs: 1000,
-  };
-}
 
 describe('parsing /proc/[pid]/stat', () => {
   it('reads every field vigil uses from a real systemd stat line', () => {

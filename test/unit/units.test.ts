@@ -3,20 +3,11 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { CollectContext } from '../../src/collectors/types.js';
 import { Unsupported } from '../../src/collectors/types.js';
 import { createUnitsCollector, parseListUnits } from '../../src/collectors/units.js';
-import { LIVE_PATHS } from '../../src/host/paths.js';
+import { liveContext } from '../helpers/context.js';
 
-const ctx: CollectContext = {
-  paths: LIVE_PATHS,
-  nowMs: Date.now(),
-  monoMs: 0,
-  nvidiaSmi: 'nvidia-smi',
-  journal: { kind: 'system' },
-  journalSince: '-1h',
-  commandTimeoutMs: 3000,
-};
+const ctx = liveContext({ commandTimeoutMs: 3000 });
 const noop = { skip: () => {} };
 const scratch = mkdtempSync(join(tmpdir(), 'vigil-units-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
