@@ -151,6 +151,64 @@ export const MIGRATIONS: readonly Migration[] = [
         CREATE INDEX collector_problems_last_at ON collector_problems (last_at);
       `),
   },
+  {
+    version: 3,
+    description: 'acting and telling: actions, the audit hash chain, the notification outbox, snoozes',
+    up: (db) =>
+      db.exec(`
+        -- Every action vigil proposed, and what became of it (proposed, vetoed, refused, started, finished).
+        -- target and before/after are JSON: the process identities acted on and the state around the action.
+        CREATE TABLE actions (
+          id INTEGER PRIMARY KEY,
+          alert_id INTEGER,
+          fingerprint TEXT,
+          action TEXT NOT NULL,
+          target TEXT NOT NULL,
+          mode TEXT NOT NULL,
+          state TEXT NOT NULL,
+          reason TEXT,
+          outcome TEXT,
+          before TEXT,
+          after TEXT,
+          not_before INTEGER,
+          created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX actions_alert ON actions (alert_id);
+        CREATE INDEX actions_created ON actions (created_at);
+
+        -- Append-only, hash-chained: hash = SHA-256(prev_hash + canonical JSON of the entry).
+        CREATE TABLE audit (
+          seq INTEGER PRIMARY KEY,
+          at INTEGER NOT NULL,
+          kind TEXT NOT NULL,
+          data TEXT NOT NULL,
+          prev_hash TEXT NOT NULL,
+          hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_at ON audit (at);
+
+        -- Notifications waiting for a channel that can fail (webhooks, Alertmanager): delivered in order,
+        -- once each, retried with backoff, kept across restarts.
+        CREATE TABLE outbox (
+          id INTEGER PRIMARY KEY,
+          channel TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          payload TEXT NOT NULL,
+          attempts INTEGER NOT NULL DEFAULT 0,
+          next_attempt_at INTEGER NOT NULL,
+          delivered_at INTEGER,
+          last_error TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox (channel, delivered_at, id);
+
+        -- vigil snooze <rule> <duration>: no notification and no action for that rule until then.
+        CREATE TABLE snoozes (
+          rule TEXT PRIMARY KEY,
+          until INTEGER NOT NULL
+        );
+      `),
+  },
 ];
 
 /** The newest schema this code knows. */

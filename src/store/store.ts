@@ -106,6 +106,12 @@ export interface OpenedStore extends HistoryStore {
   batch<T>(fn: () => T): T;
   /** The kept heartbeat history in [from, to], oldest first. */
   heartbeatsBetween(from: number, to: number): HeartbeatSample[];
+  /**
+   * The open database, for the modules that own their tables (audit chain, outbox, actions: migration 3),
+   * or null when none could be opened. Writes through it should go inside `batch` or their own
+   * transaction, and fail like any other when the store is read-only.
+   */
+  raw(): Database | null;
 }
 
 export interface StoreOptions {
@@ -920,6 +926,10 @@ class SqliteStore implements OpenedStore {
       }
     }
     return total;
+  }
+
+  raw(): Database | null {
+    return this.db;
   }
 
   close(): void {
