@@ -151,7 +151,7 @@ interface Identity {
  * Page size for converting stat's `rss` (pages) to bytes. Node does not expose sysconf(_SC_PAGESIZE), so
  * it is measured once from this process: status `VmRSS` (kB) against statm's resident pages.
  */
-function measurePageSize(procfs: string): number {
+export function measurePageSize(procfs: string): number {
   const status = tryReadText(join(procfs, 'self', 'status'));
   const statm = tryReadText(join(procfs, 'self', 'statm'));
   const match = status?.match(/\nVmRSS:\s+(\d+) kB/);
