@@ -4,7 +4,17 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const CLI_COMMANDS = new Set(['status', 'rules', 'report', 'health', 'help']);
+const CLI_COMMANDS = new Set([
+  'status',
+  'rules',
+  'report',
+  'health',
+  'kill',
+  'fix',
+  'veto',
+  'snooze',
+  'help',
+]);
 const args = process.argv.slice(2);
 const command = args.find((arg) => CLI_COMMANDS.has(arg) || arg === 'run');
 const daemon =

@@ -88,7 +88,7 @@ export async function executePlan(
       }
     }
     const outcome: Outcome =
-      acted.length === allowed.length ? 'success' : acted.length > 0 ? 'partial' : 'failed';
+      acted.length === plan.targets.length ? 'success' : acted.length > 0 ? 'partial' : 'failed';
     return result(outcome, refused, acted, [], [], 0, `${plan.action} on ${acted.join(', ') || 'nothing'}`);
   }
 
@@ -151,8 +151,9 @@ export async function executePlan(
   const freed = allowed
     .filter((a) => gone.includes(a.target.pid))
     .reduce((sum, a) => sum + a.live.rssPages * pageSize, 0);
+  // A refused target is one the action did not reach: the outcome counts every target.
   const outcome: Outcome =
-    gone.length === allowed.length ? 'success' : gone.length > 0 ? 'partial' : 'failed';
+    gone.length === plan.targets.length ? 'success' : gone.length > 0 ? 'partial' : 'failed';
   return result(
     outcome,
     refused,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ProblemsError } from '../config/problems.js';
+import { makeFixCommand, makeKillCommand, makeSnoozeCommand, makeVetoCommand } from './act.js';
 import { UsageError } from './context.js';
 import { makeHealthCommand } from './health.js';
 import { makeReportCommand } from './report.js';
@@ -40,6 +41,10 @@ export function makeProgram(): Command {
   program.addCommand(makeRulesCommand());
   program.addCommand(makeReportCommand());
   program.addCommand(makeHealthCommand());
+  program.addCommand(makeKillCommand());
+  program.addCommand(makeFixCommand());
+  program.addCommand(makeVetoCommand());
+  program.addCommand(makeSnoozeCommand());
   program
     .command('run', { isDefault: false })
     .description('run the watchdog in the foreground (the same as vigil alone; vigil run --help for options)')

@@ -110,6 +110,12 @@ const History = v.strictObject({
   retention_hours: v.optional(int(1, 24 * 366), 168),
 });
 
+const Actions = v.strictObject({
+  grace_secs: v.optional(num(0, 300), 5),
+  veto_secs: v.optional(num(0, 3600), 10),
+  max_kills_per_hour: v.optional(int(0, 10_000), 20),
+});
+
 const Metrics = v.strictObject({
   listen: v.optional(v.string(), ''),
 });
@@ -123,6 +129,7 @@ export const ConfigSchema = v.strictObject({
   notifications: section(Notifications),
   allowlist: section(Allowlist),
   history: section(History),
+  actions: section(Actions),
   metrics: section(Metrics),
 });
 

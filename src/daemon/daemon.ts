@@ -2,6 +2,11 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CATALOG, runsAutomatically } from '../actions/catalog.js';
+import { executePlan } from '../actions/execute.js';
+import { ActionLog } from '../actions/log.js';
+import { type ActionPlan, describePlan, planFor } from '../actions/plan.js';
+import { policyContext } from '../actions/policy.js';
 import { parseLoadavg } from '../collectors/cpu.js';
 import { COLLECTOR_NAMES, makeContext, type SampleOptions } from '../collectors/index.js';
 import { createMemoryCollector } from '../collectors/memory.js';
@@ -15,9 +20,11 @@ import { redact } from '../redact/redact.js';
 import { Baselines, hourOf } from '../rules/baseline.js';
 import type { Evaluation, FactSet } from '../rules/engine.js';
 import { BASELINE_METRICS } from '../rules/facts.js';
+import type { ProcessFacts } from '../rules/facts-schema.js';
+import { isAdopter } from '../rules/lineage.js';
 import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
-import { openStore } from '../store/store.js';
+import { type OpenedStore, openStore } from '../store/store.js';
 import type { Heartbeat, HistoryStore } from '../store/types.js';
 import { Watcher } from './cycle.js';
 import { JournalFollower } from './journal-follower.js';
@@ -71,7 +78,7 @@ export function fastPauseMs(
  */
 export class Daemon {
   private readonly lock: PidLock;
-  private store: HistoryStore | null = null;
+  private store: OpenedStore | null = null;
   private storeError: string | null = null;
   private watcher: Watcher;
   private runtime: RulesRuntime;
@@ -91,9 +98,13 @@ export class Daemon {
   private readonly fastMemory = createMemoryCollector();
   private readonly runtimePath: string;
   private configError: string | null = null;
+  private actions: ActionLog | null = null;
+  /** The mode in force: the one asked for, or observe while a steering file is unsafe. */
+  private mode: Mode;
 
   constructor(private readonly settings: DaemonSettings) {
     this.runtime = settings.runtime;
+    this.mode = this.effectiveMode();
     this.runtimePath = runtimeDir(settings.env);
     this.lock = new PidLock(this.runtimePath);
     this.watcher = new Watcher(settings.runtime, settings.sampling, {
@@ -108,6 +119,15 @@ export class Daemon {
     this.settings.log(`vigil: ${redact(message)}`);
   }
 
+  /** Fail closed: any unsafe steering file (or none loaded) keeps vigil in observe mode. */
+  private effectiveMode(): Mode {
+    if (this.settings.mode !== 'observe' && this.runtime.unsafe.length > 0) {
+      this.log(`running in observe mode instead of ${this.settings.mode}: ${this.runtime.unsafe.join('; ')}`);
+      return 'observe';
+    }
+    return this.settings.mode;
+  }
+
   /** Runs until stopped (signal, --exit-after, --once); resolves with the exit status. */
   async run(): Promise<number> {
     this.lock.acquire();
@@ -119,7 +139,7 @@ export class Daemon {
         setTimeout(() => this.stop('--exit-after elapsed'), this.settings.exitAfterMs).unref();
       }
       this.log(
-        `started (pid ${process.pid}, mode ${this.settings.mode}, every ${this.settings.intervalMs / 1000} s, ${this.runtime.rules.rules.length} rules, history ${this.store?.path ?? 'unavailable'})`,
+        `started (pid ${process.pid}, mode ${this.mode}, every ${this.settings.intervalMs / 1000} s, ${this.runtime.rules.rules.length} rules, history ${this.store?.path ?? 'unavailable'})`,
       );
       if (this.settings.once) {
         // CPU % and rates need a previous sample: prime them, then take the real cycle.
@@ -191,6 +211,7 @@ export class Daemon {
       this.runtime = runtime;
       this.watcher.reload(runtime);
       this.configError = null;
+      this.mode = this.effectiveMode();
       const problems = runtime.problems.map(formatProblem);
       this.log(
         `reloaded config and ${runtime.rules.rules.length} rules${problems.length ? `; rule problems: ${problems.join('; ')}` : ''}`,
@@ -233,7 +254,10 @@ export class Daemon {
     const { snapshot, facts, evaluation } = await this.watcher.cycle(this.follower ? { journal } : {});
     this.lastSnapshot = snapshot;
     const now = snapshot.takenAt;
-    this.decide(evaluation, now, true, (store) => this.cycleWrites(store, snapshot, facts, evaluation, now));
+    const alertIds = this.decide(evaluation, now, true, (store) =>
+      this.cycleWrites(store, snapshot, facts, evaluation, now),
+    );
+    await this.act(evaluation, snapshot, facts, alertIds, now);
     if (now - this.lastBaselineAt >= 60_000) {
       this.lastBaselineAt = now;
       const hour = hourOf(now);
@@ -276,9 +300,11 @@ export class Daemon {
     evaluation: Evaluation,
     now: number,
     touchFiring: boolean,
+    alertIds: Map<string, number>,
   ): Map<string, Finding> {
     const restored = new Map<string, Finding>();
-    for (const finding of evaluation.raised) store.recordFiring(finding, now);
+    for (const finding of evaluation.raised)
+      alertIds.set(finding.fingerprint, store.recordFiring(finding, now).alert.id);
     if (touchFiring) {
       for (const finding of evaluation.firing) {
         if (!evaluation.raised.includes(finding)) store.recordFiring(finding, now);
@@ -309,15 +335,17 @@ export class Daemon {
     now: number,
     touchFiring: boolean,
     extra?: (store: HistoryStore) => void,
-  ): void {
+  ): Map<string, number> {
     let restored = new Map<string, Finding>();
+    const alertIds = new Map<string, number>();
     this.withStore((store) =>
       store.batch(() => {
-        restored = this.record(store, evaluation, now, touchFiring);
+        restored = this.record(store, evaluation, now, touchFiring, alertIds);
         extra?.(store);
       }),
     );
     this.announce(evaluation, restored);
+    return alertIds;
   }
 
   private notify(what: 'raised' | 'resolved', finding: Finding): void {
@@ -355,6 +383,8 @@ export class Daemon {
       this.log(`history unavailable, running without it: ${this.storeError}`);
       return;
     }
+    const raw = this.store.raw();
+    if (raw) this.actions = new ActionLog(raw);
     this.withStore((store) => {
       this.runId = store.beginRun(process.pid, this.startedAt);
       // Warm start: a restart resets neither a 5-minute condition nor what was learnt.
@@ -397,6 +427,156 @@ export class Daemon {
     this.follower.start();
   }
 
+  /**
+   * Every mode records a proposal (`vigil fix <alert-id>` runs it); suggest shows the exact command. auto: a
+   * safe action needing no confirmation is scheduled — announced first with a veto window when its
+   * consent is `notice` — and run when due, after the policy is checked again; anything else is only
+   * proposed. Nothing runs without a store to record it in (fail closed), past the hourly limit, for a
+   * snoozed rule, or for a finding two earlier actions failed to clear (then it only notifies).
+   */
+  private async act(
+    evaluation: Evaluation,
+    snapshot: Snapshot,
+    facts: FactSet,
+    alertIds: ReadonlyMap<string, number>,
+    now: number,
+  ): Promise<void> {
+    const log = this.actions;
+    if (!log) return;
+    const processes = snapshot.processes ?? [];
+    const byPid = new Map(processes.map((p) => [p.pid, p]));
+    const orphan = new Map(
+      (facts.subjects.process ?? []).map((s) => [
+        (s.facts as ProcessFacts).pid,
+        (s.facts as ProcessFacts).orphan,
+      ]),
+    );
+    const liveOwner = (p: { pid: number; ppid: number }) => {
+      const parent = byPid.get(p.ppid);
+      return orphan.get(p.pid) !== true && parent !== undefined && !isAdopter(parent);
+    };
+    const config = this.runtime.config.config;
+    let snoozed = new Set<string>();
+    this.withStore(() => {
+      snoozed = log.snoozed(now);
+    });
+    for (const finding of evaluation.raised) {
+      const alertId = alertIds.get(finding.fingerprint);
+      if (finding.event || alertId === undefined || snoozed.has(finding.rule)) continue;
+      let plan: ActionPlan | null = null;
+      for (const id of finding.suggest) {
+        if (id === 'notify_only') continue;
+        plan = planFor(finding, id, processes, { liveOwner });
+        if (plan) break;
+      }
+      if (!plan) continue;
+      const entry = CATALOG[plan.action];
+      const automatic = this.mode === 'auto' && runsAutomatically(entry);
+      this.withStore(() => {
+        if (!automatic) {
+          log.add({
+            alertId,
+            fingerprint: finding.fingerprint,
+            plan: plan!,
+            mode: this.mode,
+            state: 'proposed',
+            now,
+          });
+          // Kept in every mode so `vigil fix` can run it; shown in suggest and auto modes.
+          if (this.mode !== 'observe') {
+            this.tell(
+              `SUGGEST  ${finding.rule}: ${plan!.command || describePlan(plan!)}  (run: vigil fix ${alertId})`,
+            );
+          }
+          return;
+        }
+        if (log.failuresFor(finding.fingerprint) >= 2) {
+          log.add({
+            alertId,
+            fingerprint: finding.fingerprint,
+            plan: plan!,
+            mode: 'auto',
+            state: 'refused',
+            reason: 'two earlier actions did not clear it',
+            now,
+          });
+          this.tell(
+            `ESCALATE ${finding.rule}: two automatic actions did not clear it; vigil only notifies now (alert ${alertId})`,
+          );
+          return;
+        }
+        const wait = entry.consent === 'notice' ? config.actions.veto_secs * 1000 : 0;
+        log.add({
+          alertId,
+          fingerprint: finding.fingerprint,
+          plan: plan!,
+          mode: 'auto',
+          state: 'scheduled',
+          notBefore: now + wait,
+          now,
+        });
+        if (wait > 0) {
+          this.tell(
+            `NOTICE   ${finding.rule}: ${describePlan(plan!)} in ${config.actions.veto_secs} s unless: vigil veto ${alertId}`,
+          );
+        }
+      });
+    }
+    await this.runDue(now, snoozed);
+  }
+
+  /** Runs the scheduled actions whose veto window has passed. */
+  private async runDue(now: number, snoozed: ReadonlySet<string>): Promise<void> {
+    const log = this.actions;
+    if (!log) return;
+    let due: ReturnType<ActionLog['due']> = [];
+    this.withStore(() => {
+      due = log.due(now);
+    });
+    const config = this.runtime.config.config;
+    for (const action of due) {
+      const rule = action.fingerprint?.slice(0, action.fingerprint.indexOf('|')) ?? '';
+      if (snoozed.has(rule)) {
+        this.withStore(() => log.setState(action.id, 'vetoed', now, `rule ${rule} is snoozed`));
+        continue;
+      }
+      const kills = action.plan.action.startsWith('kill');
+      let recent = 0;
+      this.withStore(() => {
+        recent = log.autoKillsSince(now - 3_600_000);
+      });
+      if (kills && recent + action.plan.targets.length > config.actions.max_kills_per_hour) {
+        this.withStore(() =>
+          log.setState(
+            action.id,
+            'refused',
+            now,
+            `limit of ${config.actions.max_kills_per_hour} automatic kills per hour reached`,
+          ),
+        );
+        this.tell(
+          `LIMIT    ${rule}: ${config.actions.max_kills_per_hour} automatic kills per hour reached; not acting (alert ${action.alertId})`,
+        );
+        continue;
+      }
+      this.withStore(() => log.setState(action.id, 'started', now));
+      const policy = policyContext(this.settings.sampling.paths, config);
+      const result = await executePlan(action.plan, policy, { graceMs: config.actions.grace_secs * 1000 });
+      this.withStore(() => log.finish(action.id, result, Date.now()));
+      for (const refusal of result.refused)
+        this.log(`policy refused ${action.plan.action} on pid ${refusal.pid}: ${refusal.reason}`);
+      this.tell(
+        `ACTED    ${rule}: ${describePlan(action.plan)}: ${result.outcome}, ${result.detail}${result.freedBytes ? `, ${Math.round(result.freedBytes / 1048576)} MiB freed` : ''}`,
+      );
+    }
+  }
+
+  /** A line on the terminal channel, with the time. */
+  private tell(line: string): void {
+    const when = new Date().toISOString().replace('T', ' ').slice(0, 19);
+    this.settings.notify(`${when} ${redact(line)}`);
+  }
+
   private persist(now: number): void {
     this.lastPersistAt = now;
     this.withStore((store) => {
@@ -416,7 +596,7 @@ export class Daemon {
       startedAt: this.startedAt,
       lastCycleAt: snapshot.takenAt,
       intervalMs: this.settings.intervalMs,
-      mode: this.settings.mode,
+      mode: this.mode,
       collectors: snapshot.collectors,
       rssBytes: process.memoryUsage.rss(),
       cpuPercent: Math.round(cpuPercent * 100) / 100,

@@ -1,0 +1,185 @@
+import type Database from 'better-sqlite3';
+import type { Mode } from '../config/schema.js';
+import type { ActionResult } from './execute.js';
+import type { ActionPlan } from './plan.js';
+
+/** Where an action stands: proposed (suggest mode), scheduled (auto, after its veto window), … */
+export type ActionState = 'proposed' | 'scheduled' | 'vetoed' | 'refused' | 'started' | 'finished';
+
+export interface ActionRecord {
+  readonly id: number;
+  readonly alertId: number | null;
+  readonly fingerprint: string | null;
+  readonly action: string;
+  readonly plan: ActionPlan;
+  readonly mode: Mode | 'manual';
+  readonly state: ActionState;
+  readonly reason: string | null;
+  readonly outcome: string | null;
+  readonly result: ActionResult | null;
+  readonly notBefore: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+interface Row {
+  id: number;
+  alert_id: number | null;
+  fingerprint: string | null;
+  action: string;
+  target: string;
+  mode: string;
+  state: string;
+  reason: string | null;
+  outcome: string | null;
+  after: string | null;
+  not_before: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const fromRow = (r: Row): ActionRecord => ({
+  id: r.id,
+  alertId: r.alert_id,
+  fingerprint: r.fingerprint,
+  action: r.action,
+  plan: JSON.parse(r.target) as ActionPlan,
+  mode: r.mode as ActionRecord['mode'],
+  state: r.state as ActionState,
+  reason: r.reason,
+  outcome: r.outcome,
+  result: r.after ? (JSON.parse(r.after) as ActionResult) : null,
+  notBefore: r.not_before,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+/**
+ * The actions table (store migration 3): every action vigil proposed or took, with its plan (targets
+ * bound to pid + start time + cmdline), its state and its outcome. Shared by the daemon and the CLI
+ * (`vigil fix`, `veto`, `kill`), which open the same database.
+ */
+export class ActionLog {
+  constructor(private readonly db: Database) {}
+
+  add(entry: {
+    alertId: number | null;
+    fingerprint: string | null;
+    plan: ActionPlan;
+    mode: ActionRecord['mode'];
+    state: ActionState;
+    notBefore?: number | null;
+    reason?: string | null;
+    now: number;
+  }): ActionRecord {
+    const info = this.db
+      .prepare(
+        `INSERT INTO actions (alert_id, fingerprint, action, target, mode, state, reason, not_before, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        entry.alertId,
+        entry.fingerprint,
+        entry.plan.action,
+        JSON.stringify(entry.plan),
+        entry.mode,
+        entry.state,
+        entry.reason ?? null,
+        entry.notBefore ?? null,
+        entry.now,
+        entry.now,
+      );
+    return this.get(Number(info.lastInsertRowid))!;
+  }
+
+  get(id: number): ActionRecord | null {
+    const row = this.db.prepare('SELECT * FROM actions WHERE id = ?').get(id) as Row | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  /** The newest action for an alert. */
+  latestForAlert(alertId: number): ActionRecord | null {
+    const row = this.db
+      .prepare('SELECT * FROM actions WHERE alert_id = ? ORDER BY id DESC LIMIT 1')
+      .get(alertId) as Row | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  setState(id: number, state: ActionState, now: number, reason?: string | null): void {
+    this.db
+      .prepare('UPDATE actions SET state = ?, reason = coalesce(?, reason), updated_at = ? WHERE id = ?')
+      .run(state, reason ?? null, now, id);
+  }
+
+  finish(id: number, result: ActionResult, now: number): void {
+    this.db
+      .prepare("UPDATE actions SET state = 'finished', outcome = ?, after = ?, updated_at = ? WHERE id = ?")
+      .run(result.outcome, JSON.stringify(result), now, id);
+  }
+
+  /** Vetoes the pending (scheduled or proposed) actions of an alert; returns how many. */
+  veto(alertId: number, now: number): number {
+    return this.db
+      .prepare(
+        "UPDATE actions SET state = 'vetoed', reason = 'vetoed by the user', updated_at = ? WHERE alert_id = ? AND state IN ('scheduled', 'proposed')",
+      )
+      .run(now, alertId).changes;
+  }
+
+  /** Scheduled actions whose veto window has passed. */
+  due(now: number): ActionRecord[] {
+    return (
+      this.db
+        .prepare(
+          "SELECT * FROM actions WHERE state = 'scheduled' AND coalesce(not_before, 0) <= ? ORDER BY id",
+        )
+        .all(now) as Row[]
+    ).map(fromRow);
+  }
+
+  /** Processes stopped by automatic actions since `since` (the hourly limit). */
+  autoKillsSince(since: number): number {
+    const rows = this.db
+      .prepare("SELECT after FROM actions WHERE mode = 'auto' AND state = 'finished' AND updated_at >= ?")
+      .all(since) as Array<{ after: string | null }>;
+    return rows.reduce(
+      (n, r) => n + ((r.after ? (JSON.parse(r.after) as ActionResult).gone.length : 0) || 0),
+      0,
+    );
+  }
+
+  /** Finished automatic actions for a finding that did not clear it (the daemon gives up after two). */
+  failuresFor(fingerprint: string): number {
+    return (
+      this.db
+        .prepare(
+          "SELECT count(*) AS n FROM actions WHERE fingerprint = ? AND mode = 'auto' AND state = 'finished' AND outcome <> 'success'",
+        )
+        .get(fingerprint) as { n: number }
+    ).n;
+  }
+
+  between(from: number, to: number): ActionRecord[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM actions WHERE created_at BETWEEN ? AND ? ORDER BY id')
+        .all(from, to) as Row[]
+    ).map(fromRow);
+  }
+
+  /** vigil snooze: no notification and no action for `rule` until `until`. */
+  snooze(rule: string, until: number): void {
+    this.db
+      .prepare(
+        'INSERT INTO snoozes (rule, until) VALUES (?, ?) ON CONFLICT(rule) DO UPDATE SET until = excluded.until',
+      )
+      .run(rule, until);
+  }
+
+  snoozed(now: number): Set<string> {
+    const rows = this.db.prepare('SELECT rule FROM snoozes WHERE until > ?').all(now) as Array<{
+      rule: string;
+    }>;
+    return new Set(rows.map((r) => r.rule));
+  }
+}

@@ -1,0 +1,261 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { CATALOG } from '../actions/catalog.js';
+import type { ActionResult } from '../actions/execute.js';
+import type { ActionLog } from '../actions/log.js';
+import type { ActionPlan } from '../actions/plan.js';
+import { loadConfig, stateDir } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { OpenedStore } from '../store/store.js';
+import { type GlobalOptions, hostPathsFrom, UsageError } from './context.js';
+import { formatBytes, formatDuration } from './format.js';
+
+/** Opens the history and its action log, or says why not (exit 1). */
+async function openActions(): Promise<{ store: OpenedStore; log: ActionLog } | null> {
+  const path = join(stateDir(), 'vigil.db');
+  if (!existsSync(path)) {
+    process.stderr.write(`vigil: no history yet (${path} does not exist): start the daemon with vigil run\n`);
+    process.exitCode = 1;
+    return null;
+  }
+  const [{ openStore }, { ActionLog }] = await Promise.all([
+    import('../store/store.js'),
+    import('../actions/log.js'),
+  ]);
+  const store = openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`) });
+  const raw = store.raw();
+  if (!raw) {
+    process.stderr.write(`vigil: cannot open ${path}: ${store.problem?.message ?? 'unknown error'}\n`);
+    process.exitCode = 1;
+    store.close();
+    return null;
+  }
+  return { store, log: new ActionLog(raw) };
+}
+
+/** Asks on a terminal; off a terminal the answer is no unless --yes was given. */
+async function confirm(question: string, yes: boolean | undefined): Promise<boolean> {
+  if (yes) return true;
+  if (!process.stdin.isTTY) {
+    process.stderr.write('vigil: not a terminal, so nothing was done: add --yes to do it without asking\n');
+    return false;
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+function printResult(result: ActionResult): void {
+  for (const r of result.refused) process.stdout.write(`refused: ${r.reason}\n`);
+  process.stdout.write(
+    `${result.outcome}: ${result.detail}${result.freedBytes ? `, ${formatBytes(result.freedBytes)} freed` : ''}\n`,
+  );
+  process.exitCode = result.outcome === 'success' || result.outcome === 'partial' ? 0 : 1;
+}
+
+async function run(
+  plan: ActionPlan,
+  config: Config,
+  global: GlobalOptions,
+  options: { force?: boolean; signal?: NodeJS.Signals } = {},
+) {
+  const [{ executePlan }, { policyContext }] = await Promise.all([
+    import('../actions/execute.js'),
+    import('../actions/policy.js'),
+  ]);
+  return executePlan(plan, policyContext(hostPathsFrom(global), config), {
+    graceMs: config.actions.grace_secs * 1000,
+    ...options,
+  });
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+export function makeFixCommand(): Command {
+  return new Command('fix')
+    .description('run the catalog action proposed for an alert, after showing it and asking (or --yes)')
+    .argument('<alert-id>', 'the alert (vigil report and notifications name it)', positiveInt)
+    .option('-y, --yes', 'do it without asking')
+    .action(async (alertId: number, options: { yes?: boolean }, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      const config = loadConfig(global.config).config;
+      const opened = await openActions();
+      if (!opened) return;
+      const { store, log } = opened;
+      try {
+        const alert = store.alertById(alertId);
+        if (!alert) throw new UsageError(`no alert ${alertId}`);
+        const proposal = log.latestForAlert(alertId);
+        if (!proposal || proposal.plan.action === 'notify_only') {
+          process.stderr.write(
+            `vigil: alert ${alertId} (${alert.rule}) has no action to run: it is for a person to look at\n`,
+          );
+          process.exitCode = 1;
+          return;
+        }
+        if (proposal.state === 'finished' || proposal.state === 'started') {
+          process.stderr.write(
+            `vigil: the action for alert ${alertId} already ran (${proposal.outcome ?? proposal.state})\n`,
+          );
+          process.exitCode = 1;
+          return;
+        }
+        const plan = proposal.plan;
+        const entry = CATALOG[plan.action];
+        process.stdout.write(`alert ${alertId} ${alert.severity} ${alert.rule}: ${alert.summary}\n`);
+        process.stdout.write(`action: ${entry.title} (${entry.risk}): ${entry.description}\n`);
+        if (plan.command) process.stdout.write(`the same by hand: ${plan.command}\n`);
+        for (const t of plan.targets) process.stdout.write(`  pid ${t.pid}: ${t.cmdline.slice(0, 120)}\n`);
+        for (const t of plan.kept) process.stdout.write(`  kept (a live process owns it): pid ${t.pid}\n`);
+        if (!(await confirm('Run it?', options.yes))) return;
+        log.setState(proposal.id, 'started', Date.now());
+        const result = await run(plan, config, global);
+        log.finish(proposal.id, result, Date.now());
+        printResult(result);
+      } finally {
+        store.close();
+      }
+    });
+}
+
+export function makeVetoCommand(): Command {
+  return new Command('veto')
+    .description('cancel the action announced for an alert (auto mode waits [actions] veto_secs for this)')
+    .argument('<alert-id>', 'the alert', positiveInt)
+    .action(async (alertId: number) => {
+      const opened = await openActions();
+      if (!opened) return;
+      try {
+        const n = opened.log.veto(alertId, Date.now());
+        if (n === 0) {
+          process.stderr.write(`vigil: nothing pending for alert ${alertId}\n`);
+          process.exitCode = 1;
+        } else process.stdout.write(`vetoed ${n} pending action(s) for alert ${alertId}\n`);
+      } finally {
+        opened.store.close();
+      }
+    });
+}
+
+export function makeSnoozeCommand(): Command {
+  return new Command('snooze')
+    .description('no notification and no action for a rule for a while')
+    .argument('<rule>', 'a rule id (vigil rules list)')
+    .argument('<duration>', 'how long: 30m, 1h, 1d')
+    .action(async (rule: string, duration: string, _o: unknown, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      const [{ parseDuration }, { loadRulesRuntime }] = await Promise.all([
+        import('../rules/load.js'),
+        import('../rules/runtime.js'),
+      ]);
+      let ms: number;
+      try {
+        ms = parseDuration(duration);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      const ids = loadRulesRuntime({ configPath: global.config }).rules.all.map((r) => r.id);
+      if (!ids.includes(rule)) throw new UsageError(`no rule ${rule} (vigil rules list shows them)`);
+      const opened = await openActions();
+      if (!opened) return;
+      try {
+        const until = Date.now() + ms;
+        opened.log.snooze(rule, until);
+        process.stdout.write(
+          `${rule} snoozed for ${formatDuration(ms / 1000)}, until ${new Date(until).toISOString()}\n`,
+        );
+      } finally {
+        opened.store.close();
+      }
+    });
+}
+
+export function makeKillCommand(): Command {
+  return new Command('kill')
+    .description('stop a process through vigil’s policy: shows it, asks, records (SIGTERM, then SIGKILL)')
+    .argument('<pid>', 'process id', positiveInt)
+    .option('--force', 'SIGKILL at once, without the grace period')
+    .option('-y, --yes', 'do it without asking')
+    .addOption(new Option('--signal <sig>', 'send this signal instead (SIGHUP, SIGINT, …)'))
+    .action(
+      async (pid: number, options: { force?: boolean; yes?: boolean; signal?: string }, command: Command) => {
+        const global = command.optsWithGlobals() as GlobalOptions;
+        const config = loadConfig(global.config).config;
+        const paths = hostPathsFrom(global);
+        const [{ readLiveProcess }, { classify, kindFiles, loadKindPatterns }, { redact }] =
+          await Promise.all([
+            import('../actions/identity.js'),
+            import('../rules/classify.js'),
+            import('../redact/redact.js'),
+          ]);
+        const live = readLiveProcess(paths, pid);
+        if (!live) {
+          process.stderr.write(`vigil: no process ${pid}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const signal = options.signal
+          ? (options.signal.toUpperCase().replace(/^(?!SIG)/, 'SIG') as NodeJS.Signals)
+          : undefined;
+        const kind = classify(
+          { comm: live.comm, argv: live.cmdline.split(' '), cmdline: live.cmdline },
+          loadKindPatterns(kindFiles()).patterns,
+        );
+        const { readFileSync } = await import('node:fs');
+        const uptime = Number.parseFloat(readFileSync(join(paths.procfs, 'uptime'), 'utf8'));
+        const children = (() => {
+          try {
+            return readFileSync(join(paths.procfs, String(pid), 'task', String(pid), 'children'), 'utf8')
+              .trim()
+              .split(/\s+/)
+              .filter(Boolean).length;
+          } catch {
+            return 0;
+          }
+        })();
+        process.stdout.write(
+          `pid ${pid} ${live.comm}${kind ? ` (${kind.label})` : ''}, uid ${live.uid}, up ${formatDuration(uptime - live.startTicks / 100)}, ${formatBytes(live.rssPages * 4096)} resident, ${children} child(ren)\n  ${redact(live.cmdline).slice(0, 200)}\n`,
+        );
+        const how = options.force
+          ? 'SIGKILL'
+          : (signal ?? `SIGTERM, then SIGKILL after ${config.actions.grace_secs} s`);
+        if (!(await confirm(`Send ${how}?`, options.yes))) return;
+        const plan: ActionPlan = {
+          action: 'kill_process',
+          targets: [{ pid, startTicks: live.startTicks, cmdline: live.cmdline }],
+          kept: [],
+          unit: null,
+          command: `kill ${options.force ? '-9 ' : signal ? `-${signal.replace('SIG', '')} ` : ''}${pid}`,
+          reason: 'vigil kill',
+        };
+        const result = await run(plan, config, global, { force: options.force, signal });
+        const opened = existsSync(join(stateDir(), 'vigil.db')) ? await openActions() : null;
+        if (opened) {
+          try {
+            const now = Date.now();
+            const record = opened.log.add({
+              alertId: null,
+              fingerprint: null,
+              plan,
+              mode: 'manual',
+              state: 'started',
+              now,
+            });
+            opened.log.finish(record.id, result, now);
+          } finally {
+            opened.store.close();
+          }
+        }
+        printResult(result);
+      },
+    );
+}

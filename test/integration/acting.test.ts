@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, describe, it } from 'node:test';
+import { runVigil } from '../helpers/cli.js';
+import { daemonHome, RunningDaemon } from '../helpers/daemon.js';
+import { killAll, memTotalBytes, spawnOrphanedStorm, stateOf, waitUntil } from '../helpers/procs.js';
+
+const homes: Array<ReturnType<typeof daemonHome>> = [];
+const daemons: RunningDaemon[] = [];
+const started = new Set<number>();
+after(() => {
+  for (const d of daemons) if (d.child.exitCode === null) d.child.kill('SIGKILL');
+  killAll(started);
+  for (const h of homes) h.cleanup();
+});
+
+const alive = (pid: number) => ['R', 'S', 'D'].includes(stateOf(pid) ?? '');
+const storms: number[][] = [];
+/** Ends a test's storm so it does not join the next test's group. */
+async function endStorms(): Promise<void> {
+  for (const storm of storms.splice(0)) {
+    killAll(storm);
+    await waitUntil(() => !storm.some(alive), 'the storm gone');
+  }
+}
+afterEach(endStorms);
+const STORM_MIB = 24;
+const share = () => (((8 * STORM_MIB * 1024 * 1024) / memTotalBytes()) * 100) / 2;
+
+async function stormHome(extra = '') {
+  const h = daemonHome();
+  homes.push(h);
+  const storm = spawnOrphanedStorm(8, STORM_MIB);
+  storms.push(storm);
+  for (const pid of storm) started.add(pid);
+  await waitUntil(() => storm.every(alive), 'the storm');
+  writeFileSync(
+    join(h.configDir, 'config.toml'),
+    `[thresholds]\nghost_storm_min_ram_percent = ${share().toFixed(4)}\n\n[actions]\nveto_secs = 1\ngrace_secs = 1\n${extra}`,
+  );
+  return { h, storm };
+}
+function daemon(h: ReturnType<typeof daemonHome>, args: string[]) {
+  const d = new RunningDaemon(h, args);
+  daemons.push(d);
+  return d;
+}
+
+describe('auto mode', () => {
+  it('clears a real ghost storm after announcing it, sparing a protected member, another user’s process and pid 1', async () => {
+    const nobody = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '600'], {
+      stdio: 'ignore',
+    });
+    started.add(nobody.pid!);
+    const { h, storm } = await stormHome();
+    const protectedPid = storm[3]!;
+    const config = join(h.configDir, 'config.toml');
+    writeFileSync(
+      config,
+      `${readFileSync(config, 'utf8')}\n[allowlist]\nprotected_pids = [${protectedPid}]\n`,
+    );
+    const d = daemon(h, ['--mode', 'auto', '--interval', '1']);
+    await d.waitFor(
+      /NOTICE\s+ghost_process_storm: Stop a group of identical processes \([\d, ]+\) in 1 s unless: vigil veto (\d+)/,
+      20_000,
+      'stdout',
+    );
+    await d.waitFor(
+      /ACTED\s+ghost_process_storm: .*: partial, 7 of 8 gone, 1 refused, \d+ MiB freed/,
+      20_000,
+      'stdout',
+    );
+    assert.match(
+      d.stderr,
+      new RegExp(
+        `policy refused kill_matching on pid ${protectedPid}: .*listed in \\[allowlist\\] protected_pids`,
+      ),
+    );
+    for (const pid of storm) assert.equal(alive(pid), pid === protectedPid, `pid ${pid}`);
+    assert.ok(alive(nobody.pid!), 'another user’s process survives');
+    assert.ok(alive(1), 'pid 1 survives');
+    await d.stop();
+  });
+
+  it('does not run an action vetoed within its window', async () => {
+    const { h, storm } = await stormHome().then(async (x) => {
+      writeFileSync(
+        join(x.h.configDir, 'config.toml'),
+        `[thresholds]\nghost_storm_min_ram_percent = ${share().toFixed(4)}\n\n[actions]\nveto_secs = 4\n`,
+      );
+      return x;
+    });
+    const d = daemon(h, ['--mode', 'auto', '--interval', '1']);
+    await d.waitFor(/NOTICE\s+ghost_process_storm: .* in 4 s unless: vigil veto \d+/, 20_000, 'stdout');
+    const id = d.stdout.match(/vigil veto (\d+)/)![1]!;
+    const veto = runVigil(['veto', id], h.env);
+    assert.equal(veto.status, 0, veto.stderr);
+    assert.match(veto.stdout, new RegExp(`vetoed 1 pending action\\(s\\) for alert ${id}`));
+    await new Promise((r) => setTimeout(r, 5500));
+    assert.doesNotMatch(d.stdout, /ACTED/);
+    assert.deepEqual(
+      storm.filter((pid) => !alive(pid)).map((pid) => `${pid}:${stateOf(pid)}`),
+      [],
+      'the storm is untouched',
+    );
+    await d.stop();
+  });
+});
+
+describe('fail closed', () => {
+  it('stays in observe mode, naming the file, when a rules file is writable by others', async () => {
+    const { h, storm } = await stormHome();
+    const rules = join(h.configDir, 'rules', 'mine.toml');
+    writeFileSync(rules, '[[rule]]\nid = "load_high"\nenabled = false\n');
+    chmodSync(rules, 0o666);
+    const d = daemon(h, ['--mode', 'auto', '--interval', '1']);
+    await d.waitFor(
+      new RegExp(
+        `running in observe mode instead of auto: ${rules} is writable by group or others: chmod go-w`,
+      ),
+    );
+    await d.waitFor(/HIGH\s+ghost_process_storm/, 20_000, 'stdout');
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.doesNotMatch(d.stdout, /NOTICE|ACTED|SUGGEST/);
+    assert.ok(storm.every(alive));
+    await d.stop();
+  });
+});
+
+describe('suggest mode and vigil fix', () => {
+  it('shows the exact command, and vigil fix --yes runs it through the policy', async () => {
+    const { h, storm } = await stormHome();
+    const d = daemon(h, ['--mode', 'suggest', '--interval', '1']);
+    await d.waitFor(/SUGGEST\s+ghost_process_storm: kill [\d ]+ \(run: vigil fix (\d+)\)/, 20_000, 'stdout');
+    const [, pids, id] = d.stdout.match(
+      /SUGGEST\s+ghost_process_storm: kill ([\d ]+) \(run: vigil fix (\d+)\)/,
+    )!;
+    assert.deepEqual(pids!.trim().split(' ').map(Number).sort(), [...storm].sort());
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(storm.every(alive), 'suggest mode does nothing by itself');
+    const noTty = runVigil(['fix', id!], h.env);
+    assert.match(noTty.stderr, /not a terminal, so nothing was done: add --yes/);
+    const fix = runVigil(['fix', id!, '--yes'], h.env);
+    assert.equal(fix.status, 0, fix.stderr);
+    assert.match(fix.stdout, /the same by hand: kill /);
+    assert.match(fix.stdout, /success: 8 of 8 gone/);
+    assert.ok(storm.every((pid) => !alive(pid)));
+    await d.stop();
+  });
+});
+
+describe('vigil kill', () => {
+  it('stops the user’s own process and refuses pid 1 with the reason', () => {
+    const h = daemonHome();
+    homes.push(h);
+    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+    started.add(child.pid!);
+    const ok = runVigil(['kill', String(child.pid), '--yes'], h.env);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(
+      ok.stdout,
+      new RegExp(`^pid ${child.pid} sleep, uid \\d+, up \\d+s, .* resident, 0 child\\(ren\\)`),
+    );
+    assert.match(ok.stdout, /success: 1 of 1 gone/);
+    const one = runVigil(['kill', '1', '--yes'], h.env);
+    assert.equal(one.status, 1);
+    assert.match(one.stdout, /refused: pid 1 \(.*\): pid 1 is never touched/);
+  });
+});
