@@ -13,6 +13,9 @@ const CLI_COMMANDS = new Set([
   'fix',
   'veto',
   'snooze',
+  'audit',
+  'bundle',
+  'verify-bundle',
   'help',
 ]);
 const args = process.argv.slice(2);

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { type AuditKind, AuditLog } from '../audit/chain.js';
 import type { Mode } from '../config/schema.js';
 import type { ActionResult } from './execute.js';
 import type { ActionPlan } from './plan.js';
@@ -60,7 +61,36 @@ const fromRow = (r: Row): ActionRecord => ({
  * (`vigil fix`, `veto`, `kill`), which open the same database.
  */
 export class ActionLog {
-  constructor(private readonly db: Database) {}
+  private readonly audit: AuditLog;
+
+  /** Every change of an action is also appended to the audit chain, in the same database. */
+  constructor(private readonly db: Database) {
+    this.audit = new AuditLog(db);
+  }
+
+  private record(
+    kind: AuditKind,
+    action: { id: number; alertId?: number | null; plan?: ActionPlan },
+    extra: Record<string, unknown>,
+    at: number,
+  ): void {
+    this.audit.append(
+      kind,
+      {
+        action: action.id,
+        alert: action.alertId ?? null,
+        ...(action.plan
+          ? {
+              type: action.plan.action,
+              targets: action.plan.targets.map((t) => t.pid),
+              unit: action.plan.unit,
+            }
+          : {}),
+        ...extra,
+      },
+      at,
+    );
+  }
 
   add(entry: {
     alertId: number | null;
@@ -89,7 +119,14 @@ export class ActionLog {
         entry.now,
         entry.now,
       );
-    return this.get(Number(info.lastInsertRowid))!;
+    const added = this.get(Number(info.lastInsertRowid))!;
+    this.record(
+      entry.state === 'refused' ? 'policy_refusal' : 'action_proposed',
+      added,
+      { mode: entry.mode, state: entry.state, reason: entry.reason ?? null },
+      entry.now,
+    );
+    return added;
   }
 
   get(id: number): ActionRecord | null {
@@ -109,21 +146,48 @@ export class ActionLog {
     this.db
       .prepare('UPDATE actions SET state = ?, reason = coalesce(?, reason), updated_at = ? WHERE id = ?')
       .run(state, reason ?? null, now, id);
+    const kind: AuditKind | null =
+      state === 'vetoed'
+        ? 'action_vetoed'
+        : state === 'started'
+          ? 'action_started'
+          : state === 'refused'
+            ? 'policy_refusal'
+            : null;
+    const action = this.get(id);
+    if (kind && action) this.record(kind, action, { reason: reason ?? null }, now);
   }
 
   finish(id: number, result: ActionResult, now: number): void {
     this.db
       .prepare("UPDATE actions SET state = 'finished', outcome = ?, after = ?, updated_at = ? WHERE id = ?")
       .run(result.outcome, JSON.stringify(result), now, id);
+    const action = this.get(id);
+    if (!action) return;
+    for (const refusal of result.refused)
+      this.record('policy_refusal', action, { pid: refusal.pid, reason: refusal.reason }, now);
+    this.record(
+      'action_finished',
+      action,
+      {
+        outcome: result.outcome,
+        gone: [...result.gone],
+        survived: [...result.survived],
+        freedBytes: result.freedBytes,
+      },
+      now,
+    );
   }
 
   /** Vetoes the pending (scheduled or proposed) actions of an alert; returns how many. */
   veto(alertId: number, now: number): number {
-    return this.db
-      .prepare(
-        "UPDATE actions SET state = 'vetoed', reason = 'vetoed by the user', updated_at = ? WHERE alert_id = ? AND state IN ('scheduled', 'proposed')",
-      )
-      .run(now, alertId).changes;
+    const pending = (
+      this.db
+        .prepare("SELECT id FROM actions WHERE alert_id = ? AND state IN ('scheduled', 'proposed')")
+        .all(alertId) as Array<{ id: number }>
+    ).map((r) => r.id);
+    for (const id of pending) this.setState(id, 'vetoed', now, 'vetoed by the user');
+    return pending.length;
   }
 
   /** Scheduled actions whose veto window has passed. */

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ProblemsError } from '../config/problems.js';
 import { makeFixCommand, makeKillCommand, makeSnoozeCommand, makeVetoCommand } from './act.js';
+import { makeAuditCommand } from './audit.js';
+import { makeBundleCommand, makeVerifyBundleCommand } from './bundle.js';
 import { UsageError } from './context.js';
 import { makeHealthCommand } from './health.js';
 import { makeReportCommand } from './report.js';
@@ -45,6 +47,9 @@ export function makeProgram(): Command {
   program.addCommand(makeFixCommand());
   program.addCommand(makeVetoCommand());
   program.addCommand(makeSnoozeCommand());
+  program.addCommand(makeAuditCommand());
+  program.addCommand(makeBundleCommand());
+  program.addCommand(makeVerifyBundleCommand());
   program
     .command('run', { isDefault: false })
     .description('run the watchdog in the foreground (the same as vigil alone; vigil run --help for options)')

@@ -26,6 +26,28 @@ async function parseSince(text: string): Promise<number> {
   }
 }
 
+/** Actions proposed or taken in the window, as the report lists them. */
+async function actionsBetween(
+  store: import('../store/store.js').OpenedStore,
+  from: number,
+  to: number,
+): Promise<Array<{ at: number; action: string; target: string; outcome: string }>> {
+  const raw = store.raw();
+  if (!raw) return [];
+  const { ActionLog } = await import('../actions/log.js');
+  return new ActionLog(raw)
+    .between(from, to)
+    .filter((a) => a.state !== 'proposed')
+    .map((a) => ({
+      at: a.updatedAt,
+      action: `${a.action} (${a.mode})`,
+      target: a.plan.unit ?? a.plan.targets.map((t) => t.pid).join(' '),
+      outcome: a.outcome
+        ? `${a.outcome}${a.result ? `: ${a.result.detail}` : ''}`
+        : `${a.state}${a.reason ? `: ${a.reason}` : ''}`,
+    }));
+}
+
 export function makeReportCommand(): Command {
   return new Command('report')
     .description('what happened: alerts raised and resolved, peaks, top offenders, actions, gaps')
@@ -35,6 +57,8 @@ export function makeReportCommand(): Command {
     .addOption(new Option('--top <n>', 'offenders listed').default(10).argParser(Number))
     .option('--json', 'JSON (alerts[] with rule, severity, summary, pids, firstSeen, lastSeen, resolvedAt)')
     .option('--markdown', 'Markdown, to paste into an issue or a chat')
+    .option('--sign', 'write a signed evidence bundle of the report (Ed25519, vigil verify-bundle checks it)')
+    .option('-o, --output <file>', 'where --sign writes the bundle')
     .action(
       async (
         options: {
@@ -44,6 +68,8 @@ export function makeReportCommand(): Command {
           top: number;
           json?: boolean;
           markdown?: boolean;
+          sign?: boolean;
+          output?: string;
         },
         command: Command,
       ) => {
@@ -71,8 +97,16 @@ export function makeReportCommand(): Command {
             runs: store.runsBetween(from, to),
             snapshotIntervalMs: config.history.snapshot_interval_secs * 1000,
             collectorProblems: store.collectorProblemsBetween(from, to),
+            actions: await actionsBetween(store, from, to),
             top: options.top,
           });
+          if (options.sign) {
+            const { signReport, describeWritten } = await import('./bundle.js');
+            process.stdout.write(
+              describeWritten('signed report', await signReport(report, { output: options.output })),
+            );
+            return;
+          }
           if (options.json) process.stdout.write(`${JSON.stringify(reportJson(report), null, 2)}\n`);
           else if (options.markdown) process.stdout.write(reportMarkdown(report));
           else process.stdout.write(reportText(report));

@@ -61,9 +61,7 @@ export function parseRunArgs(args: readonly string[]): RunOptions {
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
     if (!arg.startsWith('-')) {
-      throw new ArgsError(
-        `unknown command ${arg} (commands: run, status, rules, report, health; see vigil --help)`,
-      );
+      throw new ArgsError(`unknown command ${arg} (see vigil --help for the commands)`);
     }
     if (arg === '--once') options.once = true;
     else if (arg === '-h' || arg === '--help') options.help = true;

@@ -7,6 +7,8 @@ import { executePlan } from '../actions/execute.js';
 import { ActionLog } from '../actions/log.js';
 import { type ActionPlan, describePlan, planFor } from '../actions/plan.js';
 import { policyContext } from '../actions/policy.js';
+import { type AuditKind, AuditLog } from '../audit/chain.js';
+import { loadOrCreateIdentity } from '../audit/identity.js';
 import { parseLoadavg } from '../collectors/cpu.js';
 import { COLLECTOR_NAMES, makeContext, type SampleOptions } from '../collectors/index.js';
 import { createMemoryCollector } from '../collectors/memory.js';
@@ -99,6 +101,7 @@ export class Daemon {
   private readonly runtimePath: string;
   private configError: string | null = null;
   private actions: ActionLog | null = null;
+  private auditLog: AuditLog | null = null;
   /** The mode in force: the one asked for, or observe while a steering file is unsafe. */
   private mode: Mode;
 
@@ -212,6 +215,12 @@ export class Daemon {
       this.watcher.reload(runtime);
       this.configError = null;
       this.mode = this.effectiveMode();
+      this.audit('config_reload', {
+        ok: true,
+        path: runtime.config.path,
+        rules: runtime.rules.rules.length,
+        mode: this.mode,
+      });
       const problems = runtime.problems.map(formatProblem);
       this.log(
         `reloaded config and ${runtime.rules.rules.length} rules${problems.length ? `; rule problems: ${problems.join('; ')}` : ''}`,
@@ -219,6 +228,7 @@ export class Daemon {
     } catch (error) {
       const detail = error instanceof ProblemsError ? error.message : (error as Error).message;
       this.configError = detail;
+      this.audit('config_reload', { ok: false, error: detail });
       this.log(`config reload refused, the previous configuration stays in force:\n${detail}`);
     }
   }
@@ -303,8 +313,22 @@ export class Daemon {
     alertIds: Map<string, number>,
   ): Map<string, Finding> {
     const restored = new Map<string, Finding>();
-    for (const finding of evaluation.raised)
-      alertIds.set(finding.fingerprint, store.recordFiring(finding, now).alert.id);
+    for (const finding of evaluation.raised) {
+      const alert = store.recordFiring(finding, now).alert;
+      alertIds.set(finding.fingerprint, alert.id);
+      this.auditLog?.append(
+        'alert_raised',
+        {
+          alert: alert.id,
+          rule: finding.rule,
+          severity: finding.severity,
+          subject: finding.subject,
+          summary: finding.summary,
+          pids: [...finding.pids],
+        },
+        now,
+      );
+    }
     if (touchFiring) {
       for (const finding of evaluation.firing) {
         if (!evaluation.raised.includes(finding)) store.recordFiring(finding, now);
@@ -312,6 +336,12 @@ export class Daemon {
     }
     for (const finding of evaluation.resolved) {
       const alert = store.resolveAlert(finding.fingerprint, now);
+      if (alert)
+        this.auditLog?.append(
+          'alert_resolved',
+          { alert: alert.id, rule: alert.rule, subject: alert.subject },
+          now,
+        );
       if (alert && !finding.summary)
         restored.set(finding.fingerprint, { ...finding, summary: alert.summary, severity: alert.severity });
     }
@@ -349,6 +379,13 @@ export class Daemon {
   }
 
   private notify(what: 'raised' | 'resolved', finding: Finding): void {
+    this.audit('notification', {
+      channel: 'terminal',
+      what,
+      rule: finding.rule,
+      subject: finding.subject,
+      severity: finding.severity,
+    });
     const when = new Date().toISOString().replace('T', ' ').slice(0, 19);
     const tag = what === 'raised' ? finding.severity.toUpperCase() : 'RESOLVED';
     this.settings.notify(`${when} ${tag.padEnd(8)} ${finding.rule}: ${redact(finding.summary)}`);
@@ -384,7 +421,16 @@ export class Daemon {
       return;
     }
     const raw = this.store.raw();
-    if (raw) this.actions = new ActionLog(raw);
+    if (raw) {
+      this.actions = new ActionLog(raw);
+      this.auditLog = new AuditLog(raw);
+    }
+    try {
+      // The Ed25519 identity that signs reports, audit exports and support bundles.
+      loadOrCreateIdentity(dir);
+    } catch (error) {
+      this.log(`no signing identity: ${(error as Error).message}`);
+    }
     this.withStore((store) => {
       this.runId = store.beginRun(process.pid, this.startedAt);
       // Warm start: a restart resets neither a 5-minute condition nor what was learnt.
@@ -569,6 +615,12 @@ export class Daemon {
         `ACTED    ${rule}: ${describePlan(action.plan)}: ${result.outcome}, ${result.detail}${result.freedBytes ? `, ${Math.round(result.freedBytes / 1048576)} MiB freed` : ''}`,
       );
     }
+  }
+
+  /** Appends to the tamper-evident audit chain (in the caller's transaction when there is one). */
+  private audit(kind: AuditKind, data: Record<string, unknown>): void {
+    const log = this.auditLog;
+    if (log) this.withStore(() => log.append(kind, data));
   }
 
   /** A line on the terminal channel, with the time. */

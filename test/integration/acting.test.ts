@@ -82,6 +82,22 @@ describe('auto mode', () => {
     assert.ok(alive(nobody.pid!), 'another user’s process survives');
     assert.ok(alive(1), 'pid 1 survives');
     await d.stop();
+    const verify = runVigil(['audit', 'verify'], h.env);
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, /^\d+ entries, chain intact/);
+    const kinds = JSON.parse(runVigil(['audit', '--json', '--since', '1h'], h.env).stdout).entries.map(
+      (e: { kind: string }) => e.kind,
+    );
+    for (const kind of [
+      'alert_raised',
+      'action_proposed',
+      'action_started',
+      'policy_refusal',
+      'action_finished',
+      'notification',
+    ]) {
+      assert.ok(kinds.includes(kind), `the audit chain records ${kind}: ${kinds.join(' ')}`);
+    }
   });
 
   it('does not run an action vetoed within its window', async () => {
@@ -148,6 +164,11 @@ describe('suggest mode and vigil fix', () => {
     assert.match(fix.stdout, /success: 8 of 8 gone/);
     assert.ok(storm.every((pid) => !alive(pid)));
     await d.stop();
+    const report = JSON.parse(runVigil(['report', '--json', '--since', '1h'], h.env).stdout);
+    assert.deepEqual(
+      report.actions.map((a: { action: string; outcome: string }) => [a.action, a.outcome.split(':')[0]]),
+      [['kill_matching (suggest)', 'success']],
+    );
   });
 });
 
