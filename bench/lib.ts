@@ -1,7 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 
 /**
  * One line of the bench table: vigil's figure beside a peer's, measured in the same run on the same
@@ -33,11 +35,17 @@ export interface SectionResult {
   readonly notes: string[];
 }
 
+/** Command-line settings a section may use (`bench/run.ts` parses them). */
+export interface BenchOptions {
+  /** How long the daemon section runs vigil and its peer side by side, in seconds. */
+  readonly daemonSecs: number;
+}
+
 /** A bench section: one module that measures one concern and returns rows. */
 export interface Section {
   readonly name: string;
   readonly description: string;
-  run(log: (line: string) => void): Promise<SectionResult>;
+  run(log: (line: string) => void, options: BenchOptions): Promise<SectionResult>;
 }
 
 /** Builds a row, computing the ratio vigil ÷ peer when both are known. */
@@ -56,6 +64,24 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The p-th percentile (0–100) by nearest rank: an observed value, never an interpolated one. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+/** 'met' when `value` is at most `limit`; 'skipped' when there is no value. */
+export function verdict(value: number | null, limit: number): 'met' | 'not met' | 'skipped' {
+  if (value === null || Number.isNaN(value)) return 'skipped';
+  return value <= limit ? 'met' : 'not met';
+}
+
+export function withVerdict(r: Row, value: number | null, limit: number): Row {
+  return { ...r, verdict: verdict(value, limit) };
 }
 
 /** Least-squares slope of y over x (units of y per unit of x). */
@@ -79,6 +105,34 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? Number.NaN : num / den;
 }
 
+/**
+ * Least-squares slope of y over x with its standard error (the scatter of the points around the line
+ * over the spread of x): a slope within about two standard errors of 0 is not a trend this run can show.
+ */
+export function slopeWithError(
+  xs: readonly number[],
+  ys: readonly number[],
+): { slope: number; stdError: number } {
+  const n = Math.min(xs.length, ys.length);
+  const b = slope(xs, ys);
+  if (n < 3 || Number.isNaN(b)) return { slope: b, stdError: Number.NaN };
+  let sx = 0;
+  let sy = 0;
+  for (let i = 0; i < n; i++) {
+    sx += xs[i]!;
+    sy += ys[i]!;
+  }
+  const mx = sx / n;
+  const my = sy / n;
+  let residuals = 0;
+  let spread = 0;
+  for (let i = 0; i < n; i++) {
+    residuals += (ys[i]! - (my + b * (xs[i]! - mx))) ** 2;
+    spread += (xs[i]! - mx) ** 2;
+  }
+  return { slope: b, stdError: Math.sqrt(residuals / (n - 2) / spread) };
+}
+
 export interface SpawnTiming {
   readonly wallMs: number;
   readonly status: number | null;
@@ -90,7 +144,10 @@ export interface SpawnTiming {
  * Runs a whole program to completion with its stdout on a pipe (as a script would read it) and returns
  * the wall time from just before the fork to its exit, as seen from this process.
  */
-export function timeProgram(argv: readonly string[], options: { cwd?: string } = {}): SpawnTiming {
+export function timeProgram(
+  argv: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): SpawnTiming {
   const [program, ...args] = argv;
   if (program === undefined) throw new Error('timeProgram: empty argv');
   const started = performance.now();
@@ -98,6 +155,7 @@ export function timeProgram(argv: readonly string[], options: { cwd?: string } =
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 256 * 1024 * 1024,
     cwd: options.cwd,
+    env: options.env,
   });
   const wallMs = performance.now() - started;
   if (result.error)
@@ -240,4 +298,51 @@ export function renderTable(rows: readonly Row[]): string {
       .trimEnd();
   const rule = widths.map((w) => '─'.repeat(w)).join('  ');
   return [line(header), rule, ...cells.map(line)].join('\n');
+}
+
+/** The compiled code (`npm run build`), which every figure about vigil's own cost is measured on. */
+export const DIST = new URL('../dist/', import.meta.url);
+
+/**
+ * Imports a compiled module from dist/ (`rules/runtime.js`). dist/ has no declaration files, so the
+ * caller names the type of the module with the source it was built from:
+ * `await importDist<typeof import('../src/rules/runtime.js')>('rules/runtime.js')` (a type only: nothing
+ * under src/ is loaded).
+ */
+export async function importDist<T>(path: string): Promise<T> {
+  const url = new URL(path, DIST);
+  if (!existsSync(fileURLToPath(url))) {
+    throw new Error(`${fileURLToPath(url)} is missing: run \`npm run build\` first (npm run bench does)`);
+  }
+  return (await import(url.href)) as T;
+}
+
+/**
+ * A bench script made runnable by plain `node`, so what it measures is not inflated by tsx (~45 MB
+ * resident). The script must load vigil from dist/ (see `importDist`, with the dist URL passed on its
+ * command line, as the compiled copy lives in a temporary directory) and import only types from src/:
+ * TypeScript's transpiler drops type-only imports and emits plain ESM. `dispose()` removes the copy.
+ */
+export async function compileBenchScript(script: URL): Promise<{ path: string; dispose(): void }> {
+  const { default: ts } = await import('typescript');
+  const source = readFileSync(script, 'utf8');
+  const output = ts.transpileModule(source, {
+    fileName: fileURLToPath(script),
+    reportDiagnostics: true,
+    compilerOptions: {
+      module: ts.ModuleKind.ESNext,
+      target: ts.ScriptTarget.ES2022,
+      verbatimModuleSyntax: false,
+      sourceMap: false,
+    },
+  });
+  const errors = (output.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
+  if (errors.length > 0) {
+    const text = errors.map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' ')).join('; ');
+    throw new Error(`cannot transpile ${fileURLToPath(script)}: ${text}`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const path = join(dir, basename(fileURLToPath(script)).replace(/\.ts$/, '.mjs'));
+  writeFileSync(path, output.outputText);
+  return { path, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }

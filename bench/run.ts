@@ -3,21 +3,36 @@
  * same machine and prints ratios. Targets are reported as met or not met; a missed target never fails the
  * run — only a crash of the bench itself exits non-zero.
  *
- *   node --import tsx bench/run.ts [--only <section>] [--json]
+ *   node --import tsx bench/run.ts [--only <section>] [--json] [--daemon-secs N]
  *
  * Sections are an explicit list below; each returns rows that are printed as one table at the end.
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { formatNumber, formatRatio, machineInfo, type Row, renderTable, type Section } from './lib.js';
+import { DEFAULT_DAEMON_SECS, daemonSection } from './daemon.js';
+import {
+  type BenchOptions,
+  formatNumber,
+  formatRatio,
+  machineInfo,
+  type Row,
+  renderTable,
+  type Section,
+} from './lib.js';
+import { reportSection } from './report.js';
+import { rulesSection } from './rules.js';
 import { snapshotSection } from './snapshot.js';
 
 /** Every section, in the order they run. Adding one means adding a line here. */
-const SECTIONS: readonly Section[] = [snapshotSection];
+const SECTIONS: readonly Section[] = [snapshotSection, rulesSection, reportSection, daemonSection];
 
 function usage(): string {
   const names = SECTIONS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join('\n');
-  return `usage: node --import tsx bench/run.ts [--only <section>] [--json]\n\nsections:\n${names}\n`;
+  return (
+    'usage: node --import tsx bench/run.ts [--only <section>] [--json] [--daemon-secs N]\n\n' +
+    `  --daemon-secs N   how long the daemon section runs (default ${DEFAULT_DAEMON_SECS})\n\n` +
+    `sections:\n${names}\n`
+  );
 }
 
 /** One line per row that has a target: what it means in words. */
@@ -36,11 +51,12 @@ function interpret(r: Row): string {
 }
 
 async function main(): Promise<number> {
-  let values: { only?: string; json?: boolean; help?: boolean };
+  let values: { only?: string; json?: boolean; help?: boolean; 'daemon-secs'?: string };
   try {
     ({ values } = parseArgs({
       options: {
         only: { type: 'string' },
+        'daemon-secs': { type: 'string', default: String(DEFAULT_DAEMON_SECS) },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -53,6 +69,12 @@ async function main(): Promise<number> {
     process.stdout.write(usage());
     return 0;
   }
+  const daemonSecs = Number(values['daemon-secs']);
+  if (!Number.isFinite(daemonSecs) || daemonSecs < 20) {
+    process.stderr.write(`bench: --daemon-secs ${values['daemon-secs']}: expected at least 20 seconds\n`);
+    return 2;
+  }
+  const options: BenchOptions = { daemonSecs };
   const chosen = values.only === undefined ? SECTIONS : SECTIONS.filter((s) => s.name === values.only);
   if (chosen.length === 0) {
     process.stderr.write(`bench: no section named "${values.only}"\n${usage()}`);
@@ -75,7 +97,7 @@ async function main(): Promise<number> {
   for (const section of chosen) {
     log(`[${section.name}] ${section.description}`);
     const sectionStarted = performance.now();
-    const result = await section.run((line) => log(`[${section.name}] ${line}`));
+    const result = await section.run((line) => log(`[${section.name}] ${line}`), options);
     rows.push(...result.rows);
     notes.push(...result.notes.map((note) => `${section.name}: ${note}`));
     log(`[${section.name}] done in ${((performance.now() - sectionStarted) / 1000).toFixed(1)} s`);

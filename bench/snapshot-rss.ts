@@ -1,9 +1,11 @@
 /**
  * Child process of the snapshot section: takes N snapshots in one process and records its memory, so the
- * parent can tell whether RSS stays flat. Run as `node --expose-gc --import tsx bench/snapshot-rss.ts
- * --count 1000 --warmup 50 --every 50`; prints one JSON object (`RssReport`) on stdout.
+ * parent can tell whether RSS stays flat. It runs under plain node on the compiled code, so the RSS is
+ * vigil's own and not tsx's: the parent transpiles this file (`compileBenchScript` in lib.ts) and runs
+ * `node --expose-gc <copy>.mjs --dist <file URL of dist/> --count 1000 --warmup 50 --every 50`, which
+ * prints one JSON object (`RssReport`) on stdout. Only types come from src/.
  *
- * It uses the daemon's path (`CollectorSet.sample`, every collector) when src/collectors/index.ts loads,
+ * It uses the daemon's path (`CollectorSet.sample`, every collector) when dist/collectors/index.js loads,
  * and falls back to the process collector alone when it does not (a collector still being written), saying
  * so in `mode` and `fallbackReason`.
  */
@@ -30,6 +32,9 @@ export interface RssReport {
   readonly processesPerSnapshot: number;
   /** Distinct collector errors seen (a failing collector would make the figure meaningless). */
   readonly collectorErrors: string[];
+  /** The node flags this child ran with, and NODE_OPTIONS: proof that no loader (tsx) was resident. */
+  readonly execArgv: string[];
+  readonly nodeOptions: string;
 }
 
 const paths: HostPaths = { procfs: '/proc', sysfs: '/sys', etc: '/etc', rootfs: '/' };
@@ -43,9 +48,19 @@ const options = {
 
 type TakeOne = () => Promise<{ processes: number; errors: string[] }>;
 
-async function makeSampler(): Promise<{ take: TakeOne; mode: RssReport['mode']; fallbackReason?: string }> {
+/** Imports a compiled module; the type is that of the source it was built from. */
+async function fromDist<T>(dist: string, path: string): Promise<T> {
+  return (await import(new URL(path, dist).href)) as T;
+}
+
+async function makeSampler(
+  dist: string,
+): Promise<{ take: TakeOne; mode: RssReport['mode']; fallbackReason?: string }> {
   try {
-    const { CollectorSet, makeContext } = await import('../src/collectors/index.js');
+    const { CollectorSet, makeContext } = await fromDist<typeof import('../src/collectors/index.js')>(
+      dist,
+      'collectors/index.js',
+    );
     const set = new CollectorSet();
     const take: TakeOne = async () => {
       const snapshot = await set.sample(makeContext(options));
@@ -55,7 +70,10 @@ async function makeSampler(): Promise<{ take: TakeOne; mode: RssReport['mode']; 
     return { take, mode: 'collector-set' };
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-    const { createProcessCollector } = await import('../src/collectors/processes.js');
+    const { createProcessCollector } = await fromDist<typeof import('../src/collectors/processes.js')>(
+      dist,
+      'collectors/processes.js',
+    );
     const collector = createProcessCollector();
     const take: TakeOne = async () => {
       const ctx: CollectContext = { ...options, nowMs: Date.now(), monoMs: performance.now() };
@@ -69,6 +87,7 @@ async function makeSampler(): Promise<{ take: TakeOne; mode: RssReport['mode']; 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      dist: { type: 'string', default: new URL('../dist/', import.meta.url).href },
       count: { type: 'string', default: '1000' },
       warmup: { type: 'string', default: '50' },
       every: { type: 'string', default: '50' },
@@ -84,7 +103,8 @@ async function main(): Promise<void> {
     return { n, rssBytes: usage.rss, heapUsedBytes: usage.heapUsed };
   };
 
-  const sampler = await makeSampler();
+  const dist = values.dist.endsWith('/') ? values.dist : `${values.dist}/`;
+  const sampler = await makeSampler(dist);
   const errors = new Set<string>();
   let processes = 0;
   const once = async () => {
@@ -111,6 +131,8 @@ async function main(): Promise<void> {
     msPerSnapshot: count > 0 ? timed / count : Number.NaN,
     processesPerSnapshot: processes,
     collectorErrors: [...errors],
+    execArgv: process.execArgv,
+    nodeOptions: process.env['NODE_OPTIONS'] ?? '',
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }

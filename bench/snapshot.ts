@@ -13,7 +13,9 @@ import si from 'systeminformation';
 import { createProcessCollector, type ProcessCollector } from '../src/collectors/processes.js';
 import type { CollectContext } from '../src/collectors/types.js';
 import {
+  compileBenchScript,
   countProcesses,
+  DIST,
   hasProgram,
   median,
   type Row,
@@ -23,6 +25,7 @@ import {
   slope,
   timeFirstByte,
   timeProgram,
+  withVerdict,
 } from './lib.js';
 import { Sleepers } from './sleepers.js';
 import type { RssPoint, RssReport } from './snapshot-rss.js';
@@ -124,15 +127,6 @@ function runPs(): { ms: number; rows: number } {
     .split('\n')
     .filter((line) => line.length > 0).length;
   return { ms: result.wallMs, rows: lines - 1 };
-}
-
-function verdict(value: number | null, limit: number): 'met' | 'not met' | 'skipped' {
-  if (value === null || Number.isNaN(value)) return 'skipped';
-  return value <= limit ? 'met' : 'not met';
-}
-
-function withVerdict(r: Row, value: number | null, limit: number): Row {
-  return { ...r, verdict: verdict(value, limit) };
 }
 
 /** Scan timings at the current table size: vigil cold, warm and in a fresh node; ps; systeminformation. */
@@ -331,21 +325,31 @@ async function measureStatus(label: string, log: (line: string) => void): Promis
   });
 }
 
-/** Runs snapshot-rss.ts in a child node with --expose-gc and returns its report. */
-function runRssChild(): Promise<RssReport> {
-  const script = fileURLToPath(new URL('./snapshot-rss.ts', import.meta.url));
-  const args = [
-    '--expose-gc',
-    '--import',
-    'tsx',
-    script,
-    '--count',
-    String(RSS_SNAPSHOTS),
-    '--warmup',
-    String(RSS_WARMUP),
-    '--every',
-    String(RSS_EVERY),
-  ];
+/**
+ * Runs snapshot-rss.ts in a plain `node --expose-gc` child on the compiled code (no tsx, whose ~45 MB
+ * would be counted as vigil's) and returns its report.
+ */
+async function runRssChild(): Promise<RssReport> {
+  const script = await compileBenchScript(new URL('./snapshot-rss.ts', import.meta.url));
+  try {
+    return await spawnRssChild([
+      '--expose-gc',
+      script.path,
+      '--dist',
+      DIST.href,
+      '--count',
+      String(RSS_SNAPSHOTS),
+      '--warmup',
+      String(RSS_WARMUP),
+      '--every',
+      String(RSS_EVERY),
+    ]);
+  } finally {
+    script.dispose();
+  }
+}
+
+function spawnRssChild(args: readonly string[]): Promise<RssReport> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -405,13 +409,17 @@ async function measureRss(label: string, log: (line: string) => void, notes: str
   if (!report.gcForced)
     notes.push('RSS rows: global.gc was not exposed, figures include uncollected garbage');
   for (const error of report.collectorErrors) notes.push(`RSS run, collector error: ${error}`);
+  const flags = [...report.execArgv, report.nodeOptions].join(' ');
+  if (/tsx|--(experimental-)?loader|--import/.test(flags))
+    notes.push(`anomaly: the RSS child ran with a loader (${flags}): its RSS is not vigil's alone`);
   const curve = report.points
     .filter((p) => p.n % 200 === 0 || p === last)
     .map((p) => `${p.n}: ${(p.rssBytes / MB).toFixed(1)}`)
     .join(', ');
   notes.push(
-    `RSS (MB) by snapshots after warm-up, ${what} in a \`node --expose-gc --import tsx\` child, gc() ` +
-      `before each reading: ${curve}. The figures include node, tsx and the ${label} identity cache.`,
+    `RSS (MB) by snapshots after warm-up, ${what} from dist/ in a plain \`node --expose-gc\` child (no ` +
+      `tsx), gc() before each reading: ${curve}. The figures are node itself, vigil's compiled code and ` +
+      `the ${label} identity cache.`,
   );
   const base = { section: SECTION, peer: null, peerName: '—', target: '—' };
   const suffix = `${what}, ${label}`;
