@@ -18,6 +18,7 @@ import { formatProblem, ProblemsError } from '../config/problems.js';
 import type { Mode } from '../config/schema.js';
 import { readText } from '../host/files.js';
 import type { JournalEntry, Snapshot } from '../model/snapshot.js';
+import { Notifier } from '../notify/notifier.js';
 import { redact } from '../redact/redact.js';
 import { Baselines, hourOf } from '../rules/baseline.js';
 import type { Evaluation, FactSet } from '../rules/engine.js';
@@ -102,6 +103,7 @@ export class Daemon {
   private configError: string | null = null;
   private actions: ActionLog | null = null;
   private auditLog: AuditLog | null = null;
+  private notifier: Notifier | null = null;
   /** The mode in force: the one asked for, or observe while a steering file is unsafe. */
   private mode: Mode;
 
@@ -136,6 +138,14 @@ export class Daemon {
     this.lock.acquire();
     try {
       this.openHistory();
+      this.notifier = new Notifier({
+        config: this.runtime.config.config,
+        store: this.store,
+        stateDir: stateDir(this.settings.env),
+        log: (line) => this.log(line),
+        write: this.settings.notify,
+        env: this.settings.env,
+      });
       this.startJournal();
       this.installSignals();
       if (this.settings.exitAfterMs !== null) {
@@ -213,6 +223,7 @@ export class Daemon {
       const runtime = loadRulesRuntime({ configPath: this.settings.configPath, env: this.settings.env });
       this.runtime = runtime;
       this.watcher.reload(runtime);
+      this.notifier?.reconfigure(runtime.config.config);
       this.configError = null;
       this.mode = this.effectiveMode();
       this.audit('config_reload', {
@@ -276,6 +287,8 @@ export class Daemon {
     }
     if (now - this.lastPersistAt >= PERSIST_EVERY_MS) this.persist(now);
     this.heartbeat(snapshot, evaluation);
+    const delivery = this.notifier?.tick();
+    if (this.settings.once) await delivery;
   }
 
   /** What a full cycle writes besides the alerts: history, retention, the run's last sign of life. */
@@ -352,11 +365,24 @@ export class Daemon {
   private announce(evaluation: Evaluation, restored: ReadonlyMap<string, Finding>): void {
     for (const error of evaluation.errors)
       this.log(`rule ${error.rule} failed on ${error.subject}: ${error.message}`);
-    for (const finding of evaluation.raised) this.notify('raised', finding);
-    for (const finding of evaluation.resolved) {
-      const known = restored.get(finding.fingerprint) ?? finding;
-      if (known.summary) this.notify('resolved', known);
-    }
+    const resolved = evaluation.resolved
+      .map((finding) => restored.get(finding.fingerprint) ?? finding)
+      .filter((finding) => finding.summary !== '');
+    let snoozed = new Set<string>();
+    const log = this.actions;
+    if (log) this.withStore(() => (snoozed = log.snoozed(Date.now())));
+    const raised = evaluation.raised.filter((f) => !snoozed.has(f.rule));
+    for (const finding of raised)
+      this.audit('notification', {
+        what: 'raised',
+        rule: finding.rule,
+        subject: finding.subject,
+        severity: finding.severity,
+      });
+    for (const finding of resolved)
+      this.audit('notification', { what: 'resolved', rule: finding.rule, subject: finding.subject });
+    // Hygiene (dedupe, re-notify, digests) and channels (terminal, desktop, log, webhook) are the notifier's.
+    this.notifier?.announce(raised, resolved, evaluation.firing);
   }
 
   /** Records (when the store works) and announces one evaluation. */
@@ -376,19 +402,6 @@ export class Daemon {
     );
     this.announce(evaluation, restored);
     return alertIds;
-  }
-
-  private notify(what: 'raised' | 'resolved', finding: Finding): void {
-    this.audit('notification', {
-      channel: 'terminal',
-      what,
-      rule: finding.rule,
-      subject: finding.subject,
-      severity: finding.severity,
-    });
-    const when = new Date().toISOString().replace('T', ' ').slice(0, 19);
-    const tag = what === 'raised' ? finding.severity.toUpperCase() : 'RESOLVED';
-    this.settings.notify(`${when} ${tag.padEnd(8)} ${finding.rule}: ${redact(finding.summary)}`);
   }
 
   private withStore(action: (store: HistoryStore) => void): void {
@@ -682,6 +695,7 @@ export class Daemon {
     deadline.unref();
     try {
       await this.follower?.stop();
+      await this.notifier?.close();
       const now = Date.now();
       this.persist(now);
       this.withStore((store) => store.endRun(this.runId, now));

@@ -122,7 +122,7 @@ describe('vigil run', () => {
     // Holds always; must hold 6 s before it fires.
     writeFileSync(
       join(h.configDir, 'rules', 'slow.toml'),
-      '[[rule]]\nid = "always_slow"\ntitle = "Always"\nseverity = "low"\nscope = "system"\nwhen = "sys.cores > 0.0"\nfor = "6s"\nsummary = "held {{ fixed(sys.cores) }}"\n',
+      '[[rule]]\nid = "always_slow"\ntitle = "Always"\nseverity = "medium"\nscope = "system"\nwhen = "sys.cores > 0.0"\nfor = "6s"\nsummary = "held {{ fixed(sys.cores) }}"\n',
     );
     const first = daemon(h, ['--interval', '1']);
     await first.waitFor(/started/);
@@ -131,7 +131,7 @@ describe('vigil run', () => {
     assert.doesNotMatch(first.stdout, /always_slow/);
     const t0 = Date.now();
     const second = daemon(h, ['--interval', '1']);
-    await second.waitFor(/LOW\s+always_slow: held/, 10_000, 'stdout');
+    await second.waitFor(/MEDIUM\s+always_slow: held/, 10_000, 'stdout');
     assert.ok(
       Date.now() - t0 < 5500,
       `fired ${Date.now() - t0} ms after the restart: the 3.5 s before counted`,
