@@ -1,6 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // Entry point of the `vigil` command. `vigil` alone and `vigil run` start the daemon through a lean entry
 // (no commander: the long-running process loads only what it uses); every other command goes to the CLI.
+// The young generation is capped at 1 MiB: measured in npm run bench, the daemon stays ~28 MB smaller
+// for no measurable CPU (--lite-mode would save more but costs 1.3-1.4x CPU).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
