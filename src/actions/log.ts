@@ -179,6 +179,20 @@ export class ActionLog {
     );
   }
 
+  /**
+   * Records whether the finding an action was taken for cleared afterwards (checked on the next full
+   * cycle). An action that did not clear its finding counts as a failure for the 'two then notify' rule.
+   */
+  verified(id: number, cleared: boolean, now: number): void {
+    const action = this.get(id);
+    if (!action?.result) return;
+    const after = { ...action.result, cleared };
+    this.db
+      .prepare('UPDATE actions SET after = ?, updated_at = ? WHERE id = ?')
+      .run(JSON.stringify(after), now, id);
+    this.record('action_finished', action, { verified: true, cleared }, now);
+  }
+
   /** Vetoes the pending (scheduled or proposed) actions of an alert; returns how many. */
   veto(alertId: number, now: number): number {
     const pending = (
@@ -217,7 +231,7 @@ export class ActionLog {
     return (
       this.db
         .prepare(
-          "SELECT count(*) AS n FROM actions WHERE fingerprint = ? AND mode = 'auto' AND state = 'finished' AND outcome <> 'success'",
+          "SELECT count(*) AS n FROM actions WHERE fingerprint = ? AND mode = 'auto' AND state = 'finished' AND (outcome <> 'success' OR after LIKE '%\"cleared\":false%')",
         )
         .get(fingerprint) as { n: number }
     ).n;

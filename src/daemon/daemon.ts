@@ -104,6 +104,8 @@ export class Daemon {
   private actions: ActionLog | null = null;
   private auditLog: AuditLog | null = null;
   private notifier: Notifier | null = null;
+  /** Actions just taken, waiting for the next full cycle to say whether their finding cleared. */
+  private verifying = new Map<number, { fingerprint: string; rule: string }>();
   /** The mode in force: the one asked for, or observe while a steering file is unsafe. */
   private mode: Mode;
 
@@ -278,6 +280,7 @@ export class Daemon {
     const alertIds = this.decide(evaluation, now, true, (store) =>
       this.cycleWrites(store, snapshot, facts, evaluation, now),
     );
+    this.verify(evaluation, now);
     await this.act(evaluation, snapshot, facts, alertIds, now);
     if (now - this.lastBaselineAt >= 60_000) {
       this.lastBaselineAt = now;
@@ -584,6 +587,21 @@ export class Daemon {
     await this.runDue(now, snoozed);
   }
 
+  /** After an action: did its finding clear on the next full cycle? Recorded and told. */
+  private verify(evaluation: Evaluation, now: number): void {
+    const log = this.actions;
+    if (!log) return;
+    const firing = new Set(evaluation.firing.map((f) => f.fingerprint));
+    for (const [id, { fingerprint, rule }] of this.verifying) {
+      const cleared = !firing.has(fingerprint);
+      this.withStore(() => log.verified(id, cleared, now));
+      this.tell(
+        `VERIFIED ${rule}: ${cleared ? 'the finding cleared' : 'the finding is still there'} (action ${id})`,
+      );
+    }
+    this.verifying.clear();
+  }
+
   /** Runs the scheduled actions whose veto window has passed. */
   private async runDue(now: number, snoozed: ReadonlySet<string>): Promise<void> {
     const log = this.actions;
@@ -622,6 +640,7 @@ export class Daemon {
       const policy = policyContext(this.settings.sampling.paths, config);
       const result = await executePlan(action.plan, policy, { graceMs: config.actions.grace_secs * 1000 });
       this.withStore(() => log.finish(action.id, result, Date.now()));
+      if (action.fingerprint) this.verifying.set(action.id, { fingerprint: action.fingerprint, rule });
       for (const refusal of result.refused)
         this.log(`policy refused ${action.plan.action} on pid ${refusal.pid}: ${refusal.reason}`);
       this.tell(

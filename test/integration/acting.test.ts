@@ -78,6 +78,7 @@ describe('auto mode', () => {
         `policy refused kill_matching on pid ${protectedPid}: .*listed in \\[allowlist\\] protected_pids`,
       ),
     );
+    await d.waitFor(/VERIFIED ghost_process_storm: the finding cleared \(action \d+\)/, 20_000, 'stdout');
     for (const pid of storm) assert.equal(alive(pid), pid === protectedPid, `pid ${pid}`);
     assert.ok(alive(nobody.pid!), 'another user’s process survives');
     assert.ok(alive(1), 'pid 1 survives');
