@@ -108,8 +108,8 @@ export function makeReportCommand(): Command {
             return;
           }
           if (options.json) process.stdout.write(`${JSON.stringify(reportJson(report), null, 2)}\n`);
-          else if (options.markdown) process.stdout.write(reportMarkdown(report));
-          else process.stdout.write(reportText(report));
+          else if (options.markdown) process.stdout.write(reportMarkdown(report, config.general.language));
+          else process.stdout.write(reportText(report, config.general.language));
         } finally {
           store.close();
         }

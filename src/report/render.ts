@@ -4,6 +4,100 @@ import type { Offender, Report } from './build.js';
 const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 16);
 const fixed = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
 
+export type Language = 'en' | 'fr';
+
+/** The report's words in English and French (`general.language`). */
+const WORDS = {
+  en: {
+    title: 'vigil report',
+    counts: (a: number, s: number, g: number) => `${a} alert(s), ${s} snapshot(s), ${g} gap(s) in history.`,
+    timeline: 'Timeline',
+    nothingRaised: 'Nothing was raised.',
+    timeHead: 'time (UTC)',
+    event: 'event',
+    raised: 'raised',
+    resolved: 'resolved',
+    severity: 'severity',
+    rule: 'rule',
+    summary: 'summary',
+    peaks: 'Peaks',
+    noSnapshots: 'No snapshots in this window.',
+    metric: 'metric',
+    peak: 'peak',
+    when: 'when (UTC)',
+    none: 'None.',
+    what: 'what',
+    kind: 'kind',
+    cpuTime: 'CPU time',
+    peakMemory: 'peak memory',
+    processes: 'processes',
+    topCpu: 'Top by CPU time',
+    topMemory: 'Top by peak memory',
+    byKind: 'By kind',
+    actions: 'Actions taken',
+    action: 'action',
+    target: 'target',
+    outcome: 'outcome',
+    collectorProblems: 'Collector problems',
+    last: 'last',
+    gaps: 'Gaps (daemon not running)',
+    at: 'at',
+    metrics: {} as Record<string, string>,
+  },
+  fr: {
+    title: 'rapport vigil',
+    counts: (a: number, s: number, g: number) =>
+      `${a} alerte(s), ${s} instantané(s), ${g} trou(s) dans l’historique.`,
+    timeline: 'Chronologie',
+    nothingRaised: 'Aucune alerte.',
+    timeHead: 'heure (UTC)',
+    event: 'événement',
+    raised: 'levée',
+    resolved: 'résolue',
+    severity: 'gravité',
+    rule: 'règle',
+    summary: 'résumé',
+    peaks: 'Pics',
+    noSnapshots: 'Aucun instantané dans cette période.',
+    metric: 'mesure',
+    peak: 'pic',
+    when: 'quand (UTC)',
+    none: 'Aucun.',
+    what: 'quoi',
+    kind: 'type',
+    cpuTime: 'temps CPU',
+    peakMemory: 'mémoire au pic',
+    processes: 'processus',
+    topCpu: 'Les plus gourmands en CPU',
+    topMemory: 'Les plus gourmands en mémoire',
+    byKind: 'Par type',
+    actions: 'Actions menées',
+    action: 'action',
+    target: 'cible',
+    outcome: 'résultat',
+    collectorProblems: 'Problèmes de collecte',
+    last: 'dernier',
+    gaps: 'Trous (démon arrêté)',
+    at: 'à',
+    metrics: {
+      'RAM used': 'RAM utilisée',
+      'swap used': 'swap utilisé',
+      'load (1 min)': 'charge (1 min)',
+      'CPU busy': 'CPU occupé',
+      'memory pressure (some, 10 s)': 'pression mémoire (some, 10 s)',
+      'CPU temperature': 'température CPU',
+      'GPU temperature': 'température GPU',
+    } as Record<string, string>,
+  },
+};
+
+function metricName(lang: Language, metric: string): string {
+  const direct = WORDS[lang].metrics[metric];
+  if (direct) return direct;
+  const disk = metric.match(/^disk (.*) used$/);
+  return disk && lang === 'fr' ? `disque ${disk[1]} utilisé` : metric;
+}
+
 /** The JSON form: a public contract (`alerts[]` names are documented in README.md). */
 export function reportJson(r: Report): unknown {
   return {
@@ -37,38 +131,43 @@ export function reportJson(r: Report): unknown {
  * Markdown that pastes cleanly into an issue or a chat: headings, one table per section, no colour, no
  * line longer than the content needs.
  */
-export function reportMarkdown(r: Report): string {
+export function reportMarkdown(r: Report, lang: Language = 'en'): string {
+  const w = WORDS[lang];
   const out: string[] = [];
-  out.push(`# vigil report: ${time(r.from)} → ${time(r.to)} UTC`, '');
-  out.push(
-    `${r.alerts.length} alert(s), ${r.snapshots} snapshot(s), ${r.gaps.length} gap(s) in history.`,
-    '',
-  );
-  out.push('## Timeline', '');
-  if (r.timeline.length === 0) out.push('Nothing was raised.', '');
+  out.push(`# ${w.title}: ${time(r.from)} → ${time(r.to)} UTC`, '');
+  out.push(w.counts(r.alerts.length, r.snapshots, r.gaps.length), '');
+  out.push(`## ${w.timeline}`, '');
+  if (r.timeline.length === 0) out.push(w.nothingRaised, '');
   else {
-    out.push('| time (UTC) | event | severity | rule | summary |', '|---|---|---|---|---|');
+    out.push(
+      `| ${w.timeHead} | ${w.event} | ${w.severity} | ${w.rule} | ${w.summary} |`,
+      '|---|---|---|---|---|',
+    );
     for (const e of r.timeline) {
       out.push(
-        `| ${time(e.at)} | ${e.alert.event ? 'event' : e.what} | ${e.alert.severity} | \`${e.alert.rule}\` | ${cell(e.alert.summary)} |`,
+        `| ${time(e.at)} | ${e.alert.event ? w.event : w[e.what]} | ${e.alert.severity} | \`${e.alert.rule}\` | ${cell(e.alert.summary)} |`,
       );
     }
     out.push('');
   }
-  out.push('## Peaks', '');
-  if (r.peaks.length === 0) out.push('No snapshots in this window.', '');
+  out.push(`## ${w.peaks}`, '');
+  if (r.peaks.length === 0) out.push(w.noSnapshots, '');
   else {
-    out.push('| metric | peak | when (UTC) |', '|---|---|---|');
-    for (const p of r.peaks) out.push(`| ${p.metric} | ${fixed(p.value)}${p.unit} | ${time(p.at)} |`);
+    out.push(`| ${w.metric} | ${w.peak} | ${w.when} |`, '|---|---|---|');
+    for (const p of r.peaks)
+      out.push(`| ${metricName(lang, p.metric)} | ${fixed(p.value)}${p.unit} | ${time(p.at)} |`);
     out.push('');
   }
   const offenderTable = (title: string, rows: readonly Offender[]) => {
     out.push(`## ${title}`, '');
     if (rows.length === 0) {
-      out.push('None.', '');
+      out.push(w.none, '');
       return;
     }
-    out.push('| what | kind | CPU time | peak memory | processes |', '|---|---|---|---|---|');
+    out.push(
+      `| ${w.what} | ${w.kind} | ${w.cpuTime} | ${w.peakMemory} | ${w.processes} |`,
+      '|---|---|---|---|---|',
+    );
     for (const o of rows) {
       out.push(
         `| ${cell(o.name)} | ${o.kind ?? ''} | ${formatDuration(o.cpuSeconds)} | ${formatBytes(o.peakRssBytes)} | ${o.processes} |`,
@@ -76,24 +175,24 @@ export function reportMarkdown(r: Report): string {
     }
     out.push('');
   };
-  offenderTable('Top by CPU time', r.topByCpuTime);
-  offenderTable('Top by peak memory', r.topByPeakMemory);
-  offenderTable('By kind', r.byKind);
-  out.push('## Actions taken', '');
-  if (r.actions.length === 0) out.push('None.', '');
+  offenderTable(w.topCpu, r.topByCpuTime);
+  offenderTable(w.topMemory, r.topByPeakMemory);
+  offenderTable(w.byKind, r.byKind);
+  out.push(`## ${w.actions}`, '');
+  if (r.actions.length === 0) out.push(w.none, '');
   else {
-    out.push('| time (UTC) | action | target | outcome |', '|---|---|---|---|');
+    out.push(`| ${w.timeHead} | ${w.action} | ${w.target} | ${w.outcome} |`, '|---|---|---|---|');
     for (const a of r.actions) out.push(`| ${time(a.at)} | ${a.action} | ${cell(a.target)} | ${a.outcome} |`);
     out.push('');
   }
-  out.push('## Collector problems', '');
-  if (r.collectorProblems.length === 0) out.push('None.', '');
+  out.push(`## ${w.collectorProblems}`, '');
+  if (r.collectorProblems.length === 0) out.push(w.none, '');
   else
     for (const c of r.collectorProblems)
-      out.push(`- **${c.collector}** ${c.count}×, last ${time(c.lastAt)}: ${cell(c.error)}`);
+      out.push(`- **${c.collector}** ${c.count}×, ${w.last} ${time(c.lastAt)}: ${cell(c.error)}`);
   if (r.collectorProblems.length > 0) out.push('');
-  out.push('## Gaps (daemon not running)', '');
-  if (r.gaps.length === 0) out.push('None.');
+  out.push(`## ${w.gaps}`, '');
+  if (r.gaps.length === 0) out.push(w.none);
   else
     for (const g of r.gaps)
       out.push(`- ${time(g.from)} → ${time(g.to)} (${formatDuration((g.to - g.from) / 1000)})`);
@@ -105,22 +204,25 @@ function cell(text: string): string {
 }
 
 /** The terminal form: the Markdown without its table syntax, aligned. */
-export function reportText(r: Report): string {
+export function reportText(r: Report, lang: Language = 'en'): string {
+  const w = WORDS[lang];
   const out: string[] = [];
   out.push(
-    `vigil report ${time(r.from)} → ${time(r.to)} UTC: ${r.alerts.length} alert(s), ${r.snapshots} snapshot(s)`,
+    `${w.title} ${time(r.from)} → ${time(r.to)} UTC: ${w.counts(r.alerts.length, r.snapshots, r.gaps.length)}`,
     '',
   );
-  out.push('Timeline');
-  if (r.timeline.length === 0) out.push('  nothing was raised');
+  out.push(w.timeline);
+  if (r.timeline.length === 0) out.push(`  ${w.nothingRaised}`);
   for (const e of r.timeline) {
     out.push(
-      `  ${time(e.at)}  ${(e.alert.event ? 'event' : e.what).padEnd(8)} ${e.alert.severity.padEnd(8)} ${e.alert.rule}: ${e.alert.summary}`,
+      `  ${time(e.at)}  ${(e.alert.event ? w.event : w[e.what]).padEnd(10)} ${e.alert.severity.padEnd(8)} ${e.alert.rule}: ${e.alert.summary}`,
     );
   }
-  out.push('', 'Peaks');
+  out.push('', w.peaks);
   for (const p of r.peaks)
-    out.push(`  ${p.metric.padEnd(32)} ${`${fixed(p.value)}${p.unit}`.padStart(8)}  at ${time(p.at)}`);
+    out.push(
+      `  ${metricName(lang, p.metric).padEnd(32)} ${`${fixed(p.value)}${p.unit}`.padStart(8)}  ${w.at} ${time(p.at)}`,
+    );
   const table = (title: string, rows: readonly Offender[]) => {
     out.push('', title);
     for (const o of rows) {
@@ -129,15 +231,15 @@ export function reportText(r: Report): string {
       );
     }
   };
-  table('Top by CPU time', r.topByCpuTime);
-  table('Top by peak memory', r.topByPeakMemory);
-  table('By kind', r.byKind);
-  out.push('', `Actions taken: ${r.actions.length === 0 ? 'none' : ''}`);
+  table(w.topCpu, r.topByCpuTime);
+  table(w.topMemory, r.topByPeakMemory);
+  table(w.byKind, r.byKind);
+  out.push('', `${w.actions}: ${r.actions.length === 0 ? w.none : ''}`);
   for (const a of r.actions) out.push(`  ${time(a.at)} ${a.action} ${a.target}: ${a.outcome}`);
-  out.push(`Collector problems: ${r.collectorProblems.length === 0 ? 'none' : ''}`);
+  out.push(`${w.collectorProblems}: ${r.collectorProblems.length === 0 ? w.none : ''}`);
   for (const c of r.collectorProblems)
-    out.push(`  ${c.collector} ${c.count}×, last ${time(c.lastAt)}: ${c.error}`);
-  out.push(`Gaps (daemon not running): ${r.gaps.length === 0 ? 'none' : ''}`);
+    out.push(`  ${c.collector} ${c.count}×, ${w.last} ${time(c.lastAt)}: ${c.error}`);
+  out.push(`${w.gaps}: ${r.gaps.length === 0 ? w.none : ''}`);
   for (const g of r.gaps)
     out.push(`  ${time(g.from)} → ${time(g.to)} (${formatDuration((g.to - g.from) / 1000)})`);
   return `${out.join('\n')}\n`;
