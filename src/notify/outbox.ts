@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { migrate } from '../store/schema.js';
 import type { OpenedStore } from '../store/store.js';
 import { DeliveryError } from './channel.js';
 
@@ -66,20 +67,6 @@ interface HeadRow {
   nextAttemptAt: number;
   lastError: string | null;
 }
-
-const OUTBOX_DDL = `
-  CREATE TABLE outbox (
-    id INTEGER PRIMARY KEY,
-    channel TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER NOT NULL,
-    delivered_at INTEGER,
-    last_error TEXT
-  );
-  CREATE INDEX outbox_pending ON outbox (channel, delivered_at, id);
-`;
 
 const SQL = {
   insert:
@@ -155,10 +142,10 @@ export class Outbox {
     this.giveUpAfter = options.giveUpAfter ?? 5;
   }
 
-  /** The same queue on a private in-memory database. */
+  /** The same queue on a private in-memory database (the store's own schema, migrations and all). */
   static inMemory(options: OutboxOptions): Outbox {
     const db = new Database(':memory:');
-    db.exec(OUTBOX_DDL);
+    migrate(db);
     return new Outbox(db, options, true);
   }
 

@@ -16,6 +16,7 @@ import { type PackedSample, type ProcessIdentity, packSamples, unpackSamples } f
 import { migrate, SCHEMA_VERSION, schemaVersion } from './schema.js';
 import type {
   AlertRecord,
+  FiringFinding,
   Heartbeat,
   HistoryStore,
   ProcessRecord,
@@ -699,20 +700,7 @@ class SqliteStore implements OpenedStore {
 
   // -- alerts -------------------------------------------------------------------------------------------
 
-  recordFiring(
-    finding: {
-      fingerprint: string;
-      rule: string;
-      subject: string;
-      severity: Severity;
-      summary: string;
-      pids: readonly number[];
-      since: number;
-      event: boolean;
-      suggest: readonly string[];
-    },
-    now: number,
-  ): { alert: AlertRecord; isNew: boolean } {
+  recordFiring(finding: FiringFinding, now: number): { alert: AlertRecord; isNew: boolean } {
     return this.write('an alert', () => {
       const pids = JSON.stringify(finding.pids);
       const suggest = JSON.stringify(finding.suggest);

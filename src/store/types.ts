@@ -113,6 +113,19 @@ export interface RuleStateRecord {
   readonly clearingSince: number | null;
 }
 
+/** What the store needs of a firing finding to open or update its alert. */
+export interface FiringFinding {
+  readonly fingerprint: string;
+  readonly rule: string;
+  readonly subject: string;
+  readonly severity: Severity;
+  readonly summary: string;
+  readonly pids: readonly number[];
+  readonly since: number;
+  readonly event: boolean;
+  readonly suggest: readonly string[];
+}
+
 export interface HistoryStore {
   readonly path: string;
   /** Records the start of a daemon run; returns its id. */
@@ -128,20 +141,7 @@ export interface HistoryStore {
    * Records a finding that is firing: opens an alert (fingerprint not open) or updates the open one
    * (last seen, count, severity, summary, pids). Returns the alert and whether it is new.
    */
-  recordFiring(
-    finding: {
-      fingerprint: string;
-      rule: string;
-      subject: string;
-      severity: Severity;
-      summary: string;
-      pids: readonly number[];
-      since: number;
-      event: boolean;
-      suggest: readonly string[];
-    },
-    now: number,
-  ): { alert: AlertRecord; isNew: boolean };
+  recordFiring(finding: FiringFinding, now: number): { alert: AlertRecord; isNew: boolean };
   /** Closes the open alert of a fingerprint. */
   resolveAlert(fingerprint: string, now: number): AlertRecord | null;
   openAlerts(): AlertRecord[];

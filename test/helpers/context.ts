@@ -39,3 +39,23 @@ export function liveContext(overrides: Partial<CollectContext> = {}): CollectCon
 export function fixtureContext(monoMs = 1000, paths: HostPaths = FIXTURE_PATHS): CollectContext {
   return liveContext({ paths, monoMs });
 }
+
+/** `vigil status --json` arguments that read the fixture tree (another sysfs or nvidia-smi if given). */
+export function fixtureStatusArgs(
+  options: { sysfs?: string; nvidiaSmi?: string; sampleMs?: number } = {},
+): string[] {
+  return [
+    'status',
+    '--json',
+    '--sample',
+    String(options.sampleMs ?? 0),
+    '--procfs',
+    FIXTURE_PATHS.procfs,
+    '--sysfs',
+    options.sysfs ?? FIXTURE_PATHS.sysfs,
+    '--rootfs',
+    FIXTURE_PATHS.rootfs,
+    '--nvidia-smi',
+    options.nvidiaSmi ?? '/nonexistent',
+  ];
+}

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runVigil } from '../helpers/cli.js';
+import { fixtureStatusArgs } from '../helpers/context.js';
 import { buildJournalFile, JOURNAL_REMOTE_MISSING, journalRemoteAvailable } from '../helpers/journal.js';
 import { fixturePath, sampleBlock } from '../helpers/samples.js';
 
@@ -105,23 +106,7 @@ describe('vigil rules', () => {
     const sys = join(dir, 'sys');
     cpSync(fixturePath('sys'), sys, { recursive: true, verbatimSymlinks: true });
     writeFileSync(join(sys, 'devices/platform/coretemp.0/hwmon/hwmon0/temp1_input'), '97000\n');
-    const snap = runVigil(
-      [
-        'status',
-        '--json',
-        '--sample',
-        '0',
-        '--procfs',
-        fixturePath('proc'),
-        '--sysfs',
-        sys,
-        '--rootfs',
-        fixturePath('root'),
-        '--nvidia-smi',
-        '/nonexistent',
-      ],
-      env,
-    );
+    const snap = runVigil(fixtureStatusArgs({ sysfs: sys }), env);
     assert.equal(snap.status, 0, snap.stderr);
     const file = write('snap.json', snap.stdout);
     const run = runVigil(['rules', 'test', fixturePath('../../rules/system.toml'), '--snapshot', file], env);
@@ -203,23 +188,7 @@ describe('OOM kills in a real journal file, judged by vigil status', () => {
 
 describe('the threshold rules on a saved snapshot of a machine in trouble', () => {
   it('flags RAM, swap, load and a full disk at the seed thresholds, with their severities', () => {
-    const snap = runVigil(
-      [
-        'status',
-        '--json',
-        '--sample',
-        '0',
-        '--procfs',
-        fixturePath('proc'),
-        '--sysfs',
-        fixturePath('sys'),
-        '--rootfs',
-        fixturePath('root'),
-        '--nvidia-smi',
-        '/nonexistent',
-      ],
-      env,
-    );
+    const snap = runVigil(fixtureStatusArgs(), env);
     const s = JSON.parse(snap.stdout);
     s.memory = {
       ...s.memory,

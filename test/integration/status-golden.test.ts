@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runVigil } from '../helpers/cli.js';
+import { fixtureStatusArgs } from '../helpers/context.js';
 import { fixturePath } from '../helpers/samples.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
@@ -41,18 +42,7 @@ describe('vigil status --json on a fixture procfs and sysfs', () => {
   it('prints exactly the golden snapshot (real samples: odd comms, a zombie, 8 GPUs with per-process VRAM)', () => {
     const run = runVigil(
       [
-        'status',
-        '--json',
-        '--sample',
-        '50',
-        '--procfs',
-        fixturePath('proc'),
-        '--sysfs',
-        fixturePath('sys'),
-        '--rootfs',
-        fixturePath('root'),
-        '--nvidia-smi',
-        fixturePath('bin/fake-nvidia-smi'),
+        ...fixtureStatusArgs({ sampleMs: 50, nvidiaSmi: fixturePath('bin/fake-nvidia-smi') }),
         '--journal-dir',
         emptyJournal,
       ],
