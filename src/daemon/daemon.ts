@@ -373,7 +373,8 @@ export class Daemon {
       .filter((finding) => finding.summary !== '');
     let snoozed = new Set<string>();
     const log = this.actions;
-    if (log) this.withStore(() => (snoozed = log.snoozed(Date.now())));
+    // Only when something was raised: the fast path comes here every second.
+    if (log && evaluation.raised.length > 0) this.withStore(() => (snoozed = log.snoozed(Date.now())));
     const raised = evaluation.raised.filter((f) => !snoozed.has(f.rule));
     for (const finding of raised)
       this.audit('notification', {
