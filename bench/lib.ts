@@ -84,10 +84,12 @@ export function withVerdict(r: Row, value: number | null, limit: number): Row {
   return { ...r, verdict: verdict(value, limit) };
 }
 
-/** Least-squares slope of y over x (units of y per unit of x). */
-export function slope(xs: readonly number[], ys: readonly number[]): number {
+/** Least-squares fit of y over x: slope, the means, and the spread of x around its mean. */
+function fit(
+  xs: readonly number[],
+  ys: readonly number[],
+): { n: number; slope: number; mx: number; my: number; spread: number } {
   const n = Math.min(xs.length, ys.length);
-  if (n < 2) return Number.NaN;
   let sx = 0;
   let sy = 0;
   for (let i = 0; i < n; i++) {
@@ -97,12 +99,17 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   const mx = sx / n;
   const my = sy / n;
   let num = 0;
-  let den = 0;
+  let spread = 0;
   for (let i = 0; i < n; i++) {
     num += (xs[i]! - mx) * (ys[i]! - my);
-    den += (xs[i]! - mx) ** 2;
+    spread += (xs[i]! - mx) ** 2;
   }
-  return den === 0 ? Number.NaN : num / den;
+  return { n, slope: n < 2 || spread === 0 ? Number.NaN : num / spread, mx, my, spread };
+}
+
+/** Least-squares slope of y over x (units of y per unit of x). */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  return fit(xs, ys).slope;
 }
 
 /**
@@ -113,23 +120,10 @@ export function slopeWithError(
   xs: readonly number[],
   ys: readonly number[],
 ): { slope: number; stdError: number } {
-  const n = Math.min(xs.length, ys.length);
-  const b = slope(xs, ys);
+  const { n, slope: b, mx, my, spread } = fit(xs, ys);
   if (n < 3 || Number.isNaN(b)) return { slope: b, stdError: Number.NaN };
-  let sx = 0;
-  let sy = 0;
-  for (let i = 0; i < n; i++) {
-    sx += xs[i]!;
-    sy += ys[i]!;
-  }
-  const mx = sx / n;
-  const my = sy / n;
   let residuals = 0;
-  let spread = 0;
-  for (let i = 0; i < n; i++) {
-    residuals += (ys[i]! - (my + b * (xs[i]! - mx))) ** 2;
-    spread += (xs[i]! - mx) ** 2;
-  }
+  for (let i = 0; i < n; i++) residuals += (ys[i]! - (my + b * (xs[i]! - mx))) ** 2;
   return { slope: b, stdError: Math.sqrt(residuals / (n - 2) / spread) };
 }
 

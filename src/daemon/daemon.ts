@@ -376,17 +376,20 @@ export class Daemon {
     // Only when something was raised: the fast path comes here every second.
     if (log && evaluation.raised.length > 0) this.withStore(() => (snoozed = log.snoozed(Date.now())));
     const raised = evaluation.raised.filter((f) => !snoozed.has(f.rule));
-    for (const finding of raised)
+    // Hygiene (dedupe, re-notify, digests) and channels (terminal, desktop, log, webhook) are the
+    // notifier's; the audit records what it decided to tell, reminders and escalations included.
+    const told = this.notifier?.announce(raised, resolved, evaluation.firing);
+    for (const { finding, reason } of told?.tell ?? []) {
       this.audit('notification', {
-        what: 'raised',
+        what: reason,
         rule: finding.rule,
         subject: finding.subject,
         severity: finding.severity,
       });
-    for (const finding of resolved)
+    }
+    for (const { finding } of told?.cleared ?? []) {
       this.audit('notification', { what: 'resolved', rule: finding.rule, subject: finding.subject });
-    // Hygiene (dedupe, re-notify, digests) and channels (terminal, desktop, log, webhook) are the notifier's.
-    this.notifier?.announce(raised, resolved, evaluation.firing);
+    }
   }
 
   /** Records (when the store works) and announces one evaluation. */
@@ -398,12 +401,17 @@ export class Daemon {
   ): Map<string, number> {
     let restored = new Map<string, Finding>();
     const alertIds = new Map<string, number>();
-    this.withStore((store) =>
-      store.batch(() => {
-        restored = this.record(store, evaluation, now, touchFiring, alertIds);
-        extra?.(store);
-      }),
-    );
+    // The fast path comes here every second: no transaction unless there is something to write.
+    const writes =
+      touchFiring || extra !== undefined || evaluation.raised.length + evaluation.resolved.length > 0;
+    if (writes) {
+      this.withStore((store) =>
+        store.batch(() => {
+          restored = this.record(store, evaluation, now, touchFiring, alertIds);
+          extra?.(store);
+        }),
+      );
+    }
     this.announce(evaluation, restored);
     return alertIds;
   }

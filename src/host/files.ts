@@ -1,4 +1,4 @@
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
 
 /**
  * Small, allocation-light file reads for procfs and sysfs. procfs files report a size of 0, so they are
@@ -50,11 +50,6 @@ export function listDir(path: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** Reads a regular (non-proc) file whole; kept separate so fixture loaders read normally. */
-export function readWholeFile(path: string): string {
-  return readFileSync(path, 'utf8');
 }
 
 /** The errno code of a thrown fs error, if any. */

@@ -15,8 +15,3 @@ export interface HostPaths {
 }
 
 export const LIVE_PATHS: HostPaths = { procfs: '/proc', sysfs: '/sys', etc: '/etc', rootfs: '/' };
-
-/** True when the paths describe the machine vigil runs on (so live-only facts such as statfs apply). */
-export function isLive(paths: HostPaths): boolean {
-  return paths.procfs === '/proc' && paths.rootfs === '/';
-}

@@ -108,12 +108,14 @@ interface Told {
   finding: Finding;
 }
 
-interface Pending {
+/** A finding the hygiene decided to tell, and why (new, reminder, escalated). */
+export interface Pending {
   finding: Finding;
   reason: RaiseReason;
 }
 
-interface Cleared {
+/** A told finding that resolved. */
+export interface Cleared {
   finding: Finding;
   severity: Severity;
 }
@@ -242,16 +244,25 @@ export class Notifier {
 
   /**
    * Tells what one evaluation decided. `raised` and `resolved` are this evaluation's; `firing` is
-   * everything firing now (for reminders, escalations and findings restored after a restart).
+   * everything firing now (for reminders, escalations and findings restored after a restart). Returns
+   * what the hygiene decided to tell (each channel then applies its own minimum severity).
    */
-  announce(raised: readonly Finding[], resolved: readonly Finding[], firing: readonly Finding[]): void {
-    if (this.closed) return;
+  announce(
+    raised: readonly Finding[],
+    resolved: readonly Finding[],
+    firing: readonly Finding[],
+  ): { tell: Pending[]; cleared: Cleared[] } {
+    const nothing = { tell: [], cleared: [] };
+    if (this.closed) return nothing;
     try {
       const now = this.now();
-      const { tell, cleared } = this.review(raised, resolved, firing, now);
-      if (tell.length > 0 || cleared.length > 0) this.fanOut(tell, cleared, now);
+      const decided = this.review(raised, resolved, firing, now);
+      if (decided.tell.length > 0 || decided.cleared.length > 0)
+        this.fanOut(decided.tell, decided.cleared, now);
+      return decided;
     } catch (error) {
       this.log(`failed: ${(error as Error).message}`);
+      return nothing;
     }
   }
 

@@ -86,9 +86,17 @@ describe('auto mode', () => {
     const verify = runVigil(['audit', 'verify'], h.env);
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);
     assert.match(verify.stdout, /^\d+ entries, chain intact/);
-    const kinds = JSON.parse(runVigil(['audit', '--json', '--since', '1h'], h.env).stdout).entries.map(
-      (e: { kind: string }) => e.kind,
+    const entries: Array<{ kind: string; data: Record<string, unknown> }> = JSON.parse(
+      runVigil(['audit', '--json', '--since', '1h'], h.env).stdout,
+    ).entries;
+    // What was told, once: the storm as new (dedupe), then its resolution.
+    assert.deepEqual(
+      entries
+        .filter((e) => e.kind === 'notification' && e.data['rule'] === 'ghost_process_storm')
+        .map((e) => e.data['what']),
+      ['new', 'resolved'],
     );
+    const kinds = entries.map((e: { kind: string }) => e.kind);
     for (const kind of [
       'alert_raised',
       'action_proposed',

@@ -128,11 +128,13 @@ describe('kill_process on real processes', () => {
     assert.match(verdict.ok ? '' : verdict.reason, /oom_score_adj -1000/);
   });
 
-  it('refuses a process of another user', {
-    skip: process.getuid?.() === 0 ? false : 'needs root to start a process as nobody',
-  }, async () => {
-    const setpriv = spawnSync('sh', ['-c', 'command -v setpriv']).status === 0;
-    if (!setpriv) return;
+  const otherUser =
+    process.getuid?.() !== 0
+      ? 'needs root to start a process as nobody'
+      : spawnSync('sh', ['-c', 'command -v setpriv']).status !== 0
+        ? 'needs setpriv (Debian package util-linux)'
+        : false;
+  it('refuses a process of another user', { skip: otherUser }, async () => {
     const child = start(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'sleep', '600']);
     await waitUntil(() => readLiveProcess(LIVE_PATHS, child.pid!)?.uid === 65534, 'the process as nobody');
     const target = await identityOf(child.pid!);
