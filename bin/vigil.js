@@ -18,6 +18,11 @@ const CLI_COMMANDS = new Set([
   'audit',
   'bundle',
   'verify-bundle',
+  'explain',
+  'watch',
+  'service',
+  'config',
+  'completion',
   'help',
 ]);
 const args = process.argv.slice(2);

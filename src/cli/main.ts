@@ -4,11 +4,16 @@ import { ProblemsError } from '../config/problems.js';
 import { makeFixCommand, makeKillCommand, makeSnoozeCommand, makeVetoCommand } from './act.js';
 import { makeAuditCommand } from './audit.js';
 import { makeBundleCommand, makeVerifyBundleCommand } from './bundle.js';
+import { makeCompletionCommand } from './completion.js';
+import { makeConfigCommand } from './config-cmd.js';
 import { UsageError } from './context.js';
+import { makeExplainCommand } from './explain.js';
 import { makeHealthCommand } from './health.js';
 import { makeReportCommand } from './report.js';
 import { makeRulesCommand } from './rules.js';
+import { makeServiceCommand } from './service.js';
 import { makeStatusCommand } from './status.js';
+import { makeWatchCommand } from './watch.js';
 
 /** Exit statuses, as documented in the man page: 0 ok, 1 runtime failure, 2 usage error. */
 export const EXIT_RUNTIME = 1;
@@ -50,6 +55,11 @@ export function makeProgram(): Command {
   program.addCommand(makeAuditCommand());
   program.addCommand(makeBundleCommand());
   program.addCommand(makeVerifyBundleCommand());
+  program.addCommand(makeExplainCommand());
+  program.addCommand(makeWatchCommand());
+  program.addCommand(makeServiceCommand());
+  program.addCommand(makeConfigCommand());
+  program.addCommand(makeCompletionCommand());
   program
     .command('run', { isDefault: false })
     .description('run the watchdog in the foreground (the same as vigil alone; vigil run --help for options)')

@@ -84,6 +84,7 @@ const Ai = v.strictObject({
   base_url: v.optional(v.string(), ''),
   timeout_secs: v.optional(int(1, 600), 30),
   daily_call_budget: v.optional(int(0, 100_000), 50),
+  anonymize: v.optional(v.boolean(), false),
 });
 
 const Notifications = v.strictObject({

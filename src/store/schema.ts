@@ -209,6 +209,30 @@ export const MIGRATIONS: readonly Migration[] = [
         );
       `),
   },
+  {
+    version: 4,
+    description: 'the advisor: every model call (for the cooldown and daily budget) and the advice it gave',
+    up: (db) =>
+      db.exec(`
+        -- One row per call to the model, answered or not. cache_key = model + fingerprint of the situation;
+        -- fingerprint = the alert's (null for vigil explain); outcome = ok | cached | error kind;
+        -- advice = the validated JSON answer (null unless outcome is ok or cached).
+        CREATE TABLE advice (
+          id INTEGER PRIMARY KEY,
+          at INTEGER NOT NULL,
+          fingerprint TEXT,
+          alert_id INTEGER,
+          pid INTEGER,
+          cache_key TEXT NOT NULL,
+          model TEXT NOT NULL,
+          outcome TEXT NOT NULL,
+          advice TEXT
+        );
+        CREATE INDEX advice_at ON advice (at);
+        CREATE INDEX advice_fingerprint ON advice (fingerprint, at);
+        CREATE INDEX advice_cache ON advice (cache_key, at);
+      `),
+  },
 ];
 
 /** The newest schema this code knows. */
