@@ -9,18 +9,24 @@ import { join } from 'node:path';
  */
 
 /** Python code for a child that touches `mib` MiB (so it counts in RSS) then sleeps. */
-const holdMemory = (mib: number) =>
-  `import time; b = bytearray(${mib} * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\ntime.sleep(600)`;
+const holdMemory = (mib: number, execOnUsr1 = false) =>
+  `${execOnUsr1 ? "import os, signal\nsignal.signal(signal.SIGUSR1, lambda *_: os.execvp('sleep', ['sleep', '600']))\n" : ''}import time; b = bytearray(${mib} * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1\ntime.sleep(600)`;
 
 /**
  * Starts `count` identical python MCP servers (a script named like one) from a node parent that then
  * exits, so they are orphaned — as MCP servers are when the agent CLI that spawned them dies. Each gets
- * its own `--port` and temp dir, and keeps a pipe from its dead parent on stdin.
+ * its own `--port` and temp dir, and keeps a pipe from its dead parent on stdin. With `execOnUsr1`, a
+ * member sent SIGUSR1 execs `sleep 600`: the same pid and start time, another program (as a reused pid
+ * or an exec would look to vigil).
  */
-export function spawnOrphanedStorm(count: number, mib: number): number[] {
+export function spawnOrphanedStorm(
+  count: number,
+  mib: number,
+  options: { execOnUsr1?: boolean } = {},
+): number[] {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-mcp-'));
   const server = join(dir, 'mcp_server_fake.py');
-  writeFileSync(server, holdMemory(mib));
+  writeFileSync(server, holdMemory(mib, options.execOnUsr1));
   const script = `
     const { spawn } = require('node:child_process');
     const pids = [];

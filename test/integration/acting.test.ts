@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { runVigil } from '../helpers/cli.js';
 import { daemonHome, RunningDaemon } from '../helpers/daemon.js';
-import { killAll, memTotalBytes, spawnOrphanedStorm, stateOf, waitUntil } from '../helpers/procs.js';
+import {
+  cmdlineOf,
+  killAll,
+  memTotalBytes,
+  spawnOrphanedStorm,
+  stateOf,
+  waitUntil,
+} from '../helpers/procs.js';
 
 const homes: Array<ReturnType<typeof daemonHome>> = [];
 const daemons: RunningDaemon[] = [];
@@ -29,10 +36,10 @@ afterEach(endStorms);
 const STORM_MIB = 24;
 const share = () => (((8 * STORM_MIB * 1024 * 1024) / memTotalBytes()) * 100) / 2;
 
-async function stormHome(extra = '') {
+async function stormHome(extra = '', options: { execOnUsr1?: boolean } = {}) {
   const h = daemonHome();
   homes.push(h);
-  const storm = spawnOrphanedStorm(8, STORM_MIB);
+  const storm = spawnOrphanedStorm(8, STORM_MIB, options);
   storms.push(storm);
   for (const pid of storm) started.add(pid);
   await waitUntil(() => storm.every(alive), 'the storm');
@@ -131,6 +138,36 @@ describe('auto mode', () => {
       'the storm is untouched',
     );
     await d.stop();
+  });
+});
+
+describe('processes that changed since the finding', () => {
+  it('does not act on a pid whose program changed during the veto window, and records the refusal', async () => {
+    const { h, storm } = await stormHome('', { execOnUsr1: true });
+    const config = join(h.configDir, 'config.toml');
+    writeFileSync(config, readFileSync(config, 'utf8').replace('veto_secs = 1', 'veto_secs = 4'));
+    const d = daemon(h, ['--mode', 'auto', '--interval', '1']);
+    await d.waitFor(/NOTICE\s+ghost_process_storm: .* in 4 s unless: vigil veto \d+/, 20_000, 'stdout');
+    // Every member becomes another program under the same pid and start time before the window ends.
+    for (const pid of storm) process.kill(pid, 'SIGUSR1');
+    await waitUntil(
+      () => storm.every((pid) => cmdlineOf(pid) === 'sleep 600'),
+      'every member exec’d sleep 600',
+    );
+    await d.waitFor(/ACTED\s+ghost_process_storm: .*: refused/, 20_000, 'stdout');
+    for (const pid of storm) {
+      assert.match(
+        d.stderr,
+        new RegExp(`policy refused kill_matching on pid ${pid}: pid ${pid} now runs another command line`),
+      );
+      assert.ok(alive(pid), `pid ${pid} is alive: ${stateOf(pid)}`);
+    }
+    await d.stop();
+    const report = JSON.parse(runVigil(['report', '--since', '1h', '--json'], h.env).stdout);
+    assert.deepEqual(
+      report.actions.map((a: { action: string; outcome: string }) => [a.action, a.outcome.split(':')[0]]),
+      [['kill_matching (auto)', 'refused']],
+    );
   });
 });
 

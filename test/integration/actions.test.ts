@@ -14,7 +14,7 @@ import { defaultConfig } from '../../src/config/schema.js';
 import { LIVE_PATHS } from '../../src/host/paths.js';
 import type { Finding } from '../../src/rules/types.js';
 import { liveContext } from '../helpers/context.js';
-import { killAll, stateOf, waitUntil } from '../helpers/procs.js';
+import { childrenOf, killAll, stateOf, waitUntil } from '../helpers/procs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-actions-'));
 const children: ChildProcess[] = [];
@@ -152,6 +152,36 @@ describe('the other catalog actions', () => {
     assert.equal(result.outcome, 'success');
     const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
     assert.equal(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16], '10', 'nice is 10');
+  });
+
+  it('stops a whole process group, member by member, and nothing outside it', async () => {
+    const leader = spawn('setsid', ['sh', '-c', 'sleep 600 & sleep 601 & wait'], { stdio: 'ignore' });
+    const outsider = start(['sleep', '602']);
+    children.push(leader);
+    await waitUntil(() => childrenOf(leader.pid!).length === 2, 'the group’s two sleepers');
+    const members = [leader.pid!, ...childrenOf(leader.pid!)];
+    const processes = createProcessCollector().collect(liveContext(), { skip: () => {} });
+    const finding: Finding = {
+      fingerprint: 'x|g',
+      rule: 'orphan_cpu',
+      title: 't',
+      severity: 'high',
+      scope: 'process',
+      subject: 'g',
+      summary: 'a group',
+      pids: [members[1]!],
+      since: 0,
+      suggest: ['kill_process_group'],
+      event: false,
+    };
+    const group = planFor(finding, 'kill_process_group', processes, { liveOwner: () => false })!;
+    assert.equal(group.command, `kill -- -${leader.pid}`);
+    assert.deepEqual(group.targets.map((t) => t.pid).sort(), [...members].sort());
+    const result = await executePlan(group, ctx(), { graceMs: 1000 });
+    assert.equal(result.outcome, 'success', result.detail);
+    assert.deepEqual([...result.gone].sort(), [...members].sort());
+    for (const pid of members) assert.ok(['Z', null].includes(stateOf(pid)), `pid ${pid} gone`);
+    assert.ok(['R', 'S'].includes(stateOf(outsider.pid!) ?? ''), 'the process outside the group lives');
   });
 
   it('plans kill_matching for a storm, keeping the members a live process still owns', () => {
