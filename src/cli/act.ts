@@ -179,6 +179,49 @@ export function makeSnoozeCommand(): Command {
     });
 }
 
+/**
+ * What `vigil kill` does once the person said yes, for a caller that asked on its own screen (the
+ * dashboard's kill dialog): a `kill_process` plan bound to the identities given, run through the same
+ * policy and executor, recorded as a manual action (and so in the audit chain) when a history exists.
+ * Writes nothing to the terminal.
+ */
+export async function killConfirmed(
+  targets: ActionPlan['targets'],
+  config: Config,
+  global: GlobalOptions,
+  options: { force?: boolean; reason?: string } = {},
+): Promise<ActionResult> {
+  const plan: ActionPlan = {
+    action: 'kill_process',
+    targets,
+    kept: [],
+    unit: null,
+    command: `kill ${options.force ? '-9 ' : ''}${targets.map((t) => t.pid).join(' ')}`,
+    reason: options.reason ?? 'vigil watch',
+  };
+  const result = await run(plan, config, global, { force: options.force });
+  const path = join(stateDir(), 'vigil.db');
+  if (existsSync(path)) {
+    const [{ openStore }, { ActionLog }] = await Promise.all([
+      import('../store/store.js'),
+      import('../actions/log.js'),
+    ]);
+    const store = openStore(path, { log: () => {} });
+    try {
+      const raw = store.raw();
+      if (raw) {
+        const log = new ActionLog(raw);
+        const now = Date.now();
+        const record = log.add({ alertId: null, fingerprint: null, plan, mode: 'manual', state: 'started', now });
+        log.finish(record.id, result, now);
+      }
+    } finally {
+      store.close();
+    }
+  }
+  return result;
+}
+
 export function makeKillCommand(): Command {
   return new Command('kill')
     .description('stop a process through vigil’s policy: shows it, asks, records (SIGTERM, then SIGKILL)')

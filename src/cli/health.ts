@@ -29,6 +29,8 @@ export interface HealthReport {
     unsupported: string | null;
   }>;
   readonly journal: Heartbeat['journal'] | null;
+  /** The daemon's notification channels as its last heartbeat saw them. */
+  readonly notifications: NonNullable<Heartbeat['notifications']> | null;
   readonly config: { ok: boolean; path: string; problems: string[] };
   readonly rules: { count: number; problems: string[] };
   readonly self: {
@@ -121,6 +123,7 @@ export async function checkHealth(
     unsupported: c.unsupported,
   }));
   const failing = collectors.filter((c) => !c.ok);
+  const failingChannel = fresh ? heartbeat?.notifications?.channels.find((c) => c.state === 'failing') : null;
 
   let reason: string;
   if (!running)
@@ -135,6 +138,8 @@ export async function checkHealth(
   else if (!config.ok) reason = `the configuration has problems: ${config.problems[0]}`;
   else if (rules.problems.length > 0) reason = `a rule file has problems: ${rules.problems[0]}`;
   else if (failing.length > 0) reason = `collector ${failing[0]!.name} is failing: ${failing[0]!.error}`;
+  else if (failingChannel)
+    reason = `notification channel ${failingChannel.name} is failing: ${failingChannel.detail}`;
   else if (heartbeat && !heartbeat.config.ok)
     reason = `the daemon refused a config reload: ${heartbeat.config.error?.split('\n')[0]}`;
   else
@@ -148,6 +153,7 @@ export async function checkHealth(
     database,
     collectors,
     journal: heartbeat?.journal ?? null,
+    notifications: fresh ? (heartbeat?.notifications ?? null) : null,
     config,
     rules,
     self: heartbeat
@@ -178,6 +184,14 @@ export function renderHealth(h: HealthReport): string {
   lines.push(
     `journal    ${h.journal ? `${h.journal.state}${h.journal.detail ? ` (${h.journal.detail})` : ''}` : 'unknown'}`,
   );
+  if (h.notifications) {
+    const channels = h.notifications.channels.map((c) => {
+      const queued = c.pending ? `, ${c.pending} queued` : '';
+      const state = c.state === 'ok' ? 'ok' : c.state === 'failing' ? 'FAILING' : 'unsupported';
+      return `${c.name} ${state}${c.detail ? ` (${c.detail})` : ''}${queued}`;
+    });
+    lines.push(`notify     ${channels.join('; ') || 'no channel'}`);
+  }
   lines.push(
     `config     ${h.config.ok ? `ok (${h.config.path})` : `PROBLEMS: ${h.config.problems.join('; ')}`}`,
   );

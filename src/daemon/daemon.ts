@@ -703,6 +703,7 @@ export class Daemon {
       config: { ok: this.configError === null, path: this.runtime.config.path, error: this.configError },
       rules: { count: this.runtime.rules.rules.length, problems: this.runtime.problems.map(formatProblem) },
       firing: evaluation.firing.length,
+      ...(this.notifier ? { notifications: this.notifier.status() } : {}),
     };
     this.withStore((store) => store.writeHeartbeat(heartbeat));
     // Also beside the pid file, so `vigil health` can tell a failing store from a dead daemon.

@@ -94,6 +94,17 @@ export interface Heartbeat {
   readonly config: { readonly ok: boolean; readonly path: string; readonly error: string | null };
   readonly rules: { readonly count: number; readonly problems: readonly string[] };
   readonly firing: number;
+  /** Each notification channel's state (absent in heartbeats written before it existed). */
+  readonly notifications?: {
+    readonly channels: ReadonlyArray<{
+      readonly name: string;
+      readonly state: 'ok' | 'failing' | 'unsupported';
+      readonly detail: string | null;
+      readonly pending: number | null;
+      readonly lastDeliveredAt: number | null;
+    }>;
+    readonly queuePersistent: boolean | null;
+  };
 }
 
 /** A stretch of time the daemon was running (from its runs table); gaps are what lies between. */

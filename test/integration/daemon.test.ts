@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -259,6 +261,7 @@ describe('vigil health', () => {
     assert.match(ok.stdout, /own cost\s+\d+ MiB resident/);
     assert.match(ok.stdout, /database\s+.*vigil\.db, \d+ KiB, integrity ok/);
     assert.match(ok.stdout, /processes\s+[\d.]+ ms\s+ok/);
+    assert.match(ok.stdout, /notify\s+terminal ok; .*log ok/);
     const json = JSON.parse(runVigil(['health', '--json'], h.env).stdout);
     assert.equal(json.healthy, true);
     assert.ok(json.self.rssBytes > 10 * 1024 * 1024);
@@ -266,6 +269,42 @@ describe('vigil health', () => {
     const down = runVigil(['health'], h.env);
     assert.equal(down.status, 1);
     assert.match(down.stdout.split('\n')[0]!, /^the daemon is not running/);
+  });
+});
+
+describe('vigil health and a dead webhook', () => {
+  it('names the failing channel (exit 1) while the daemon keeps cycling', async () => {
+    const h = home();
+    const listener = createServer();
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    const port = (listener.address() as AddressInfo).port;
+    await new Promise((r) => listener.close(r)); // nobody listens there now
+    const share = ((8 * 24 * 1024 * 1024) / memTotalBytes()) * 100;
+    writeFileSync(
+      join(h.configDir, 'config.toml'),
+      `[thresholds]\nghost_storm_min_ram_percent = ${(share / 2).toFixed(4)}\n\n[notifications]\nwebhook_url = "http://127.0.0.1:${port}/hook"\nwebhook_min_severity = "low"\ndesktop = false\n`,
+    );
+    const storm = spawnOrphanedStorm(8, 24);
+    for (const pid of storm) started.add(pid);
+    await waitUntil(() => storm.every((pid) => stateOf(pid) !== null), 'the storm');
+    const d = daemon(h, ['--interval', '1']);
+    await d.waitFor(/HIGH\s+ghost_process_storm/, 20_000, 'stdout');
+    let health = runVigil(['health'], h.env);
+    await waitUntil(
+      () => {
+        health = runVigil(['health'], h.env);
+        return health.status === 1;
+      },
+      'vigil health to see the webhook failing',
+      20_000,
+    );
+    assert.match(
+      health.stdout.split('\n')[0]!,
+      new RegExp(`^notification channel webhook is failing: cannot reach http://127\\.0\\.0\\.1:${port}`),
+    );
+    assert.match(health.stdout, /notify\s+.*webhook FAILING \(cannot reach .*\), 1 queued/);
+    killAll(storm);
+    await d.stop();
   });
 });
 
