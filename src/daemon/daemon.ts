@@ -15,9 +15,10 @@ import { createMemoryCollector } from '../collectors/memory.js';
 import { readPressure } from '../collectors/pressure.js';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
-import type { Mode } from '../config/schema.js';
+import type { Mode, Severity } from '../config/schema.js';
 import { readText } from '../host/files.js';
 import type { JournalEntry, Snapshot } from '../model/snapshot.js';
+import type { ActionStep } from '../notify/channel.js';
 import { Notifier } from '../notify/notifier.js';
 import { redact } from '../redact/redact.js';
 import { Baselines, hourOf } from '../rules/baseline.js';
@@ -33,6 +34,7 @@ import { Watcher } from './cycle.js';
 import { JournalFollower } from './journal-follower.js';
 import { PidLock } from './lock.js';
 import { snapshotRecord } from './records.js';
+import { SdNotify } from './sdnotify.js';
 
 export interface DaemonSettings {
   readonly runtime: RulesRuntime;
@@ -100,12 +102,16 @@ export class Daemon {
   private cpuMark = { usage: process.cpuUsage(), at: performance.now() };
   private readonly fastMemory = createMemoryCollector();
   private readonly runtimePath: string;
+  /** systemd's READY/WATCHDOG/STOPPING messages (nothing unless NOTIFY_SOCKET is set). */
+  private systemd: SdNotify | null = null;
   private configError: string | null = null;
   private actions: ActionLog | null = null;
   private auditLog: AuditLog | null = null;
   private notifier: Notifier | null = null;
   /** Actions just taken, waiting for the next full cycle to say whether their finding cleared. */
-  private verifying = new Map<number, { fingerprint: string; rule: string }>();
+  private verifying = new Map<number, { fingerprint: string; rule: string; alertId: number | null }>();
+  /** Each firing finding's severity at the last evaluation (action notices are told at it). */
+  private firingSeverity = new Map<string, Severity>();
   /** The mode in force: the one asked for, or observe while a steering file is unsafe. */
   private mode: Mode;
 
@@ -156,6 +162,8 @@ export class Daemon {
       this.log(
         `started (pid ${process.pid}, mode ${this.mode}, every ${this.settings.intervalMs / 1000} s, ${this.runtime.rules.rules.length} rules, history ${this.store?.path ?? 'unavailable'})`,
       );
+      this.systemd = new SdNotify(this.settings.env, { log: (line) => this.log(line) });
+      this.systemd.ready(`watching, mode ${this.mode}`);
       if (this.settings.once) {
         // CPU % and rates need a previous sample: prime them, then take the real cycle.
         await this.watcher.collectors.run(
@@ -177,6 +185,7 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     this.log(`stopping: ${reason}`);
+    void this.systemd?.stop();
     this.wake?.();
   }
 
@@ -192,6 +201,7 @@ export class Daemon {
   private async loop(): Promise<void> {
     let nextFull = 0;
     while (!this.stopping) {
+      this.systemd?.alive();
       if (this.reloadRequested) this.reload();
       const now = performance.now();
       let pauseMs: number;
@@ -378,6 +388,8 @@ export class Daemon {
     const raised = evaluation.raised.filter((f) => !snoozed.has(f.rule));
     // Hygiene (dedupe, re-notify, digests) and channels (terminal, desktop, log, webhook) are the
     // notifier's; the audit records what it decided to tell, reminders and escalations included.
+    for (const f of evaluation.firing) this.firingSeverity.set(f.fingerprint, f.severity);
+    for (const f of evaluation.resolved) this.firingSeverity.delete(f.fingerprint);
     const told = this.notifier?.announce(raised, resolved, evaluation.firing);
     for (const { finding, reason } of told?.tell ?? []) {
       this.audit('notification', {
@@ -555,8 +567,11 @@ export class Daemon {
           });
           // Kept in every mode so `vigil fix` can run it; shown in suggest and auto modes.
           if (this.mode !== 'observe') {
-            this.tell(
-              `SUGGEST  ${finding.rule}: ${plan!.command || describePlan(plan!)}  (run: vigil fix ${alertId})`,
+            this.tellAction(
+              'suggest',
+              finding,
+              alertId,
+              `${plan!.command || describePlan(plan!)}  (run: vigil fix ${alertId})`,
             );
           }
           return;
@@ -571,8 +586,11 @@ export class Daemon {
             reason: 'two earlier actions did not clear it',
             now,
           });
-          this.tell(
-            `ESCALATE ${finding.rule}: two automatic actions did not clear it; vigil only notifies now (alert ${alertId})`,
+          this.tellAction(
+            'escalate',
+            finding,
+            alertId,
+            `two automatic actions did not clear it; vigil only notifies now (alert ${alertId})`,
           );
           return;
         }
@@ -587,8 +605,11 @@ export class Daemon {
           now,
         });
         if (wait > 0) {
-          this.tell(
-            `NOTICE   ${finding.rule}: ${describePlan(plan!)} in ${config.actions.veto_secs} s unless: vigil veto ${alertId}`,
+          this.tellAction(
+            'notice',
+            finding,
+            alertId,
+            `${describePlan(plan!)} in ${config.actions.veto_secs} s unless: vigil veto ${alertId}`,
           );
         }
       });
@@ -601,11 +622,14 @@ export class Daemon {
     const log = this.actions;
     if (!log) return;
     const firing = new Set(evaluation.firing.map((f) => f.fingerprint));
-    for (const [id, { fingerprint, rule }] of this.verifying) {
+    for (const [id, { fingerprint, rule, alertId }] of this.verifying) {
       const cleared = !firing.has(fingerprint);
       this.withStore(() => log.verified(id, cleared, now));
-      this.tell(
-        `VERIFIED ${rule}: ${cleared ? 'the finding cleared' : 'the finding is still there'} (action ${id})`,
+      this.tellAction(
+        'verified',
+        { rule, severity: this.severityOf(fingerprint) },
+        alertId,
+        `${cleared ? 'the finding cleared' : 'the finding is still there'} (action ${id})`,
       );
     }
     this.verifying.clear();
@@ -640,8 +664,11 @@ export class Daemon {
             `limit of ${config.actions.max_kills_per_hour} automatic kills per hour reached`,
           ),
         );
-        this.tell(
-          `LIMIT    ${rule}: ${config.actions.max_kills_per_hour} automatic kills per hour reached; not acting (alert ${action.alertId})`,
+        this.tellAction(
+          'limit',
+          { rule, severity: this.severityOf(action.fingerprint) },
+          action.alertId,
+          `${config.actions.max_kills_per_hour} automatic kills per hour reached; not acting (alert ${action.alertId})`,
         );
         continue;
       }
@@ -649,11 +676,15 @@ export class Daemon {
       const policy = policyContext(this.settings.sampling.paths, config);
       const result = await executePlan(action.plan, policy, { graceMs: config.actions.grace_secs * 1000 });
       this.withStore(() => log.finish(action.id, result, Date.now()));
-      if (action.fingerprint) this.verifying.set(action.id, { fingerprint: action.fingerprint, rule });
+      if (action.fingerprint)
+        this.verifying.set(action.id, { fingerprint: action.fingerprint, rule, alertId: action.alertId });
       for (const refusal of result.refused)
         this.log(`policy refused ${action.plan.action} on pid ${refusal.pid}: ${refusal.reason}`);
-      this.tell(
-        `ACTED    ${rule}: ${describePlan(action.plan)}: ${result.outcome}, ${result.detail}${result.freedBytes ? `, ${Math.round(result.freedBytes / 1048576)} MiB freed` : ''}`,
+      this.tellAction(
+        'acted',
+        { rule, severity: this.severityOf(action.fingerprint) },
+        action.alertId,
+        `${describePlan(action.plan)}: ${result.outcome}, ${result.detail}${result.freedBytes ? `, ${Math.round(result.freedBytes / 1048576)} MiB freed` : ''}`,
       );
     }
   }
@@ -662,6 +693,25 @@ export class Daemon {
   private audit(kind: AuditKind, data: Record<string, unknown>): void {
     const log = this.auditLog;
     if (log) this.withStore(() => log.append(kind, data));
+  }
+
+  /**
+   * A step of an action: a line on the terminal (`SUGGEST  rule: text`) and a notice to the channels
+   * that take action notices (desktop, log, webhooks), at the finding's severity.
+   */
+  private tellAction(
+    step: ActionStep,
+    about: { rule: string; severity: Severity },
+    alertId: number | null,
+    text: string,
+  ): void {
+    this.tell(`${step.toUpperCase().padEnd(8)} ${about.rule}: ${text}`);
+    this.notifier?.announceAction({ step, rule: about.rule, severity: about.severity, text, alertId });
+  }
+
+  /** The severity of the finding an action is about, as last seen firing ('high' when unknown). */
+  private severityOf(fingerprint: string | null | undefined): Severity {
+    return (fingerprint ? this.firingSeverity.get(fingerprint) : undefined) ?? 'high';
   }
 
   /** A line on the terminal channel, with the time. */

@@ -1,6 +1,7 @@
 import { SEVERITIES, type Severity } from '../config/schema.js';
 import type { Finding } from '../rules/types.js';
 import {
+  actionTitle,
   andMore,
   digestResolved,
   digestTitle,
@@ -18,8 +19,32 @@ import {
  * (alert hygiene); channels only word it and carry it.
  */
 
-/** A finding that fired, one that cleared, or many at once (more than the digest threshold). */
-export type NoticeKind = 'raised' | 'resolved' | 'digest';
+/**
+ * A finding that fired, one that cleared, many at once (more than the digest threshold), or a step of an
+ * action vigil proposes or takes about a finding.
+ */
+export type NoticeKind = 'raised' | 'resolved' | 'digest' | 'action';
+
+/**
+ * The steps of an action, as the daemon tells them: `suggest` (the exact command, suggest mode),
+ * `notice` (auto mode will act after the veto window), `acted` (done, with the outcome), `verified` (did
+ * the finding clear), `escalate` (two actions failed: only notifying now), `limit` (the hourly kill limit
+ * stopped it).
+ */
+export const ACTION_STEPS = ['suggest', 'notice', 'acted', 'verified', 'escalate', 'limit'] as const;
+export type ActionStep = (typeof ACTION_STEPS)[number];
+
+/** What an `action` notice carries. Texts are already redacted. */
+export interface ActionNote {
+  readonly step: ActionStep;
+  readonly rule: string;
+  /** The finding's severity: decides which channels hear it. */
+  readonly severity: Severity;
+  /** One line: what vigil proposes or did, and how to stop it. */
+  readonly text: string;
+  /** The alert `vigil fix` / `vigil veto` take, or null. */
+  readonly alertId: number | null;
+}
 
 /**
  * Why a finding is told as raised: it just fired; it still fires `renotify_after_secs` after it was last
@@ -40,6 +65,8 @@ export interface Notice {
   readonly findings: readonly Finding[];
   /** Only for `digest`: the findings that cleared in the same batch. */
   readonly resolved: readonly Finding[];
+  /** Only for `action` (whose `findings` is empty). */
+  readonly action?: ActionNote;
   /** The machine's host name. */
   readonly host: string;
   /** When it was decided (ms since the epoch). */
@@ -112,6 +139,7 @@ export function atLeast(severity: Severity, min: Severity): boolean {
 export function noticeTitle(notice: Notice): string {
   const { language } = notice;
   const first = notice.findings[0];
+  if (notice.kind === 'action' && notice.action) return actionTitle(notice.action, language);
   if (notice.kind === 'digest') {
     const raised = notice.findings.length;
     const cleared = notice.resolved.length;
@@ -148,6 +176,7 @@ export function resolvedText(notice: Notice, finding: Finding): string {
 export function noticeLines(notice: Notice, maxLines = 12): string[] {
   const { language } = notice;
   const first = notice.findings[0];
+  if (notice.kind === 'action') return notice.action ? [notice.action.text] : [];
   if (notice.kind === 'raised') return first ? [first.summary] : [];
   if (notice.kind === 'resolved') return first ? [resolvedText(notice, first)] : [];
   const lines = [
@@ -161,7 +190,7 @@ export function noticeLines(notice: Notice, maxLines = 12): string[] {
 
 /** The most severe finding of a notice (what decides urgency and colour). */
 export function topSeverity(notice: Notice): Severity {
-  let top: Severity = 'info';
+  let top: Severity = notice.action?.severity ?? 'info';
   for (const f of [...notice.findings, ...notice.resolved])
     if (severityRank(f.severity) > severityRank(top)) top = f.severity;
   return top;
@@ -204,6 +233,7 @@ export interface FindingRecord {
  * | `title`, `text` | ready to show: one line, and the body (lines joined by `\n`) |
  * | `findings[]` | raised / resolved: the one finding; digest: the findings raised, most severe first |
  * | `resolved[]` | digest: the findings that cleared in the same batch; else empty |
+ * | `action` | only for kind `action`: `step` (suggest, notice, acted, verified, escalate, limit), `rule`, `severity`, `text`, `alertId` |
  */
 export interface NoticeRecord {
   version: 1;
@@ -217,6 +247,7 @@ export interface NoticeRecord {
   text: string;
   findings: FindingRecord[];
   resolved: FindingRecord[];
+  action?: ActionNote;
 }
 
 export function findingRecord(finding: Finding, language: Language): FindingRecord {
@@ -249,5 +280,6 @@ export function noticeRecord(notice: Notice): NoticeRecord {
     text: noticeLines(notice, Number.POSITIVE_INFINITY).join('\n'),
     findings: notice.findings.map((f) => findingRecord(f, notice.language)),
     resolved: notice.resolved.map((f) => findingRecord(f, notice.language)),
+    ...(notice.action ? { action: notice.action } : {}),
   };
 }

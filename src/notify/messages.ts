@@ -83,6 +83,31 @@ export function digestResolved(count: number, language: Language): string {
   return `${count} resolved`;
 }
 
+/** An action notice's title: "vigil will act: ghost_process_storm" / "vigil va agir : …". */
+export function actionTitle(
+  action: { readonly step: string; readonly rule: string },
+  language: Language,
+): string {
+  const en: Record<string, string> = {
+    suggest: 'Suggested fix',
+    notice: 'vigil will act',
+    acted: 'vigil acted',
+    verified: 'Action checked',
+    escalate: 'Action did not help',
+    limit: 'Action held back',
+  };
+  const fr: Record<string, string> = {
+    suggest: 'Correction proposée',
+    notice: 'vigil va agir',
+    acted: 'vigil a agi',
+    verified: 'Action vérifiée',
+    escalate: 'L’action n’a pas suffi',
+    limit: 'Action retenue',
+  };
+  const words = (language === 'fr' ? fr : en)[action.step] ?? action.step;
+  return `${words}${language === 'fr' ? ' :' : ':'} ${action.rule}`;
+}
+
 /** The last line of a cut list: "…and 4 more" / "… et 4 autres". */
 export function andMore(count: number, language: Language): string {
   return language === 'fr' ? `… et ${count} ${count === 1 ? 'autre' : 'autres'}` : `…and ${count} more`;

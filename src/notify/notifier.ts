@@ -5,6 +5,7 @@ import { redact } from '../redact/redact.js';
 import type { Finding } from '../rules/types.js';
 import type { OpenedStore } from '../store/store.js';
 import {
+  type ActionNote,
   atLeast,
   type Channel,
   type Notice,
@@ -42,6 +43,9 @@ import { createWebhookChannel, fetchPost, webhookTarget } from './webhook.js';
  * lines are written before it returns; pop-ups complete in the background; queued channels (webhooks)
  * are only queued, and `tick()` sends them.
  */
+
+/** Channels that are not told action steps (see {@link Notifier.announceAction}). */
+const NO_ACTION_NOTICES = new Set(['terminal', 'alertmanager']);
 
 /** More notices than this to one channel in one call become one digest. */
 export const DIGEST_AFTER = 5;
@@ -366,6 +370,36 @@ export class Notifier {
               ),
             ];
       for (const n of notices) this.dispatch(channel, n, now);
+    }
+  }
+
+  /**
+   * Tells a step of an action (proposed, announced, taken, checked, escalated, held back) to the channels
+   * whose minimum the finding's severity reaches — except the terminal, where the daemon prints its own
+   * action lines, and Alertmanager, which carries alerts only. Never throws.
+   */
+  announceAction(action: ActionNote): void {
+    if (this.closed) return;
+    try {
+      const now = this.now();
+      const notice: Notice = {
+        id: randomUUID(),
+        kind: 'action',
+        reason: null,
+        findings: [],
+        resolved: [],
+        host: this.host,
+        at: now,
+        language: this.config.general.language,
+        action: { ...action, text: redact(action.text) },
+      };
+      for (const channel of this.channels) {
+        if (channel.unsupported !== null || NO_ACTION_NOTICES.has(channel.name)) continue;
+        if (!atLeast(action.severity, channel.minSeverity)) continue;
+        this.dispatch(channel, notice, now);
+      }
+    } catch (error) {
+      this.log(`failed: ${(error as Error).message}`);
     }
   }
 

@@ -49,6 +49,8 @@ export function terminalLines(notice: Notice, color: boolean): string[] {
 
   if (notice.kind === 'raised') return notice.findings.map((f) => raised(f, raiseNote(notice, f)));
   if (notice.kind === 'resolved') return notice.findings.map(resolved);
+  // The daemon prints its action lines itself (SUGGEST, NOTICE, ACTED…), whatever the terminal's minimum.
+  if (notice.kind === 'action') return [];
   return [
     `${when} ${paint('digest', digestTag(notice.language))} ${noticeTitle(notice)}`,
     ...notice.findings.map((f) => raised(f, null)),

@@ -90,6 +90,22 @@ describe('auto mode', () => {
     assert.ok(alive(nobody.pid!), 'another user’s process survives');
     assert.ok(alive(1), 'pid 1 survives');
     await d.stop();
+    // The action steps reach the other channels too: here the notifications log.
+    const logged = readFileSync(join(h.stateDir, 'notifications.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((n) => n.kind === 'action');
+    assert.deepEqual(
+      logged.map((n) => [n.action.step, n.action.rule, n.action.severity]),
+      [
+        ['notice', 'ghost_process_storm', 'high'],
+        ['acted', 'ghost_process_storm', 'high'],
+        ['verified', 'ghost_process_storm', 'high'],
+      ],
+    );
+    assert.match(logged[0].title, /^vigil will act: ghost_process_storm$/);
+    assert.match(logged[1].text, /partial, 7 of 8 gone, 1 refused/);
     const verify = runVigil(['audit', 'verify'], h.env);
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);
     assert.match(verify.stdout, /^\d+ entries, chain intact/);

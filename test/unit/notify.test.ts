@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { type Config, defaultConfig, type Severity } from '../../src/config/schema.js';
 import type { DirectChannel, Notice, NoticeRecord } from '../../src/notify/channel.js';
-import { DeliveryError, noticeTitle } from '../../src/notify/channel.js';
+import { DeliveryError, noticeLines, noticeTitle } from '../../src/notify/channel.js';
 import { createDesktopChannel, type DesktopPopup, desktopUnsupported } from '../../src/notify/desktop.js';
 import { createLogChannel, NOTIFICATIONS_LOG } from '../../src/notify/log.js';
 import {
@@ -382,6 +382,34 @@ describe('alert hygiene', () => {
     const f = finding({ rule: 'ram_high', severity: 'critical', summary: 'RAM à 97 %' });
     notifier.announce([f], [], [f]);
     assert.deepEqual(lines, ['2026-11-21 09:58:12 CRITIQUE ram_high: RAM à 97 %']);
+  });
+});
+
+describe('action notices', () => {
+  it('go to the channels the finding’s severity reaches, never to the terminal, redacted, in both languages', async () => {
+    const terminal = listChannel('terminal', 'info');
+    const desktop = listChannel('desktop', 'high');
+    const log = listChannel('log', 'medium');
+    const { notifier } = harness([terminal, desktop, log]);
+    notifier.announceAction({
+      step: 'notice',
+      rule: 'ghost_process_storm',
+      severity: 'medium',
+      text: 'Stop 8 processes in 10 s unless: vigil veto 4 (mcp --token=hunter2secret)',
+      alertId: 4,
+    });
+    await notifier.close();
+    assert.equal(terminal.notices.length, 0, 'the daemon prints its own action lines');
+    assert.equal(desktop.notices.length, 0, 'medium is below the desktop’s high');
+    assert.equal(log.notices.length, 1);
+    const [n] = log.notices;
+    assert.equal(n!.kind, 'action');
+    assert.equal(noticeTitle(n!), 'vigil will act: ghost_process_storm');
+    assert.doesNotMatch(noticeLines(n!).join(' '), /hunter2secret/);
+    const record = webhookBody(n!, 'json') as NoticeRecord;
+    assert.equal(record.action?.step, 'notice');
+    assert.equal(record.action?.alertId, 4);
+    assert.equal(noticeTitle({ ...n!, language: 'fr' }), 'vigil va agir : ghost_process_storm');
   });
 });
 
