@@ -103,16 +103,17 @@ async function reportStages(dbPath: string, runs: number): Promise<{ cold: Stage
       const from = to - 7 * 24 * 3_600_000;
       const started = performance.now();
       const alerts = store.alertsBetween(from, to);
-      const snapshots = store.snapshotsBetween(from, to);
-      const history = store.runsBetween(from, to);
+      const history = store.historyBetween(from, to);
+      const runs = store.runsBetween(from, to);
       const collectorProblems = store.collectorProblemsBetween(from, to);
       const read = performance.now();
       const report = buildReport({
         from,
         to,
         alerts,
-        snapshots,
-        runs: history,
+        snapshots: history.snapshots,
+        packed: history,
+        runs,
         snapshotIntervalMs: 60_000,
         collectorProblems,
         top: 10,
@@ -262,7 +263,7 @@ async function run(log: (line: string) => void): Promise<SectionResult> {
         "vigil's history, and `sqlite3 … count(*)` or `ps aux` would not do the same work.",
       '`vigil health` here finds no running daemon (exit 1) and runs PRAGMA quick_check on the week.',
       'in-process rows: the calls src/cli/report.ts makes, timed in this process on dist/: ' +
-        'alertsBetween + snapshotsBetween + runsBetween + collectorProblemsBetween ("read"), buildReport, ' +
+        'alertsBetween + historyBetween + runsBetween + collectorProblemsBetween ("read"), buildReport, ' +
         `reportText. "First call" is cold code as in every \`vigil report\`; "warm" is the median of the ` +
         `${STAGE_RUNS - 1} calls after it. The rest of a run is node start-up, loading dist/ and opening the store.`,
     );

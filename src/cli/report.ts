@@ -89,11 +89,13 @@ export function makeReportCommand(): Command {
         const { openStore } = await import('../store/store.js');
         const store = openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`) });
         try {
+          const history = store.historyBetween(from, to);
           const report = buildReport({
             from,
             to,
             alerts: store.alertsBetween(from, to),
-            snapshots: store.snapshotsBetween(from, to),
+            snapshots: history.snapshots,
+            packed: history,
             runs: store.runsBetween(from, to),
             snapshotIntervalMs: config.history.snapshot_interval_secs * 1000,
             collectorProblems: store.collectorProblemsBetween(from, to),

@@ -1,4 +1,6 @@
-import type { AlertRecord, ProcessRecord, RunRecord, SnapshotRecord } from '../store/types.js';
+import { forEachSample } from '../store/codec.js';
+import type { PackedHistory } from '../store/store.js';
+import type { AlertRecord, RunRecord, SnapshotRecord } from '../store/types.js';
 
 /** What `vigil report` says about a stretch of time. Pure data, rendered as text, Markdown or JSON. */
 export interface Report {
@@ -41,6 +43,11 @@ export interface ReportInput {
   readonly to: number;
   readonly alerts: readonly AlertRecord[];
   readonly snapshots: readonly SnapshotRecord[];
+  /**
+   * The snapshots' processes still packed (`OpenedStore.historyBetween`): tallied straight from the bytes.
+   * Without it, each snapshot's `processes` are.
+   */
+  readonly packed?: Pick<PackedHistory, 'identities' | 'packed'>;
   readonly runs: readonly RunRecord[];
   /** Expected spacing of snapshots: a longer silence inside a run is a gap too. */
   readonly snapshotIntervalMs: number;
@@ -85,7 +92,7 @@ export function buildReport(input: ReportInput): Report {
   const mounts = new Set(input.snapshots.flatMap((s) => Object.keys(s.disks)));
   for (const mount of mounts) peakOf(`disk ${mount} used`, '%', (s) => s.disks[mount] ?? null);
 
-  const { groups, kinds } = offenders(input.snapshots);
+  const { groups, kinds } = offenders(input);
   return {
     from: input.from,
     to: input.to,
@@ -102,64 +109,142 @@ export function buildReport(input: ReportInput): Report {
   };
 }
 
-function offenders(snapshots: readonly SnapshotRecord[]): { groups: Offender[]; kinds: Offender[] } {
-  // CPU time: per process identity, the growth of its cpuSeconds between its first and last appearance.
-  const perProcess = new Map<string, { first: number; last: number; record: ProcessRecord }>();
-  const groupPeak = new Map<string, { rss: number; at: number }>();
-  const kindPeak = new Map<string, { rss: number; at: number }>();
-  for (const s of snapshots) {
-    const groupRss = new Map<string, number>();
-    const kindRss = new Map<string, number>();
-    for (const p of s.processes) {
-      const id = `${p.pid}:${p.startTicks}`;
-      const seen = perProcess.get(id);
-      if (seen) {
-        seen.last = p.cpuSeconds;
-        seen.record = p;
-      } else perProcess.set(id, { first: p.cpuSeconds, last: p.cpuSeconds, record: p });
-      groupRss.set(p.group, (groupRss.get(p.group) ?? 0) + p.rssBytes);
-      const kind = p.kind ?? 'other';
-      kindRss.set(kind, (kindRss.get(kind) ?? 0) + p.rssBytes);
+/** Who a process is, as far as grouping goes. */
+interface Who {
+  readonly group: string;
+  readonly kind: string | null;
+  readonly name: string;
+}
+interface ProcessTally {
+  first: number;
+  last: number;
+  readonly group: Bucket;
+  readonly kind: Bucket;
+}
+interface Bucket {
+  readonly key: string;
+  readonly name: string;
+  readonly kind: string | null;
+  /** Memory held in the snapshot being tallied, and whether it was touched in it. */
+  sum: number;
+  touched: boolean;
+  peak: number;
+  peakAt: number;
+}
+
+/**
+ * Tallies process samples snapshot by snapshot: per process, its CPU seconds at first and last sight;
+ * per group and per kind, the memory held together in each snapshot and the highest of those.
+ */
+class UsageTally {
+  private readonly processes = new Map<number | string, ProcessTally>();
+  private readonly groups = new Map<string, Bucket>();
+  private readonly kinds = new Map<string, Bucket>();
+  private readonly touched: Bucket[] = [];
+
+  /** The process seen under `key` (a `procs` id or pid:start), or undefined the first time. */
+  seen(key: number | string): ProcessTally | undefined {
+    return this.processes.get(key);
+  }
+
+  first(key: number | string, who: Who, cpuSeconds: number): ProcessTally {
+    const kind = who.kind ?? 'other';
+    const p: ProcessTally = {
+      first: cpuSeconds,
+      last: cpuSeconds,
+      group: bucket(this.groups, who.group, who.name, who.kind),
+      kind: bucket(this.kinds, kind, kind, who.kind),
+    };
+    this.processes.set(key, p);
+    return p;
+  }
+
+  sample(p: ProcessTally, cpuSeconds: number, rssBytes: number): void {
+    p.last = cpuSeconds;
+    this.hold(p.group, rssBytes);
+    this.hold(p.kind, rssBytes);
+  }
+
+  private hold(b: Bucket, rssBytes: number): void {
+    if (!b.touched) {
+      b.touched = true;
+      this.touched.push(b);
     }
-    for (const [key, rss] of groupRss)
-      if (rss > (groupPeak.get(key)?.rss ?? -1)) groupPeak.set(key, { rss, at: s.takenAt });
-    for (const [key, rss] of kindRss)
-      if (rss > (kindPeak.get(key)?.rss ?? -1)) kindPeak.set(key, { rss, at: s.takenAt });
+    b.sum += rssBytes;
   }
-  const groups = new Map<string, { cpu: number; ids: number; record: ProcessRecord }>();
-  const kinds = new Map<string, { cpu: number; ids: number }>();
-  for (const { first, last, record } of perProcess.values()) {
-    const used = Math.max(0, last - first);
-    const g = groups.get(record.group) ?? { cpu: 0, ids: 0, record };
-    g.cpu += used;
-    g.ids++;
-    groups.set(record.group, g);
-    const kind = record.kind ?? 'other';
-    const k = kinds.get(kind) ?? { cpu: 0, ids: 0 };
-    k.cpu += used;
-    k.ids++;
-    kinds.set(kind, k);
+
+  endSnapshot(at: number): void {
+    for (const b of this.touched) {
+      if (b.sum > b.peak) {
+        b.peak = b.sum;
+        b.peakAt = at;
+      }
+      b.sum = 0;
+      b.touched = false;
+    }
+    this.touched.length = 0;
   }
-  return {
-    groups: [...groups].map(([key, g]) => ({
-      key,
-      name: g.record.name,
-      kind: g.record.kind,
-      cpuSeconds: g.cpu,
-      peakRssBytes: groupPeak.get(key)?.rss ?? 0,
-      peakAt: groupPeak.get(key)?.at ?? 0,
-      processes: g.ids,
-    })),
-    kinds: [...kinds].map(([key, k]) => ({
-      key,
-      name: key,
-      kind: key === 'other' ? null : key,
-      cpuSeconds: k.cpu,
-      peakRssBytes: kindPeak.get(key)?.rss ?? 0,
-      peakAt: kindPeak.get(key)?.at ?? 0,
-      processes: k.ids,
-    })),
-  };
+
+  offenders(): { groups: Offender[]; kinds: Offender[] } {
+    const cpu = new Map<Bucket, { cpu: number; ids: number }>();
+    for (const p of this.processes.values()) {
+      const used = Math.max(0, p.last - p.first);
+      for (const b of [p.group, p.kind]) {
+        const t = cpu.get(b) ?? { cpu: 0, ids: 0 };
+        t.cpu += used;
+        t.ids++;
+        cpu.set(b, t);
+      }
+    }
+    const offender = (b: Bucket): Offender => ({
+      key: b.key,
+      name: b.name,
+      kind: b.kind,
+      cpuSeconds: cpu.get(b)?.cpu ?? 0,
+      peakRssBytes: Math.max(0, b.peak),
+      peakAt: b.peakAt,
+      processes: cpu.get(b)?.ids ?? 0,
+    });
+    return { groups: [...this.groups.values()].map(offender), kinds: [...this.kinds.values()].map(offender) };
+  }
+}
+
+function bucket(map: Map<string, Bucket>, key: string, name: string, kind: string | null): Bucket {
+  let b = map.get(key);
+  if (b === undefined) {
+    b = { key, name, kind, sum: 0, touched: false, peak: -1, peakAt: 0 };
+    map.set(key, b);
+  }
+  return b;
+}
+
+function offenders(input: ReportInput): { groups: Offender[]; kinds: Offender[] } {
+  const tally = new UsageTally();
+  const history = input.packed;
+  if (history) {
+    input.snapshots.forEach((s, i) => {
+      forEachSample(history.packed[i]!, (id, cpuSeconds, rssBytes) => {
+        let p = tally.seen(id);
+        if (p === undefined) {
+          const who = history.identities.get(id);
+          if (who === undefined) return;
+          p = tally.first(id, who, cpuSeconds);
+        }
+        tally.sample(p, cpuSeconds, rssBytes);
+      });
+      tally.endSnapshot(s.takenAt);
+    });
+  } else {
+    for (const s of input.snapshots) {
+      for (const record of s.processes) {
+        const key = `${record.pid}:${record.startTicks}`;
+        const p = tally.seen(key) ?? tally.first(key, record, record.cpuSeconds);
+        tally.sample(p, record.cpuSeconds, record.rssBytes);
+      }
+      tally.endSnapshot(s.takenAt);
+    }
+  }
+  return tally.offenders();
 }
 
 /** Stretches of the window when the daemon was not running, or stopped writing history. */

@@ -108,11 +108,24 @@ export interface OpenedStore extends HistoryStore {
   /** The kept heartbeat history in [from, to], oldest first. */
   heartbeatsBetween(from: number, to: number): HeartbeatSample[];
   /**
+   * The snapshots in [from, to] without decoding their processes (`processes` is empty): `packed[i]`
+   * holds snapshot i's, for {@link forEachSample}. What `vigil report` reads: a week is 250,000 samples,
+   * and aggregating them straight from the bytes skips building an object for each.
+   */
+  historyBetween(from: number, to: number): PackedHistory;
+  /**
    * The open database, for the modules that own their tables (audit chain, outbox, actions: migration 3),
    * or null when none could be opened. Writes through it should go inside `batch` or their own
    * transaction, and fail like any other when the store is read-only.
    */
   raw(): Database | null;
+}
+
+export interface PackedHistory {
+  readonly snapshots: SnapshotRecord[];
+  /** The `procs` rows the samples refer to, by id. */
+  readonly identities: ReadonlyMap<number, ProcessIdentity>;
+  readonly packed: readonly Uint8Array[];
 }
 
 export interface StoreOptions {
@@ -665,37 +678,47 @@ class SqliteStore implements OpenedStore {
 
   snapshotsBetween(from: number, to: number): SnapshotRecord[] {
     return this.read('snapshots', () => {
-      const identities = new Map<number, ProcessIdentity>();
-      type ProcRow = [number, number, number, string, string, string, string, string | null, string];
-      const procRows = this.statement<[object], ProcRow>(SQL.procsBetween).raw();
-      for (const [id, pid, startTicks, comm, name, cmdline, user, kind, group] of procRows.all({
-        from,
-        to,
-      })) {
-        identities.set(id, { pid, startTicks, comm, name, cmdline, user, kind, group });
-      }
-      const rows = this.statement<[number, number], SnapshotRow>(SQL.snapshotsBetween).raw().all(from, to);
-      return rows.map((row): SnapshotRecord => {
-        return {
-          takenAt: row[0],
-          memUsedPercent: row[1],
-          memAvailableBytes: row[2],
-          swapUsedPercent: row[3],
-          load1: row[4],
-          load5: row[5],
-          load15: row[6],
-          cpuPercent: row[7],
-          psiMemSomeAvg10: row[8],
-          psiMemFullAvg10: row[9],
-          psiCpuSomeAvg10: row[10],
-          psiIoFullAvg10: row[11],
-          cpuTempCelsius: row[12],
-          gpuTempCelsius: row[13],
-          disks: JSON.parse(row[14]) as Record<string, number>,
-          processes: unpackSamples(row[15], identities),
-        };
-      });
+      const { snapshots, identities, packed } = this.readHistory(from, to);
+      return snapshots.map((s, i) => ({ ...s, processes: unpackSamples(packed[i]!, identities) }));
     });
+  }
+
+  historyBetween(from: number, to: number): PackedHistory {
+    return this.read('snapshots', () => this.readHistory(from, to));
+  }
+
+  /** The window's snapshots with their processes still packed, and the identities they refer to. */
+  private readHistory(from: number, to: number): PackedHistory {
+    const identities = new Map<number, ProcessIdentity>();
+    type ProcRow = [number, number, number, string, string, string, string, string | null, string];
+    const procRows = this.statement<[object], ProcRow>(SQL.procsBetween).raw();
+    for (const [id, pid, startTicks, comm, name, cmdline, user, kind, group] of procRows.all({ from, to })) {
+      identities.set(id, { pid, startTicks, comm, name, cmdline, user, kind, group });
+    }
+    const rows = this.statement<[number, number], SnapshotRow>(SQL.snapshotsBetween).raw().all(from, to);
+    const packed: Uint8Array[] = [];
+    const snapshots = rows.map((row): SnapshotRecord => {
+      packed.push(row[15]);
+      return {
+        takenAt: row[0],
+        memUsedPercent: row[1],
+        memAvailableBytes: row[2],
+        swapUsedPercent: row[3],
+        load1: row[4],
+        load5: row[5],
+        load15: row[6],
+        cpuPercent: row[7],
+        psiMemSomeAvg10: row[8],
+        psiMemFullAvg10: row[9],
+        psiCpuSomeAvg10: row[10],
+        psiIoFullAvg10: row[11],
+        cpuTempCelsius: row[12],
+        gpuTempCelsius: row[13],
+        disks: JSON.parse(row[14]) as Record<string, number>,
+        processes: [],
+      };
+    });
+    return { snapshots, identities, packed };
   }
 
   // -- alerts -------------------------------------------------------------------------------------------

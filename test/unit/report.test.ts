@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { buildReport } from '../../src/report/build.js';
+import { buildReport, type ReportInput } from '../../src/report/build.js';
 import { reportMarkdown, reportText } from '../../src/report/render.js';
+import { openStore } from '../../src/store/store.js';
 import type { AlertRecord, ProcessRecord, SnapshotRecord } from '../../src/store/types.js';
 
 const H = 3_600_000;
@@ -62,7 +66,7 @@ const alert: AlertRecord = {
 };
 
 describe('vigil report, built from history', () => {
-  const report = buildReport({
+  const input: ReportInput = {
     from: T0,
     to: T0 + 10 * H,
     alerts: [alert],
@@ -80,6 +84,26 @@ describe('vigil report, built from history', () => {
     ],
     runs: [{ pid: 1, startedAt: T0, lastSeenAt: T0 + 3 * H, endedAt: T0 + 3 * H }],
     snapshotIntervalMs: 60_000,
+  };
+  const report = buildReport(input);
+
+  it('tallies the same offenders straight from a real store’s packed samples', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-report-'));
+    try {
+      const store = openStore(join(dir, 'vigil.db'));
+      for (const s of input.snapshots) store.insertSnapshot(s);
+      const history = store.historyBetween(T0, T0 + 10 * H);
+      assert.ok(
+        history.snapshots.every((s) => s.processes.length === 0),
+        'processes left packed',
+      );
+      const packed = buildReport({ ...input, snapshots: history.snapshots, packed: history });
+      store.close();
+      for (const key of ['topByCpuTime', 'topByPeakMemory', 'byKind', 'peaks'] as const)
+        assert.deepEqual(packed[key], report[key], key);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('puts raised and resolved alerts on one timeline', () => {
