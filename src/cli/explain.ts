@@ -1,11 +1,188 @@
-import { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import { stateDir } from '../config/load.js';
+import { type GlobalOptions, sampleOptionsFrom } from './context.js';
 
-/** `vigil explain <pid>`: explain a process: what it is, its lineage and history, and what the advisor says (placeholder until it is written). */
+/**
+ * `vigil explain <pid>`: what vigil knows of a process — always, with no key — then, when `[ai]` is
+ * enabled and not `--no-ai`, what the advisor says about it. `--print-prompt` prints the exact request
+ * body that would be sent (redacted context included) and sends nothing.
+ */
+
+function pidArgument(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InvalidArgumentError('expected a process id (a positive whole number)');
+  return n;
+}
+
+interface ExplainOptions {
+  ai: boolean;
+  json?: boolean;
+  printPrompt?: boolean;
+}
+
 export function makeExplainCommand(): Command {
   return new Command('explain')
     .description('explain a process: what it is, its lineage and history, and what the advisor says')
-    .action(() => {
-      process.stderr.write('vigil: not implemented yet\n');
-      process.exitCode = 1;
+    .argument('<pid>', 'the process', pidArgument)
+    .option('--no-ai', 'only what vigil knows itself; never call the advisor')
+    .option('--json', 'one JSON object: {process, findings, advice, advisor}')
+    .option('--print-prompt', 'print the exact request the advisor would send, and send nothing')
+    .action(async (pid: number, options: ExplainOptions, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      const sampling = sampleOptionsFrom(global);
+      const [
+        { loadRulesRuntime },
+        { FactBuilder },
+        { RuleEngine },
+        { CollectorSet, makeContext, assembleSnapshot },
+        { explainFacts, renderExplain, renderAdvice },
+      ] = await Promise.all([
+        import('../rules/runtime.js'),
+        import('../rules/facts.js'),
+        import('../rules/engine.js'),
+        import('../collectors/index.js'),
+        import('../advisor/explain.js'),
+      ]);
+      const runtime = loadRulesRuntime({ configPath: global.config });
+      const config = runtime.config.config;
+      const language = config.general.language;
+      const wantsAi = options.printPrompt === true || (options.ai && config.ai.enabled);
+
+      // Two samples (CPU % needs a delta); the first also shows the lineage its parents.
+      const set = new CollectorSet();
+      const builder = new FactBuilder({
+        procfs: sampling.paths.procfs,
+        kinds: runtime.kinds,
+        uid: process.getuid?.() ?? -1,
+      });
+      const firstCtx = makeContext(sampling);
+      const extra = set.run(wantsAi ? ['units', 'journal'] : ['units'], firstCtx);
+      builder.build(
+        assembleSnapshot(await set.run(['processes', 'cpu', 'memory'], firstCtx), firstCtx),
+        config,
+      );
+      await sleep(300);
+      const secondCtx = makeContext(sampling);
+      const rest = await set.run(['processes', 'cpu', 'memory'], secondCtx);
+      const more = await extra;
+      const snapshot = assembleSnapshot(
+        { values: { ...more.values, ...rest.values }, statuses: [...rest.statuses, ...more.statuses] },
+        secondCtx,
+      );
+      const facts = builder.build(snapshot, config);
+      if (!snapshot.processes?.some((p) => p.pid === pid)) {
+        process.stderr.write(`vigil: no process ${pid}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const point = new RuleEngine(runtime.rules.rules).evaluate(facts, { pointOnly: true });
+      const findings = [...point.firing, ...point.raised.filter((f) => f.event)];
+
+      // The daemon's history, when there is one.
+      // A call is recorded there too (the daily budget counts it), so asking creates it.
+      const dbPath = join(stateDir(), 'vigil.db');
+      const asking = wantsAi && !options.printPrompt;
+      const store =
+        existsSync(dbPath) || asking
+          ? (await import('../store/store.js')).openStore(dbPath, { log: () => {} })
+          : null;
+      try {
+        const now = Date.now();
+        let alerts: import('../store/types.js').AlertRecord[] = [];
+        let history: import('../store/types.js').SnapshotRecord[] = [];
+        try {
+          alerts = store?.openAlerts() ?? [];
+          history = store?.snapshotsBetween(now - 24 * 3_600_000, now) ?? [];
+        } catch {
+          // a failing store: explain from the live look alone
+        }
+        const known = explainFacts(pid, snapshot, facts, { alerts, findings, history, now })!;
+        const involved = [
+          ...findings.filter((f) => f.pids.includes(pid)),
+          ...alerts
+            .filter((a) => a.pids.includes(pid) && !findings.some((f) => f.fingerprint === a.fingerprint))
+            .map((a) => ({
+              fingerprint: a.fingerprint,
+              rule: a.rule,
+              title: a.rule,
+              severity: a.severity,
+              scope: 'process' as const,
+              subject: a.subject,
+              summary: a.summary,
+              pids: a.pids,
+              since: a.firstSeen,
+              suggest: [],
+              event: a.event,
+            })),
+        ];
+
+        let advice: import('../advisor/answer.js').Advice | null = null;
+        let advisorState: { state: string; detail: string | null } = options.ai
+          ? { state: 'off', detail: '[ai] enabled = false' }
+          : { state: 'off', detail: '--no-ai' };
+        if (wantsAi) {
+          const [{ buildContext, buildRequest, explainQuestion }, advisor] = await Promise.all([
+            import('../advisor/context.js'),
+            import('../advisor/advisor.js'),
+          ]);
+          const context = buildContext({
+            snapshot,
+            facts,
+            findings: involved,
+            journal: snapshot.journal ?? [],
+            history,
+            focusPid: pid,
+            anonymize: config.ai.anonymize,
+            now,
+          });
+          const request = buildRequest(explainQuestion(pid), context, {
+            model: config.ai.model,
+            maxTokens: config.ai.max_tokens,
+            language,
+          });
+          if (options.printPrompt) {
+            process.stdout.write(`${JSON.stringify(request, null, 2)}\n`);
+            return;
+          }
+          const { createHash } = await import('node:crypto');
+          const target = snapshot.processes.find((p) => p.pid === pid)!;
+          const cacheKey = createHash('sha256')
+            .update(`${config.ai.model}\nexplain\n${pid}:${target.startTicks}\n${language}`)
+            .digest('hex');
+          const result = await advisor.askOnce({
+            config,
+            env: process.env,
+            store,
+            paths: sampling.paths,
+            request,
+            cacheKey,
+            pid,
+            mapping: { snapshot, facts, findings: involved, context },
+          });
+          if (result.kind === 'advice') {
+            advice = result.advice;
+            advisorState = { state: result.cached ? 'cached' : 'ok', detail: null };
+          } else advisorState = { state: 'unavailable', detail: result.reason };
+        }
+
+        if (options.json) {
+          process.stdout.write(
+            `${JSON.stringify({ process: known, advice, advisor: advisorState }, null, 2)}\n`,
+          );
+          return;
+        }
+        process.stdout.write(renderExplain(known, language));
+        if (advice) process.stdout.write(`\n${renderAdvice(advice, language)}`);
+        else if (options.ai && config.ai.enabled)
+          process.stdout.write(
+            `\n${language === 'fr' ? 'conseiller indisponible' : 'advisor unavailable'}: ${advisorState.detail}\n`,
+          );
+      } finally {
+        store?.close();
+      }
     });
 }

@@ -48,6 +48,20 @@ async function actionsBetween(
     }));
 }
 
+/** The advisor's answers for the alerts of the window (empty without an advice table). */
+async function adviceFor(
+  store: import('../store/store.js').OpenedStore,
+  alerts: ReadonlyArray<{ id: number }>,
+) {
+  const raw = store.raw();
+  if (!raw) return new Map();
+  const { adviceForAlerts } = await import('../advisor/store.js');
+  return adviceForAlerts(
+    raw,
+    alerts.map((a) => a.id),
+  );
+}
+
 export function makeReportCommand(): Command {
   return new Command('report')
     .description('what happened: alerts raised and resolved, peaks, top offenders, actions, gaps')
@@ -90,16 +104,18 @@ export function makeReportCommand(): Command {
         const store = openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`) });
         try {
           const history = store.historyBetween(from, to);
+          const alerts = store.alertsBetween(from, to);
           const report = buildReport({
             from,
             to,
-            alerts: store.alertsBetween(from, to),
+            alerts,
             snapshots: history.snapshots,
             packed: history,
             runs: store.runsBetween(from, to),
             snapshotIntervalMs: config.history.snapshot_interval_secs * 1000,
             collectorProblems: store.collectorProblemsBetween(from, to),
             actions: await actionsBetween(store, from, to),
+            advice: await adviceFor(store, alerts),
             top: options.top,
           });
           if (options.sign) {

@@ -77,7 +77,7 @@ const Thresholds = v.strictObject({
 const Ai = v.strictObject({
   enabled: v.optional(v.boolean(), false),
   provider: v.optional(v.picklist(['anthropic']), 'anthropic'),
-  model: v.optional(v.string(), 'claude-sonnet-4-5'),
+  model: v.optional(v.string(), 'claude-sonnet-5-5'),
   api_key_env: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/)), 'ANTHROPIC_API_KEY'),
   max_tokens: v.optional(int(64, 64_000), 1024),
   cooldown_secs: v.optional(int(0, 86_400), 60),

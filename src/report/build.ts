@@ -1,3 +1,4 @@
+import type { Advice } from '../advisor/answer.js';
 import { forEachSample } from '../store/codec.js';
 import type { PackedHistory } from '../store/store.js';
 import type { AlertRecord, RunRecord, SnapshotRecord } from '../store/types.js';
@@ -22,6 +23,8 @@ export interface Report {
     lastAt: number;
   }>;
   readonly actions: ReadonlyArray<{ at: number; action: string; target: string; outcome: string }>;
+  /** What the advisor said, by alert id (only alerts it was asked about). */
+  readonly advice?: ReadonlyMap<number, Advice>;
 }
 
 /** A process group (normalised cmdline) or a kind, ranked by CPU time used and by peak memory. */
@@ -53,6 +56,7 @@ export interface ReportInput {
   readonly snapshotIntervalMs: number;
   readonly collectorProblems?: Report['collectorProblems'];
   readonly actions?: Report['actions'];
+  readonly advice?: Report['advice'];
   readonly top?: number;
 }
 
@@ -106,6 +110,7 @@ export function buildReport(input: ReportInput): Report {
     snapshots: input.snapshots.length,
     collectorProblems: input.collectorProblems ?? [],
     actions: input.actions ?? [],
+    ...(input.advice ? { advice: input.advice } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { Advice } from '../advisor/answer.js';
 import { formatBytes, formatDuration } from '../cli/format.js';
 import type { Offender, Report } from './build.js';
 
@@ -98,6 +99,26 @@ function metricName(lang: Language, metric: string): string {
   return disk && lang === 'fr' ? `disque ${disk[1]} utilisé` : metric;
 }
 
+/** The advisor's answer in `alerts[].advice`: what it said and what vigil made of its suggestions. */
+function adviceJson(advice: Advice): unknown {
+  return {
+    diagnostic: advice.diagnostic,
+    severity: advice.severity,
+    prevention: advice.prevention,
+    model: advice.model,
+    at: advice.at,
+    suggestions: advice.suggestions.map((s) => ({
+      status: s.status,
+      action: s.action,
+      command: s.command,
+      risk: s.risk,
+      consent: s.consent,
+      reason: s.reason,
+      explanation: s.explanation,
+    })),
+  };
+}
+
 /** The JSON form: a public contract (`alerts[]` names are documented in README.md). */
 export function reportJson(r: Report): unknown {
   return {
@@ -116,6 +137,7 @@ export function reportJson(r: Report): unknown {
       resolvedAt: a.resolvedAt,
       count: a.count,
       event: a.event,
+      ...(r.advice?.has(a.id) ? { advice: adviceJson(r.advice.get(a.id)!) } : {}),
     })),
     peaks: r.peaks,
     topByCpuTime: r.topByCpuTime,
@@ -234,6 +256,10 @@ export function reportText(r: Report, lang: Language = 'en'): string {
   table(w.topCpu, r.topByCpuTime);
   table(w.topMemory, r.topByPeakMemory);
   table(w.byKind, r.byKind);
+  if (r.advice && r.advice.size > 0) {
+    out.push('', lang === 'fr' ? 'Conseils' : 'Advice');
+    for (const [id, advice] of r.advice) out.push(`  alert ${id} (${advice.model}): ${advice.diagnostic}`);
+  }
   out.push('', `${w.actions}: ${r.actions.length === 0 ? w.none : ''}`);
   for (const a of r.actions) out.push(`  ${time(a.at)} ${a.action} ${a.target}: ${a.outcome}`);
   out.push(`${w.collectorProblems}: ${r.collectorProblems.length === 0 ? w.none : ''}`);
