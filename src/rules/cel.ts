@@ -1,5 +1,6 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { formatBytes, formatDuration } from '../cli/format.js';
+import { compileFast, type FieldType, type VariableTypes } from './cel-fast.js';
 import { SCOPE_VARIABLES, type Scope, SYSTEM_FIELDS } from './facts-schema.js';
 
 /** A compiled CEL expression: call it with the variables of its scope. */
@@ -11,6 +12,8 @@ function plain(value: number): string {
 }
 
 const cache = new Map<string, Environment>();
+/** The declared fields of each environment's variables, for {@link compileFast}. */
+const declared = new WeakMap<Environment, VariableTypes>();
 
 /**
  * The CEL environment of one scope: `sys`, `t` (thresholds, all doubles) and the scope's own variable,
@@ -31,10 +34,16 @@ export function environmentFor(scope: Scope, thresholdNames: readonly string[]):
     .registerFunction('bytes(double): string', (x: number) => formatBytes(x))
     .registerFunction('duration(double): string', (x: number) => formatDuration(x))
     .registerFunction('fixed(double): string', (x: number) => plain(x));
+  const types: Record<string, Record<string, FieldType>> = {
+    sys: { ...SYSTEM_FIELDS },
+    t: Object.fromEntries(thresholdNames.map((name) => [name, 'double' as const])),
+  };
   if (scope !== 'system') {
     const { variable, fields } = SCOPE_VARIABLES[scope];
     env.registerVariable({ name: variable, schema: { ...fields } });
+    types[variable] = { ...fields };
   }
+  declared.set(env, types);
   cache.set(id, env);
   return env;
 }
@@ -56,6 +65,10 @@ export function compile(env: Environment, expression: string, expect: 'bool' | '
   if (expect === 'bool' && checked.type !== 'bool') {
     return { error: `must be a condition (bool), but is ${checked.type}` };
   }
+  // A simple condition runs as plain closures (./cel-fast.ts); anything else through CEL's interpreter.
+  const types = declared.get(env);
+  const fast = expect === 'bool' && types ? compileFast(expression, types, 'bool') : null;
+  if (fast) return { program: fast };
   const parsed = env.parse(expression) as unknown as CelProgram;
   return { program: parsed };
 }
