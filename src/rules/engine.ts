@@ -100,16 +100,28 @@ export class RuleEngine {
     const errors: Evaluation['errors'] = [];
     const seen = new Set<string>();
     const base = { sys: facts.sys, t: facts.thresholds };
+    // Each subject's variables, made once per evaluation and shared by the rules of its scope.
+    const varsByScope = new Map<Scope, Array<Record<string, unknown>>>();
+    const varsOf = (scope: Scope, subjects: readonly Subject[]) => {
+      let list = varsByScope.get(scope);
+      if (list === undefined) {
+        const variable = scope === 'system' ? null : SCOPE_VARIABLES[scope].variable;
+        list = subjects.map((s) => (variable === null ? base : { ...base, [variable]: s.facts }));
+        varsByScope.set(scope, list);
+      }
+      return list;
+    };
 
     for (const rule of this.rules) {
       if (options.pointOnly && rule.needsHistory) continue;
       if (!inScope(rule)) continue;
       const scope = rule.spec.scope;
       const subjects = scope === 'system' ? [SYSTEM_SUBJECT] : (facts.subjects[scope] ?? []);
-      const variable = scope === 'system' ? null : SCOPE_VARIABLES[scope].variable;
-      for (const subject of subjects) {
+      const allVars = varsOf(scope, subjects);
+      for (let i = 0; i < subjects.length; i++) {
+        const subject = subjects[i]!;
+        const vars = allVars[i]!;
         const fingerprint = `${rule.id}|${subject.key}`;
-        const vars = variable === null ? base : { ...base, [variable]: subject.facts };
         const check = (program: (v: Record<string, unknown>) => unknown, what: string): boolean => {
           try {
             return program(vars) === true;
