@@ -30,11 +30,29 @@ const command = args.find((arg) => CLI_COMMANDS.has(arg) || arg === 'run');
 const daemon =
   command === 'run' ||
   (command === undefined && !args.some((a) => ['-V', '--version', '-h', '--help'].includes(a)));
+// `vigil … | head` closes the pipe early: that is the reader's choice, not an error worth a stack trace.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 const entry = new URL(daemon ? '../dist/daemon/entry.js' : '../dist/cli/main.js', import.meta.url);
-if (!existsSync(fileURLToPath(entry))) {
-  process.stderr.write(
-    'vigil: the compiled code is missing (dist/). Run `npm run build` (npm ci does it).\n',
-  );
-  process.exit(1);
+if (existsSync(fileURLToPath(entry))) {
+  await import(entry.href);
+} else {
+  // A source checkout that was not built yet (npm ci does not build: the package builds in prepack, so
+  // an install has no build step): run the TypeScript through tsx, a dev dependency. `npm run build`
+  // makes later starts faster.
+  const source = new URL(daemon ? '../src/daemon/entry.ts' : '../src/cli/main.ts', import.meta.url);
+  let register;
+  try {
+    ({ register } = await import('tsx/esm/api'));
+  } catch {
+    register = null;
+  }
+  if (register === null || !existsSync(fileURLToPath(source))) {
+    process.stderr.write('vigil: the compiled code is missing (dist/). Run `npm run build`.\n');
+    process.exit(1);
+  }
+  register();
+  await import(source.href);
 }
-await import(entry.href);

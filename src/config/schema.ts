@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { listenError } from '../metrics/listen.js';
 
 /**
  * The configuration file's schema and defaults (valibot: ~2 MB resident against zod's ~12 MB, which
@@ -118,7 +119,16 @@ const Actions = v.strictObject({
 });
 
 const Metrics = v.strictObject({
-  listen: v.optional(v.string(), ''),
+  listen: v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (text) => listenError(text) === null,
+        (issue) => listenError(String(issue.input)) ?? 'not an address',
+      ),
+    ),
+    '',
+  ),
 });
 
 const section = <T extends v.GenericSchema>(schema: T) => v.optional(schema, {});

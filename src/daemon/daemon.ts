@@ -7,6 +7,7 @@ import { executePlan } from '../actions/execute.js';
 import { ActionLog } from '../actions/log.js';
 import { type ActionPlan, describePlan, planFor } from '../actions/plan.js';
 import { policyContext } from '../actions/policy.js';
+import { Advisor, adviceLines } from '../advisor/advisor.js';
 import { type AuditKind, AuditLog } from '../audit/chain.js';
 import { loadOrCreateIdentity } from '../audit/identity.js';
 import { parseLoadavg } from '../collectors/cpu.js';
@@ -17,6 +18,7 @@ import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
 import type { Mode, Severity } from '../config/schema.js';
 import { readText } from '../host/files.js';
+import { MetricsServer } from '../metrics/server.js';
 import type { JournalEntry, Snapshot } from '../model/snapshot.js';
 import type { ActionStep } from '../notify/channel.js';
 import { Notifier } from '../notify/notifier.js';
@@ -108,6 +110,10 @@ export class Daemon {
   private actions: ActionLog | null = null;
   private auditLog: AuditLog | null = null;
   private notifier: Notifier | null = null;
+  /** The AI advisor, only when `[ai] enabled` at start; it calls from a short-lived child (no SDK here). */
+  private advisor: Advisor | null = null;
+  /** `/metrics` when `[metrics] listen` is set; loads nothing otherwise. */
+  private readonly metrics = new MetricsServer({ log: (line) => this.log(line) });
   /** Actions just taken, waiting for the next full cycle to say whether their finding cleared. */
   private verifying = new Map<number, { fingerprint: string; rule: string; alertId: number | null }>();
   /** Each firing finding's severity at the last evaluation (action notices are told at it). */
@@ -154,6 +160,20 @@ export class Daemon {
         write: this.settings.notify,
         env: this.settings.env,
       });
+      await this.metrics.apply(this.runtime.config);
+      if (this.runtime.config.config.ai.enabled) {
+        const { env, sampling } = this.settings;
+        this.advisor = new Advisor({
+          config: this.runtime.config.config,
+          env,
+          store: this.store,
+          paths: sampling.paths,
+          log: (line) => this.log(line),
+          onAdvice: (event) => {
+            for (const line of adviceLines(event)) this.tell(line);
+          },
+        });
+      }
       this.startJournal();
       this.installSignals();
       if (this.settings.exitAfterMs !== null) {
@@ -236,6 +256,8 @@ export class Daemon {
       this.runtime = runtime;
       this.watcher.reload(runtime);
       this.notifier?.reconfigure(runtime.config.config);
+      this.advisor?.reconfigure(runtime.config.config);
+      void this.metrics.apply(runtime.config);
       this.configError = null;
       this.mode = this.effectiveMode();
       this.audit('config_reload', {
@@ -292,6 +314,9 @@ export class Daemon {
     );
     this.verify(evaluation, now);
     await this.act(evaluation, snapshot, facts, alertIds, now);
+    const { raised, firing } = evaluation;
+    this.advisor?.afterCycle({ snapshot, facts, raised, firing, alertIds });
+    if (this.settings.once) await this.advisor?.idle();
     if (now - this.lastBaselineAt >= 60_000) {
       this.lastBaselineAt = now;
       const hour = hourOf(now);
@@ -300,6 +325,8 @@ export class Daemon {
     }
     if (now - this.lastPersistAt >= PERSIST_EVERY_MS) this.persist(now);
     this.heartbeat(snapshot, evaluation);
+    const { rules } = this.runtime.rules;
+    this.metrics.update({ snapshot, firing: evaluation.firing, rules, mode: this.mode });
     const delivery = this.notifier?.tick();
     if (this.settings.once) await delivery;
   }
@@ -425,6 +452,7 @@ export class Daemon {
       );
     }
     this.announce(evaluation, restored);
+    this.metrics.countRaised(evaluation.raised);
     return alertIds;
   }
 
@@ -676,6 +704,7 @@ export class Daemon {
       const policy = policyContext(this.settings.sampling.paths, config);
       const result = await executePlan(action.plan, policy, { graceMs: config.actions.grace_secs * 1000 });
       this.withStore(() => log.finish(action.id, result, Date.now()));
+      this.metrics.countAction(action.plan.action, result.outcome);
       if (action.fingerprint)
         this.verifying.set(action.id, { fingerprint: action.fingerprint, rule, alertId: action.alertId });
       for (const refusal of result.refused)
@@ -775,6 +804,8 @@ export class Daemon {
     try {
       await this.follower?.stop();
       await this.notifier?.close();
+      this.advisor?.close();
+      await this.metrics.close();
       const now = Date.now();
       this.persist(now);
       this.withStore((store) => store.endRun(this.runId, now));

@@ -4,6 +4,7 @@ import type { Config, Severity } from '../config/schema.js';
 import { redact } from '../redact/redact.js';
 import type { Finding } from '../rules/types.js';
 import type { OpenedStore } from '../store/store.js';
+import { createAlertmanagerChannel, isRefreshing } from './alertmanager.js';
 import {
   type ActionNote,
   atLeast,
@@ -158,6 +159,15 @@ export function configuredChannels(
         ...(deps.webhookTimeoutMs ? { timeoutMs: deps.webhookTimeoutMs } : {}),
       }),
     );
+  // Alertmanager routes and filters by the severity label itself: it hears what the terminal hears.
+  if (n.alertmanager_url)
+    channels.push(
+      createAlertmanagerChannel({
+        url: n.alertmanager_url,
+        minSeverity: n.min_severity,
+        ...(deps.webhookTimeoutMs ? { timeoutMs: deps.webhookTimeoutMs } : {}),
+      }),
+    );
   return channels;
 }
 
@@ -184,6 +194,8 @@ export class Notifier {
   private readonly inflight = new Set<Promise<void>>();
   private readonly unsupportedSaid = new Map<string, string>();
   private closed = false;
+  /** What the last evaluation found firing (Alertmanager is told it again now and then). */
+  private firingNow: readonly Finding[] = [];
 
   constructor(private readonly options: NotifierOptions) {
     this.config = options.config;
@@ -261,6 +273,7 @@ export class Notifier {
     try {
       const now = this.now();
       const decided = this.review(raised, resolved, firing, now);
+      this.firingNow = firing;
       if (decided.tell.length > 0 || decided.cleared.length > 0)
         this.fanOut(decided.tell, decided.cleared, now);
       return decided;
@@ -445,6 +458,7 @@ export class Notifier {
         if (channel.queued && channel.unsupported === null) senders.set(channel.name, channel);
       if (senders.size === 0) return;
       const outcomes = await outbox.deliverDue(senders, this.now());
+      await this.refreshFiring();
       for (const [name, outcome] of outcomes) {
         this.pendingCount.set(name, outcome.pending);
         if (outcome.delivered > 0) this.succeeded(name);
@@ -460,6 +474,17 @@ export class Notifier {
     }
   }
 
+  /** Repeats the findings still firing to the channels that want it (Alertmanager); never throws. */
+  private async refreshFiring(): Promise<void> {
+    for (const channel of this.channels) {
+      if (!isRefreshing(channel) || channel.unsupported !== null) continue;
+      const firing = this.firingNow
+        .filter((f) => atLeast(f.severity, channel.minSeverity))
+        .map(redactFinding);
+      await channel.refresh(firing, this.host, this.now());
+    }
+  }
+
   /** For `vigil health` and the heartbeat. */
   status(): NotifierStatus {
     const webhookUrl = this.config.notifications.webhook_url;
@@ -467,8 +492,13 @@ export class Notifier {
       channels: this.channels.map((channel) => {
         const state = this.health.get(channel.name);
         const unsupported = channel.unsupported;
+        const amUrl = this.config.notifications.alertmanager_url;
         const where =
-          channel.name === 'webhook' && webhookUrl ? `posts to ${webhookTarget(webhookUrl)}` : null;
+          channel.name === 'webhook' && webhookUrl
+            ? `posts to ${webhookTarget(webhookUrl)}`
+            : channel.name === 'alertmanager' && amUrl
+              ? `posts to ${webhookTarget(amUrl)}`
+              : null;
         return {
           name: channel.name,
           state: unsupported !== null ? 'unsupported' : state?.error ? 'failing' : 'ok',
