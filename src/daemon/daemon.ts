@@ -110,7 +110,7 @@ export class Daemon {
   private actions: ActionLog | null = null;
   private auditLog: AuditLog | null = null;
   private notifier: Notifier | null = null;
-  /** The AI advisor, only when `[ai] enabled` at start; it calls from a short-lived child (no SDK here). */
+  /** The AI advisor, made once `[ai] enabled` (at start or on SIGHUP); it calls from a short-lived child. */
   private advisor: Advisor | null = null;
   /** `/metrics` when `[metrics] listen` is set; loads nothing otherwise. */
   private readonly metrics = new MetricsServer({ log: (line) => this.log(line) });
@@ -161,19 +161,7 @@ export class Daemon {
         env: this.settings.env,
       });
       await this.metrics.apply(this.runtime.config);
-      if (this.runtime.config.config.ai.enabled) {
-        const { env, sampling } = this.settings;
-        this.advisor = new Advisor({
-          config: this.runtime.config.config,
-          env,
-          store: this.store,
-          paths: sampling.paths,
-          log: (line) => this.log(line),
-          onAdvice: (event) => {
-            for (const line of adviceLines(event)) this.tell(line);
-          },
-        });
-      }
+      this.applyAdvisor();
       this.startJournal();
       this.installSignals();
       if (this.settings.exitAfterMs !== null) {
@@ -256,7 +244,7 @@ export class Daemon {
       this.runtime = runtime;
       this.watcher.reload(runtime);
       this.notifier?.reconfigure(runtime.config.config);
-      this.advisor?.reconfigure(runtime.config.config);
+      this.applyAdvisor();
       void this.metrics.apply(runtime.config);
       this.configError = null;
       this.mode = this.effectiveMode();
@@ -716,6 +704,30 @@ export class Daemon {
         `${describePlan(action.plan)}: ${result.outcome}, ${result.detail}${result.freedBytes ? `, ${Math.round(result.freedBytes / 1048576)} MiB freed` : ''}`,
       );
     }
+  }
+
+  /**
+   * Creates the advisor the first time the config enables it (at start or on SIGHUP), and hands it each
+   * new config after that (disabling it there drops what it was about to ask).
+   */
+  private applyAdvisor(): void {
+    const config = this.runtime.config.config;
+    if (this.advisor) {
+      this.advisor.reconfigure(config);
+      return;
+    }
+    if (!config.ai.enabled) return;
+    const { env, sampling } = this.settings;
+    this.advisor = new Advisor({
+      config,
+      env,
+      store: this.store,
+      paths: sampling.paths,
+      log: (line) => this.log(line),
+      onAdvice: (event) => {
+        for (const line of adviceLines(event)) this.tell(line);
+      },
+    });
   }
 
   /** Appends to the tamper-evident audit chain (in the caller's transaction when there is one). */

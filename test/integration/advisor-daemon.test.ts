@@ -145,4 +145,42 @@ describe('the daemon with the advisor on', () => {
     const text = runVigil(['report', '--since', '1h'], home.env);
     assert.match(text.stdout, /Advice\n {2}alert \d+ \(claude-sonnet-5-5\): Eight MCP servers/);
   });
+
+  it('starts asking once a SIGHUP reload turns the advisor on', async () => {
+    const second = daemonHome();
+    try {
+      const storm = spawnOrphanedStorm(STORM, MIB);
+      for (const pid of storm) started.add(pid);
+      fake.reply({ answer: answer([]) });
+      const share = ((STORM * MIB * 1024 * 1024) / memTotalBytes()) * 100;
+      const config = (enabled: boolean) =>
+        [
+          '[thresholds]',
+          `ghost_storm_min_ram_percent = ${(share / 2).toFixed(4)}`,
+          '[ai]',
+          `enabled = ${enabled}`,
+          'api_key_env = "VIGIL_FAKE_KEY"',
+          `base_url = "${fake.url}"`,
+          'cooldown_secs = 0',
+          '',
+        ].join('\n');
+      writeFileSync(join(second.configDir, 'config.toml'), config(false));
+      (second.env as Record<string, string>)['VIGIL_FAKE_KEY'] = 'sk-ant-fake-daemon-key-0000';
+      const d = new RunningDaemon(second, ['--interval', '1']);
+      try {
+        await d.waitFor(/HIGH\s+ghost_process_storm/, 20_000, 'stdout');
+        await new Promise((r) => setTimeout(r, 1500));
+        const before = fake.calls;
+        writeFileSync(join(second.configDir, 'config.toml'), config(true));
+        d.child.kill('SIGHUP');
+        await d.waitFor(/ADVICE\s+ghost_process_storm \(alert \d+\)/, 30_000, 'stdout');
+        assert.equal(fake.calls, before + 1, 'one call, after the reload only');
+      } finally {
+        await d.stop();
+        killAll(storm);
+      }
+    } finally {
+      second.cleanup();
+    }
+  });
 });
