@@ -107,17 +107,22 @@ async function runOne<K extends CollectorName>(
  * compare with their previous sample; `vigil status` takes two samples a short window apart.
  */
 export class CollectorSet {
-  private readonly collectors: CollectorMap = {
-    processes: createProcessCollector(),
-    memory: createMemoryCollector(),
-    cpu: createCpuCollector(),
-    thermal: createThermalCollector(),
-    disks: createDisksCollector(),
-    network: createNetworkCollector(),
-    journal: createJournalCollector(),
-    gpu: createGpuCollector(),
-    units: createUnitsCollector(),
-  };
+  private readonly collectors: CollectorMap;
+
+  /** `tcpStatesEveryMs`: see {@link createNetworkCollector}. */
+  constructor(options: { tcpStatesEveryMs?: number } = {}) {
+    this.collectors = {
+      processes: createProcessCollector(),
+      memory: createMemoryCollector(),
+      cpu: createCpuCollector(),
+      thermal: createThermalCollector(),
+      disks: createDisksCollector(),
+      network: createNetworkCollector(options),
+      journal: createJournalCollector(),
+      gpu: createGpuCollector(),
+      units: createUnitsCollector(),
+    };
+  }
 
   /** Runs the named collectors concurrently (command collectors first, so their latency overlaps). */
   async run(names: readonly CollectorName[], ctx: CollectContext): Promise<Results> {

@@ -22,6 +22,8 @@ export interface WatcherOptions {
   readonly periodsMs?: Partial<Record<CollectorName, number>>;
   /** A source found unsupported is asked again only after this long (default 5 minutes). */
   readonly unsupportedRetryMs?: number;
+  /** TCP socket counts are read again only after this long (default: every cycle). */
+  readonly tcpStatesEveryMs?: number;
 }
 
 /**
@@ -31,7 +33,7 @@ export interface WatcherOptions {
  * on it neither flap nor see their subjects vanish.
  */
 export class Watcher {
-  readonly collectors = new CollectorSet();
+  readonly collectors: CollectorSet;
   readonly facts: FactBuilder;
   readonly engine: RuleEngine;
   private readonly names: readonly CollectorName[];
@@ -43,6 +45,7 @@ export class Watcher {
     private readonly sampling: SampleOptions,
     private readonly options: WatcherOptions = {},
   ) {
+    this.collectors = new CollectorSet({ tcpStatesEveryMs: options.tcpStatesEveryMs ?? 0 });
     this.facts = new FactBuilder({
       procfs: sampling.paths.procfs,
       kinds: runtime.kinds,

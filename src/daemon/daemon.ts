@@ -131,6 +131,7 @@ export class Daemon {
       learnBaselines: false,
       collectors: COLLECTOR_NAMES.filter((name) => name !== 'journal'),
       periodsMs: { units: 60_000 },
+      tcpStatesEveryMs: 30_000,
     });
   }
 

@@ -34,11 +34,10 @@ function contextFor(procfs: string, monoMs: number): CollectContext {
   };
 }
 
-function collector(): (
-  procfs: string,
-  monoMs?: number,
-) => Promise<{ slice: NetworkSlice; skipped: string[] }> {
-  const network = createNetworkCollector();
+function collector(
+  options: { tcpStatesEveryMs?: number } = {},
+): (procfs: string, monoMs?: number) => Promise<{ slice: NetworkSlice; skipped: string[] }> {
+  const network = createNetworkCollector(options);
   return async (procfs, monoMs = 1000) => {
     const skipped: string[] = [];
     const slice = await network.collect(contextFor(procfs, monoMs), {
@@ -245,6 +244,17 @@ describe('the network collector', () => {
     assert.equal(slice.interfaces.find((i) => i.name === 'tun0')!.rxBytesPerSec, null);
     assert.equal(slice.interfaces.find((i) => i.name === 'tap9')!.rxBytesPerSec, null);
     assert.equal(slice.interfaces.find((i) => i.name === 'wlan0')!.rxBytesPerSec, 0);
+  });
+
+  it('keeps the TCP counts for tcpStatesEveryMs, while interface rates follow every sample', async () => {
+    const proc = copyOfFixtureProc();
+    const collect = collector({ tcpStatesEveryMs: 30_000 });
+    assert.equal((await collect(proc, 1000)).slice.tcp['LISTEN'], 5);
+    rmSync(join(proc, 'net/tcp6'));
+    const soon = await collect(proc, 6000);
+    assert.equal(soon.slice.tcp['LISTEN'], 5, 'the counts of 5 s ago');
+    assert.notEqual(soon.slice.interfaces.find((i) => i.name === 'eth0')!.rxBytesPerSec, null);
+    assert.equal((await collect(proc, 31_000)).slice.tcp['LISTEN'], 3, 'read again after 30 s');
   });
 
   it('counts IPv4 sockets alone when the kernel has no IPv6 (no tcp6)', async () => {
