@@ -22,9 +22,16 @@ import {
 import { reportSection } from './report.js';
 import { rulesSection } from './rules.js';
 import { snapshotSection } from './snapshot.js';
+import { watchSection } from './watch.js';
 
 /** Every section, in the order they run. Adding one means adding a line here. */
-const SECTIONS: readonly Section[] = [snapshotSection, rulesSection, reportSection, daemonSection];
+const SECTIONS: readonly Section[] = [
+  snapshotSection,
+  rulesSection,
+  reportSection,
+  daemonSection,
+  watchSection,
+];
 
 function usage(): string {
   const names = SECTIONS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join('\n');

@@ -212,7 +212,14 @@ export async function killConfirmed(
       if (raw) {
         const log = new ActionLog(raw);
         const now = Date.now();
-        const record = log.add({ alertId: null, fingerprint: null, plan, mode: 'manual', state: 'started', now });
+        const record = log.add({
+          alertId: null,
+          fingerprint: null,
+          plan,
+          mode: 'manual',
+          state: 'started',
+          now,
+        });
         log.finish(record.id, result, now);
       }
     } finally {

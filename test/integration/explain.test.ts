@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { adviceFromExplain } from '../../src/cli/watch.js';
 import { runVigil, VIGIL_BIN } from '../helpers/cli.js';
 import { answer, FakeAnthropic } from '../helpers/fake-anthropic.js';
 import { killAll, stateOf, waitUntil } from '../helpers/procs.js';
@@ -106,6 +107,23 @@ describe('vigil explain <pid>', () => {
       'ai.toml',
       `[ai]\nenabled = true\napi_key_env = "VIGIL_FAKE_KEY"\nbase_url = "${fake.url}"\ntimeout_secs = 20\n`,
     );
+
+  it('gives vigil watch’s e the advisor’s answer, asked through vigil explain', async () => {
+    fake.reply({ answer: answer([]) });
+    const before = fake.calls;
+    const text = await adviceFromExplain(orphan, { config: aiConfig() }, 'en', { ...process.env, ...env });
+    assert.equal(fake.calls, before + 1);
+    assert.match(text, /MCP servers were left behind/);
+    fake.reply({ status: 401 });
+    await assert.rejects(
+      adviceFromExplain(orphan, { config: config('ai2.toml', readFileSync(aiConfig(), 'utf8')) }, 'en', {
+        ...process.env,
+        ...env,
+        XDG_STATE_HOME: join(dir, 'other-state'),
+      }),
+      /401|refused|key/i,
+    );
+  });
 
   it('--print-prompt prints the exact request, redacted, and sends nothing', () => {
     const before = fake.calls;

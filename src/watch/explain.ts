@@ -1,0 +1,111 @@
+import { formatBytes, formatDuration, formatPercent } from '../cli/format.js';
+import type { ProcessSample } from '../model/snapshot.js';
+import { redact } from '../redact/redact.js';
+import type { ProcRow, WatchFrame } from './model.js';
+
+const STATE_NAMES: Readonly<Record<string, string>> = {
+  R: 'running',
+  S: 'sleeping',
+  D: 'in uninterruptible wait (usually I/O)',
+  Z: 'a zombie (exited, not yet reaped by its parent)',
+  T: 'stopped',
+  t: 'stopped by a debugger',
+  I: 'idle',
+  X: 'dead',
+};
+
+/**
+ * The deterministic part of `e` (explain), shown at once: what the process is, its lineage up to pid 1
+ * (and the parent it lost, for an orphan), its children, and the findings naming it. The cmdline is
+ * redacted, as `vigil kill` and `vigil explain` show it. A group row explains its oldest member and
+ * lists the others.
+ */
+export function explainRow(frame: WatchFrame, row: ProcRow): string[] {
+  const processes = frame.snapshot.processes ?? [];
+  const byPid = new Map(processes.map((p) => [p.pid, p]));
+  const p = byPid.get(row.pid);
+  const lines: string[] = [];
+  if (!p) return [`pid ${row.pid} is no longer in the process table`];
+  const info = frame.info.get(p.pid);
+  const age = formatDuration((frame.snapshot.takenAt - p.startTime) / 1000);
+  lines.push(
+    `pid ${p.pid} ${p.comm}${info?.kind ? ` — a ${info.kind}` : ''}, user ${p.user ?? p.uid}, up ${age}, ${STATE_NAMES[p.state] ?? `state ${p.state}`}`,
+  );
+  lines.push(`  ${redact(p.cmdline || `[${p.comm}]`)}`);
+  lines.push(
+    `  CPU ${formatPercent(p.cpuPercent, 1)}, ${formatBytes(p.rssBytes)} resident, ${p.threads} thread(s)${p.tty ? `, terminal ${p.tty}` : ''}${p.gpuMemoryBytes ? `, ${formatBytes(p.gpuMemoryBytes)} GPU memory` : ''}`,
+  );
+  if (p.cgroup) lines.push(`  cgroup ${p.cgroup}`);
+  lines.push(`lineage: ${lineage(p, byPid)}`);
+  if (info?.orphan) {
+    lines.push(
+      `  orphaned: its parent${info.originalParent ? ` (${info.originalParent})` : ''} exited and it was re-parented to pid ${p.ppid}`,
+    );
+  }
+  const children = processes.filter((c) => c.ppid === p.pid);
+  if (children.length > 0) {
+    const shown = children
+      .slice(0, 6)
+      .map((c) => `${c.comm} (${c.pid})`)
+      .join(', ');
+    lines.push(`children: ${children.length}: ${shown}${children.length > 6 ? ', …' : ''}`);
+  }
+  if (row.count > 1) {
+    lines.push(
+      `group of ${row.count} identical processes, ${formatBytes(row.rssBytes)} together: pids ${row.members
+        .slice(0, 12)
+        .map((m) => m.pid)
+        .join(' ')}${row.count > 12 ? ' …' : ''}`,
+    );
+  }
+  const pids = new Set(row.members.map((m) => m.pid));
+  const findings = frame.alerts.filter((a) => a.pids.some((pid) => pids.has(pid)));
+  if (findings.length === 0) lines.push('findings: none');
+  for (const f of findings) lines.push(`finding: ${f.severity.toUpperCase()} ${f.rule}: ${f.summary}`);
+  return lines;
+}
+
+/** `python3 (4242) ← node (4200) ← bash (100) ← systemd (1)`: parents as far as the snapshot knows. */
+export function lineage(p: ProcessSample, byPid: ReadonlyMap<number, ProcessSample>): string {
+  const chain: string[] = [`${p.comm} (${p.pid})`];
+  const seen = new Set([p.pid]);
+  let at = byPid.get(p.ppid);
+  while (at && !seen.has(at.pid) && chain.length < 12) {
+    chain.push(`${at.comm} (${at.pid})`);
+    seen.add(at.pid);
+    at = byPid.get(at.ppid);
+  }
+  return chain.join(' ← ');
+}
+
+/**
+ * The advisor's stored answer as lines: its diagnostic, each action with its command, and prevention
+ * (the advisor's JSON shape); any other JSON or text is shown as it is.
+ */
+export function adviceText(raw: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return raw.trim();
+  }
+  if (typeof value === 'string') return value;
+  if (value === null || typeof value !== 'object') return String(value);
+  const a = value as {
+    diagnostic?: unknown;
+    actions?: unknown;
+    prevention?: unknown;
+  };
+  const parts: string[] = [];
+  if (typeof a.diagnostic === 'string') parts.push(a.diagnostic);
+  if (Array.isArray(a.actions)) {
+    for (const action of a.actions as Array<Record<string, unknown>>) {
+      const what =
+        typeof action['explanation'] === 'string' ? action['explanation'] : String(action['type'] ?? '');
+      const command = typeof action['command'] === 'string' ? ` (${action['command']})` : '';
+      parts.push(`→ ${what}${command}`);
+    }
+  }
+  if (typeof a.prevention === 'string') parts.push(`prevention: ${a.prevention}`);
+  return parts.length > 0 ? parts.join('\n') : JSON.stringify(value);
+}

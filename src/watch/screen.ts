@@ -1,0 +1,593 @@
+/**
+ * Lays the dashboard out as lines of styled segments for a terminal of a given size: which panels fit,
+ * which columns the process table keeps, where it scrolls. Pure: the ink component only paints the lines.
+ * Colour is never the only carrier of meaning (NO_COLOR): severities are spelled, findings are marked with
+ * a character, the selection is shown in reverse video.
+ */
+import { bar, fit, formatBytes, formatDuration, formatPercent, formatRate } from '../cli/format.js';
+import type { Severity } from '../config/schema.js';
+import type { Pressure } from '../model/snapshot.js';
+import { sensorKind } from '../rules/facts.js';
+import {
+  type Column,
+  type PanelId,
+  type ProcRow,
+  SEVERITY_ORDER,
+  scrollFor,
+  selectionIndex,
+  tableColumns,
+  type UiState,
+  type WatchFrame,
+} from './model.js';
+
+export interface Seg {
+  readonly text: string;
+  readonly color?: string;
+  readonly bold?: boolean;
+  readonly dim?: boolean;
+  readonly inverse?: boolean;
+}
+export type Line = readonly Seg[];
+
+export interface ScreenSize {
+  readonly columns: number;
+  readonly rows: number;
+}
+
+export interface Screen {
+  readonly lines: Line[];
+  /** Process rows visible at once (PgUp/PgDn move by this). */
+  readonly page: number;
+  /** First process row shown. */
+  readonly scroll: number;
+}
+
+const SEVERITY_LABEL: Record<Severity, string> = {
+  critical: 'CRIT',
+  high: 'HIGH',
+  medium: 'MED ',
+  low: 'LOW ',
+  info: 'INFO',
+};
+const SEVERITY_COLOR: Record<Severity, string> = {
+  critical: 'red',
+  high: 'red',
+  medium: 'yellow',
+  low: 'cyan',
+  info: 'gray',
+};
+/** The mark before a process row in a finding: a character, so it reads without colour. */
+const SEVERITY_MARK: Record<Severity, string> = {
+  critical: '!',
+  high: '!',
+  medium: '*',
+  low: '*',
+  info: '·',
+};
+
+export const MIN_COLUMNS = 80;
+export const MIN_ROWS = 24;
+/** The process table keeps at least this many lines (its header and rows) before panels are shown. */
+const MIN_TABLE_LINES = 6;
+
+const width = (text: string) => [...text].length;
+
+/** Cuts a line to `columns` cells. */
+export function clipLine(line: Line, columns: number): Line {
+  const out: Seg[] = [];
+  let left = columns;
+  for (const seg of line) {
+    if (left <= 0) break;
+    const w = width(seg.text);
+    if (w <= left) {
+      out.push(seg);
+      left -= w;
+    } else {
+      out.push({ ...seg, text: [...seg.text].slice(0, left).join('') });
+      left = 0;
+    }
+  }
+  return out;
+}
+
+export function lineText(line: Line): string {
+  return line.map((s) => s.text).join('');
+}
+
+function level(p: number | null | undefined, warn: number, crit: number): string {
+  if (p === null || p === undefined) return 'gray';
+  return p >= crit ? 'red' : p >= warn ? 'yellow' : 'green';
+}
+
+/** A bar meter: the filled part coloured by level, the rest dim. */
+export function meter(percent: number | null | undefined, cells: number, warn = 80, crit = 90): Seg[] {
+  const text = bar(percent, cells);
+  const filled = text.indexOf('░') < 0 ? text.length : text.indexOf('░');
+  return [
+    { text: text.slice(0, filled), color: level(percent, warn, crit) },
+    { text: text.slice(filled), dim: true },
+  ];
+}
+
+function psiText(label: string, p: Pressure | null | undefined): string {
+  if (!p) return '';
+  const some = p.some ? `some ${formatPercent(p.some.avg10, 1)}` : '';
+  const full = p.full ? ` full ${formatPercent(p.full.avg10, 1)}` : '';
+  return `${label} ${some}${full}`.trim();
+}
+
+/**
+ * The top line: host, uptime, mode, the daemon, alert counts by severity, the time. On a narrow terminal
+ * the least useful parts go first (time, uptime, mode), never the alert counts.
+ */
+function header(frame: WatchFrame | null, ui: UiState, columns: number): Line {
+  const title: Seg[] = [{ text: 'vigil watch', bold: true }];
+  if (!frame) return [...title, { text: ' · collecting the first sample…', dim: true }];
+  const s = frame.snapshot;
+  const d = frame.daemon;
+  const counts: Seg[] = [{ text: ' · alerts' }];
+  for (const severity of SEVERITY_ORDER.slice(0, 4)) {
+    const n = frame.alerts.filter((a) => a.severity === severity).length;
+    counts.push({
+      text: ` ${SEVERITY_LABEL[severity].trim().toLowerCase()} ${n}`,
+      ...(n > 0 ? { color: SEVERITY_COLOR[severity], bold: true } : { dim: true }),
+    });
+  }
+  // [priority (lower goes first when space is short), segments], in display order.
+  const parts: Array<[number, Seg[]]> = [
+    [
+      9,
+      [{ text: 'vigil', bold: true }, { text: ' · ' }, { text: s.host.hostname, color: 'cyan', bold: true }],
+    ],
+    [2, [{ text: ` · up ${formatDuration(s.host.uptimeSecs)}` }]],
+    [3, [{ text: ` · mode ${frame.mode}` }]],
+    [
+      7,
+      [
+        { text: ' · ' },
+        d.running
+          ? {
+              text: `daemon running${d.pid ? ` (pid ${d.pid})` : ''}${d.fresh ? '' : ', no recent heartbeat'}`,
+              color: d.fresh ? 'green' : 'yellow',
+            }
+          : { text: 'daemon off', color: 'yellow' },
+      ],
+    ],
+    [8, counts],
+    [1, [{ text: ` · ${new Date(s.takenAt).toTimeString().slice(0, 8)}`, dim: true }]],
+    [10, ui.paused ? [{ text: ' PAUSED', inverse: true, bold: true }] : []],
+  ];
+  const size = (segs: Seg[]) => segs.reduce((sum, seg) => sum + width(seg.text), 0);
+  let total = parts.reduce((sum, [, segs]) => sum + size(segs), 0);
+  const dropped = new Set<number>();
+  for (const [priority, segs] of [...parts].sort((a, b) => a[0] - b[0])) {
+    if (total <= columns) break;
+    dropped.add(priority);
+    total -= size(segs);
+  }
+  return parts.filter(([priority]) => !dropped.has(priority)).flatMap(([, segs]) => segs);
+}
+
+interface Panel {
+  readonly id: PanelId;
+  readonly full: Line[];
+  /** A one-line form for a short terminal. */
+  readonly compact: Line[];
+}
+
+function cpuPanel(frame: WatchFrame, columns: number): Panel | null {
+  const cpu = frame.snapshot.cpu;
+  if (!cpu) return null;
+  const temps = (frame.snapshot.temperatures ?? []).filter((t) => sensorKind(t.chip) === 'cpu');
+  const temp = temps.length > 0 ? Math.max(...temps.map((t) => t.tempCelsius)) : null;
+  const summary: Seg[] = [
+    { text: 'CPU  ', bold: true },
+    ...meter(cpu.usagePercent, 20, 80, 95),
+    {
+      text: ` ${formatPercent(cpu.usagePercent).padStart(4)}  load ${cpu.load.map((l) => l.toFixed(2)).join(' ')}  ${cpu.cores} cores`,
+    },
+    ...(temp === null ? [] : [{ text: `  ${temp.toFixed(0)}°C`, color: level(temp, 80, 90) }]),
+    ...(cpu.pressure ? [{ text: `  ${psiText('PSI', cpu.pressure)}`, dim: true }] : []),
+  ];
+  const cores = cpu.perCore;
+  const maxLines = 4;
+  const perLine = Math.max(1, Math.ceil(cores.length / maxLines));
+  const cell = Math.floor((columns - 1) / Math.max(1, Math.min(perLine, cores.length)));
+  const cellsPerLine = Math.max(1, Math.min(perLine, Math.floor((columns - 1) / Math.max(cell, 12))));
+  const barCells = Math.max(0, Math.min(12, cell - 13));
+  const lines: Line[] = [summary];
+  for (let i = 0; i < cores.length && lines.length <= maxLines; i += cellsPerLine) {
+    const line: Seg[] = [];
+    for (const core of cores.slice(i, i + cellsPerLine)) {
+      line.push({ text: ` ${core.name.replace(/^cpu/, '').padStart(3)} `, dim: true });
+      if (barCells > 0) line.push(...meter(core.usagePercent, barCells, 80, 95));
+      line.push({ text: ` ${formatPercent(core.usagePercent).padStart(4)}  ` });
+    }
+    lines.push(line);
+  }
+  return { id: 'cpu', full: lines, compact: [summary] };
+}
+
+function memoryPanel(frame: WatchFrame): Panel | null {
+  const m = frame.snapshot.memory;
+  if (!m) return null;
+  const mem: Seg[] = [
+    { text: 'Mem  ', bold: true },
+    ...meter(m.usedPercent, 20),
+    {
+      text: ` ${formatPercent(m.usedPercent).padStart(4)}  ${formatBytes(m.totalBytes - m.availableBytes)} / ${formatBytes(m.totalBytes)}, ${formatBytes(m.availableBytes)} available   `,
+    },
+    { text: 'Swap ', bold: true },
+    ...(m.swapTotalBytes > 0
+      ? [
+          ...meter(m.swapUsedPercent, 10, 40, 50),
+          {
+            text: ` ${formatPercent(m.swapUsedPercent)} ${formatBytes(m.swapUsedBytes)} / ${formatBytes(m.swapTotalBytes)}`,
+          },
+        ]
+      : [{ text: 'none', dim: true }]),
+  ];
+  const pressure = [
+    psiText('memory', m.pressure),
+    psiText('cpu', frame.snapshot.cpu?.pressure),
+    psiText('io', frame.snapshot.ioPressure),
+  ].filter(Boolean);
+  const psi: Seg[] = [
+    { text: 'PSI  ', bold: true },
+    pressure.length > 0 ? { text: pressure.join(' · ') } : { text: 'not available here', dim: true },
+  ];
+  return { id: 'memory', full: [mem, psi], compact: [mem] };
+}
+
+function gpuPanel(frame: WatchFrame): Panel | null {
+  const gpus = frame.snapshot.gpus ?? [];
+  if (gpus.length === 0) return null;
+  const lines: Line[] = [];
+  for (const g of gpus) {
+    const vram = g.memoryTotalBytes ? ((g.memoryUsedBytes ?? 0) / g.memoryTotalBytes) * 100 : null;
+    lines.push([
+      { text: `GPU${g.index} `, bold: true },
+      { text: `${fit(g.name, 26, true)} util ` },
+      ...meter(g.utilizationPercent, 10, 90, 101),
+      { text: ` ${formatPercent(g.utilizationPercent).padStart(4)}  VRAM ` },
+      ...meter(vram, 10, 85, 95),
+      { text: ` ${formatBytes(g.memoryUsedBytes)} / ${formatBytes(g.memoryTotalBytes)}` },
+      ...(g.temperatureCelsius === null
+        ? []
+        : [{ text: `  ${g.temperatureCelsius}°C`, color: level(g.temperatureCelsius, 80, 90) }]),
+      { text: g.powerWatts === null ? '' : `  ${g.powerWatts.toFixed(0)} W` },
+    ]);
+    const users = (frame.snapshot.gpuProcesses ?? [])
+      .filter((p) => p.gpuUuid === null || p.gpuUuid === g.uuid)
+      .sort((a, b) => (b.usedMemoryBytes ?? 0) - (a.usedMemoryBytes ?? 0))
+      .slice(0, 4)
+      .map((p) => `${p.name.split('/').pop()} (${p.pid}) ${formatBytes(p.usedMemoryBytes)}`);
+    if (users.length > 0) lines.push([{ text: `      ${users.join(' · ')}`, dim: true }]);
+  }
+  return { id: 'gpu', full: lines, compact: lines.slice(0, 1) };
+}
+
+function ioPanel(frame: WatchFrame, columns: number): Panel | null {
+  const disks = frame.snapshot.disks ?? [];
+  const nets = (frame.snapshot.network ?? []).filter((n) => n.name !== 'lo');
+  if (disks.length === 0 && nets.length === 0) return null;
+  const cells: Seg[][] = disks.map((d) => [
+    { text: `${fit(d.mount, 14)} ` },
+    ...meter(d.usedPercent, 8, 85, 90),
+    {
+      text: ` ${formatPercent(d.usedPercent).padStart(4)} ${formatBytes(d.availableBytes)} free${d.io ? ` r ${formatRate(d.io.readBytesPerSec)} w ${formatRate(d.io.writeBytesPerSec)}` : ''}`,
+    },
+  ]);
+  const diskLines = wrapCells('Disk ', cells, columns, 2);
+  const net: Seg[] = [{ text: 'Net  ', bold: true }];
+  for (const n of nets.slice(0, 6))
+    net.push({ text: `${n.name} ↓${formatRate(n.rxBytesPerSec)} ↑${formatRate(n.txBytesPerSec)}   ` });
+  if (frame.snapshot.tcp) {
+    net.push({ text: `TCP ${frame.snapshot.tcp['ESTABLISHED'] ?? 0} established`, dim: true });
+  }
+  const lines = [...diskLines, ...(nets.length > 0 ? [net] : [])];
+  return { id: 'io', full: lines, compact: lines.slice(0, 1) };
+}
+
+/** Cells laid out left to right under a label, at most `maxLines` lines; the rest counted. */
+function wrapCells(label: string, cells: Seg[][], columns: number, maxLines: number): Line[] {
+  const lines: Seg[][] = [];
+  let line: Seg[] = [{ text: label, bold: true }];
+  let used = width(label);
+  let placed = 0;
+  for (const cell of cells) {
+    const w = cell.reduce((sum, s) => sum + width(s.text), 0) + 3;
+    if (used + w > columns && used > width(label)) {
+      lines.push(line);
+      if (lines.length === maxLines) break;
+      line = [{ text: ' '.repeat(width(label)) }];
+      used = width(label);
+    }
+    line.push(...cell, { text: '   ' });
+    used += w;
+    placed++;
+  }
+  if (lines.length < maxLines) lines.push(line);
+  if (placed < cells.length && lines.length > 0) {
+    lines[lines.length - 1]!.push({ text: `+${cells.length - placed} more`, dim: true });
+  }
+  return lines;
+}
+
+function alertsPanel(frame: WatchFrame, ui: UiState, columns: number): Panel {
+  const alerts = frame.alerts;
+  const from = frame.alertsFrom === 'daemon' ? 'from the daemon' : 'evaluated here';
+  const title: Seg[] = [
+    { text: 'Alerts ', bold: true },
+    {
+      text:
+        alerts.length === 0
+          ? `none firing (${from})`
+          : `${alerts.length} firing (${from})${ui.focus === 'alerts' ? '' : ' · a to browse'}`,
+      dim: alerts.length === 0,
+    },
+  ];
+  const focused = ui.focus === 'alerts';
+  const shown = focused ? 8 : 3;
+  const start = focused ? Math.max(0, Math.min(ui.alertIndex - shown + 1, alerts.length - shown)) : 0;
+  const lines: Line[] = [title];
+  alerts.slice(start, start + shown).forEach((a, i) => {
+    const selected = focused && start + i === ui.alertIndex;
+    lines.push([
+      { text: ' ' },
+      { text: SEVERITY_LABEL[a.severity], color: SEVERITY_COLOR[a.severity], bold: true, inverse: selected },
+      { text: ` ${a.id === null ? '' : `#${a.id} `}${a.rule}: `, bold: true, inverse: selected },
+      { text: a.summary.replace(/\s+/g, ' '), inverse: selected },
+      { text: a.advice ? '  [advice]' : '', dim: true },
+    ]);
+  });
+  if (alerts.length > start + shown)
+    lines.push([{ text: `  … ${alerts.length - start - shown} more`, dim: true }]);
+  const selected = focused ? alerts[ui.alertIndex] : undefined;
+  if (selected) {
+    const text = selected.advice
+      ? wrapText(selected.advice, columns - 4).slice(0, 5)
+      : ['no advice stored for this alert (the advisor answers when it is enabled)'];
+    for (const t of text)
+      lines.push([
+        { text: `  ${selected.advice ? '│ ' : ''}${t}`, color: selected.advice ? 'magenta' : 'gray' },
+      ]);
+  }
+  return { id: 'alerts', full: lines, compact: [title] };
+}
+
+/** Words wrapped to `columns` cells, keeping explicit line breaks. */
+export function wrapText(text: string, columns: number): string[] {
+  const out: string[] = [];
+  for (const paragraph of text.split('\n')) {
+    let line = '';
+    for (const word of paragraph.split(/\s+/).filter(Boolean)) {
+      if (line !== '' && width(line) + 1 + width(word) > columns) {
+        out.push(line);
+        line = '';
+      }
+      line = line === '' ? fit(word, columns) : `${line} ${word}`;
+    }
+    out.push(line);
+  }
+  return out;
+}
+
+function cell(text: string, column: Column): string {
+  const cut = fit(text, column.width);
+  return column.align === 'right' ? cut.padStart(column.width) : cut.padEnd(column.width);
+}
+
+/** One process row's text for the given columns. */
+export function rowText(row: ProcRow, columns: readonly Column[]): string {
+  const values: Record<Column['id'], string> = {
+    mark: row.severity ? SEVERITY_MARK[row.severity] : ' ',
+    pid: String(row.pid),
+    user: row.user,
+    kind: row.kind,
+    cpu: formatPercent(row.cpuPercent, 1),
+    mem: formatBytes(row.rssBytes),
+    state: row.state,
+    age: formatDuration(row.ageSecs),
+    command: `${row.prefix}${row.count > 1 ? `×${row.count} ` : ''}${row.command}`,
+  };
+  return columns.map((c) => cell(values[c.id], c)).join(' ');
+}
+
+function tableHeader(columns: readonly Column[], ui: UiState): Line {
+  const sortColumn: Record<string, Column['id']> = {
+    cpu: 'cpu',
+    mem: 'mem',
+    pid: 'pid',
+    age: 'age',
+    name: 'command',
+  };
+  const arrow = ui.reverse ? '▲' : '▼';
+  const text = columns
+    .map((c) => {
+      const title = c.id === sortColumn[ui.sort] ? `${c.title}${arrow}` : c.title;
+      return c.align === 'right' ? title.padStart(c.width) : fit(title, c.width).padEnd(c.width);
+    })
+    .join(' ');
+  return [{ text, bold: true, inverse: true }];
+}
+
+function footer(ui: UiState, shown: number, total: number): Line {
+  if (ui.editingFilter) {
+    return [
+      { text: 'filter: ', bold: true },
+      { text: `${ui.filter}█` },
+      { text: '   Enter keep · Esc clear', dim: true },
+    ];
+  }
+  const segs: Seg[] = [
+    { text: `sort ${ui.sort}${ui.reverse ? ' ▲' : ' ▼'}`, bold: true },
+    { text: ` · ${ui.mode === 'group' ? 'grouped' : ui.mode === 'tree' ? 'tree' : 'list'}` },
+    { text: ` · ${shown === total ? `${total} processes` : `${shown} of ${total} processes`}` },
+  ];
+  if (ui.filter) segs.push({ text: ` · filter "${ui.filter}"`, color: 'cyan' });
+  if (ui.paused) segs.push({ text: ' · PAUSED', bold: true });
+  if (ui.message) segs.push({ text: `  ${ui.message}`, color: 'yellow', bold: true });
+  segs.push({ text: '   ? help · q quit', dim: true });
+  return segs;
+}
+
+export const HELP_LINES: readonly string[] = [
+  '↑/↓ PgUp/PgDn Home/End   move the selection',
+  's   sort by the next column (cpu, mem, pid, age, name)    r   reverse the order',
+  '/ f filter by cmdline (Enter keeps it, Esc clears it)',
+  't   tree view (by parent)    g   group identical processes (a ghost storm is one line ×N)',
+  'k   kill the selection (asks first; vigil kill’s policy, recorded in the history)',
+  'e   explain the selection (the advisor’s answer follows when it is enabled)',
+  'a   browse the alerts and their advice    Esc back to the processes',
+  '1 CPU  2 memory  3 GPUs  4 disks and network  5 alerts: show or hide a panel',
+  'p   pause (the screen keeps the last sample)    ?   this help    q or Ctrl-C quit',
+];
+
+function dialogLines(ui: UiState, columns: number): Line[] | null {
+  const dialog = ui.dialog;
+  if (!dialog) return null;
+  if (dialog.type === 'help') {
+    return [
+      [{ text: 'Keys', bold: true, inverse: true }],
+      ...HELP_LINES.map((l) => [{ text: `  ${l}` }]),
+      [{ text: '  any of q, Esc, Enter or ? closes this', dim: true }],
+    ];
+  }
+  if (dialog.type === 'kill') {
+    const row = dialog.row;
+    const who =
+      row.count > 1
+        ? `${row.count} processes (${row.members
+            .map((m) => m.pid)
+            .slice(0, 10)
+            .join(' ')}${row.count > 10 ? ' …' : ''})`
+        : `pid ${row.pid}`;
+    const lines: Line[] = [
+      [{ text: `Kill ${who}?`, bold: true, inverse: true }],
+      [{ text: `  ${fit(row.command, columns - 4)}` }],
+      [
+        {
+          text: `  user ${row.user} · ${formatBytes(row.rssBytes)} resident · up ${formatDuration(row.ageSecs)}`,
+          dim: true,
+        },
+      ],
+    ];
+    if (dialog.stage === 'ask')
+      lines.push([
+        { text: '  SIGTERM, then SIGKILL after the grace period; the same policy as vigil kill.  ' },
+        { text: 'y', bold: true },
+        { text: ' yes · ' },
+        { text: 'n', bold: true },
+        { text: '/Esc cancel' },
+      ]);
+    else if (dialog.stage === 'running') lines.push([{ text: '  killing…', color: 'yellow' }]);
+    else
+      lines.push(
+        [
+          {
+            text: `  ${dialog.result ?? ''}`,
+            color: dialog.result?.startsWith('success') ? 'green' : 'red',
+            bold: true,
+          },
+        ],
+        [{ text: '  any key closes this', dim: true }],
+      );
+    return lines;
+  }
+  const lines: Line[] = [[{ text: `Explain pid ${dialog.pid}`, bold: true, inverse: true }]];
+  for (const l of dialog.lines) for (const w of wrapText(l, columns - 2)) lines.push([{ text: `  ${w}` }]);
+  if (dialog.advisor === 'waiting') lines.push([{ text: '  advisor: asking…', dim: true }]);
+  if (dialog.advisor === 'failed')
+    lines.push([{ text: `  advisor: ${dialog.advice ?? 'no answer'}`, color: 'yellow' }]);
+  if (dialog.advisor === 'done' && dialog.advice) {
+    lines.push([{ text: '  advisor:', bold: true, color: 'magenta' }]);
+    for (const w of wrapText(dialog.advice, columns - 4))
+      lines.push([{ text: `    ${w}`, color: 'magenta' }]);
+  }
+  lines.push([{ text: '  Esc, Enter or e closes this', dim: true }]);
+  return lines;
+}
+
+/**
+ * The whole screen: header, the panels that fit (most useful first: CPU, memory, alerts, GPUs, disks and
+ * network), the process table in the rest, a status line. At most `rows - 1` lines, none wider than
+ * `columns`, so the terminal never scrolls or wraps.
+ */
+export function buildScreen(
+  frame: WatchFrame | null,
+  ui: UiState,
+  rows: readonly ProcRow[],
+  size: ScreenSize,
+  previousScroll = 0,
+  totalProcesses = rows.length,
+): Screen {
+  const columns = Math.max(40, size.columns);
+  const height = Math.max(10, size.rows - 1);
+  const top: Line[] = [header(frame, ui, columns)];
+  if (size.columns < MIN_COLUMNS || size.rows < MIN_ROWS) {
+    top.push([
+      {
+        text: `(the dashboard wants at least ${MIN_COLUMNS}×${MIN_ROWS}; this is ${size.columns}×${size.rows})`,
+        color: 'yellow',
+      },
+    ]);
+  }
+  const chosen = new Map<PanelId, Line[]>();
+  if (frame) {
+    const candidates: Array<Panel | null> = [
+      ui.panels.cpu ? cpuPanel(frame, columns) : null,
+      ui.panels.memory ? memoryPanel(frame) : null,
+      ui.panels.alerts ? alertsPanel(frame, ui, columns) : null,
+      ui.panels.gpu ? gpuPanel(frame) : null,
+      ui.panels.io ? ioPanel(frame, columns) : null,
+    ];
+    let budget = height - top.length - 1 - MIN_TABLE_LINES;
+    for (const panel of candidates) {
+      if (!panel) continue;
+      const pick =
+        panel.full.length <= budget ? panel.full : panel.compact.length <= budget ? panel.compact : null;
+      if (!pick) continue;
+      chosen.set(panel.id, pick);
+      budget -= pick.length;
+    }
+  }
+  const body: Line[] = [...top];
+  for (const id of ['cpu', 'memory', 'gpu', 'io', 'alerts'] as const) body.push(...(chosen.get(id) ?? []));
+
+  const notes = frame?.notes ?? [];
+  const noteLine: Line | null =
+    notes.length > 0
+      ? [{ text: `${notes[0]}${notes.length > 1 ? ` (+${notes.length - 1} more)` : ''}`, color: 'yellow' }]
+      : null;
+  const tableLines = height - body.length - 1 - (noteLine ? 1 : 0);
+  const dialog = dialogLines(ui, columns);
+  let page = Math.max(1, tableLines - 1);
+  let scroll = 0;
+  if (dialog) {
+    body.push(...dialog.slice(0, tableLines));
+    for (let i = dialog.length; i < tableLines; i++) body.push([]);
+  } else if (frame) {
+    const cols = tableColumns(columns);
+    body.push(tableHeader(cols, ui));
+    const selected = ui.focus === 'processes' ? selectionIndex(ui, rows) : -1;
+    page = Math.max(1, tableLines - 1);
+    scroll = scrollFor(Math.max(0, selectionIndex(ui, rows)), previousScroll, page, rows.length);
+    const visible = rows.slice(scroll, scroll + page);
+    visible.forEach((row, i) => {
+      const isSelected = scroll + i === selected;
+      const color = row.severity ? SEVERITY_COLOR[row.severity] : undefined;
+      const text = rowText(row, cols);
+      // Only the selection is painted to the edge; trailing blanks elsewhere are work for nothing.
+      body.push([
+        { text: isSelected ? text : text.trimEnd(), ...(color ? { color } : {}), inverse: isSelected },
+      ]);
+    });
+    if (rows.length === 0)
+      body.push([{ text: ui.filter ? `  no process matches "${ui.filter}"` : '  no processes', dim: true }]);
+  }
+  while (body.length < height - 1 - (noteLine ? 1 : 0)) body.push([]);
+  if (noteLine) body.push(noteLine);
+  body.push(footer(ui, rows.length, totalProcesses));
+  return { lines: body.slice(0, height).map((l) => clipLine(l, columns)), page, scroll };
+}
