@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ProblemsError } from '../config/problems.js';
 import { makeFixCommand, makeKillCommand, makeSnoozeCommand, makeVetoCommand } from './act.js';
@@ -97,4 +98,24 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv);
+/**
+ * Runs only when this module is the program (bin/vigil.js, or main.js itself), so tests and the
+ * completion and man-page checks can import makeProgram without parsing their own argv.
+ */
+function isEntry(): boolean {
+  const argv1 = process.argv[1];
+  if (!argv1) return false;
+  const real = (path: string) => {
+    try {
+      return realpathSync(path);
+    } catch {
+      return path;
+    }
+  };
+  const script = real(argv1);
+  return [new URL('../../bin/vigil.js', import.meta.url), new URL(import.meta.url)].some(
+    (url) => real(fileURLToPath(url)) === script,
+  );
+}
+
+if (isEntry()) process.exitCode = await main(process.argv);

@@ -150,6 +150,8 @@ export class Daemon {
 
   /** Runs until stopped (signal, --exit-after, --once); resolves with the exit status. */
   async run(): Promise<number> {
+    // First, so that no program vigil starts inherits NOTIFY_SOCKET.
+    this.systemd = new SdNotify(this.settings.env, { log: (line) => this.log(line) });
     this.lock.acquire();
     try {
       this.openHistory();
@@ -171,7 +173,6 @@ export class Daemon {
       this.log(
         `started (pid ${process.pid}, mode ${this.mode}, every ${this.settings.intervalMs / 1000} s, ${this.runtime.rules.rules.length} rules, history ${this.store?.path ?? 'unavailable'})`,
       );
-      this.systemd = new SdNotify(this.settings.env, { log: (line) => this.log(line) });
       this.systemd.ready(`watching, mode ${this.mode}`);
       if (this.settings.once) {
         // CPU % and rates need a previous sample: prime them, then take the real cycle.

@@ -10,7 +10,8 @@ import { CommandNotFound, runCommand } from '../host/command.js';
  * sender's cgroup too late (systemd issue #2737); systemd-notify ≥ 246 closes that race by waiting on
  * BARRIER=1 until the manager has processed the message, which is why `--no-block` is never passed. The
  * unit must say `NotifyAccess=all`, since the sender is a child of the main process. Messages go out one
- * at a time, in order, so STOPPING=1 is never overtaken by a late watchdog ping.
+ * at a time, in order, so STOPPING=1 is never overtaken by a late watchdog ping. The three variables are
+ * removed from the environment once read, so that children do not inherit them.
  */
 export class SdNotify {
   private readonly socket: string | undefined;
@@ -19,6 +20,8 @@ export class SdNotify {
   private timer: NodeJS.Timeout | null = null;
   private lastProgress = Date.now();
   private disabled = false;
+  /** Messages handed to the queue and not sent yet. */
+  private pending = 0;
   private stopped = false;
 
   constructor(
@@ -32,6 +35,12 @@ export class SdNotify {
   ) {
     this.socket = env['NOTIFY_SOCKET'] || undefined;
     this.watchdogMs = watchdogIntervalMs(env, options.pid ?? process.pid);
+    // As sd_notify's unset_environment does: the programs vigil runs (journalctl, systemctl…) must not
+    // talk to systemd in vigil's name — systemd tools report ERRNO= to an inherited NOTIFY_SOCKET.
+    for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) {
+      delete env[name];
+      delete process.env[name];
+    }
   }
 
   /** Whether a service manager is listening (NOTIFY_SOCKET set and systemd-notify usable). */
@@ -78,13 +87,18 @@ export class SdNotify {
   private feed(): void {
     if (this.watchdogMs === null || this.stopped) return;
     if (Date.now() - this.lastProgress > this.watchdogMs) return; // stalled: let systemd restart us
+    if (this.pending > 0) return; // a slow systemd-notify: no pile of pings behind it
     this.send(['WATCHDOG=1']);
   }
 
   private send(args: readonly string[]): void {
     const program = this.options.program ?? 'systemd-notify';
+    this.pending++;
     this.queue = this.queue.then(async () => {
-      if (this.disabled) return;
+      if (this.disabled) {
+        this.pending--;
+        return;
+      }
       try {
         const result = await runCommand([program, ...args], {
           timeoutMs: 10_000,
@@ -104,6 +118,8 @@ export class SdNotify {
         } else {
           this.options.log(`systemd notification failed: ${(error as Error).message}`);
         }
+      } finally {
+        this.pending--;
       }
     });
   }

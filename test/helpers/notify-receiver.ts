@@ -2,7 +2,8 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 /** python3 is needed for a real AF_UNIX datagram socket (Node has none). */
-export const havePython = spawnSync('python3', ['-c', 'import socket; socket.AF_UNIX'], { stdio: 'ignore' }).status === 0;
+export const havePython =
+  spawnSync('python3', ['-c', 'import socket; socket.AF_UNIX'], { stdio: 'ignore' }).status === 0;
 export const haveSystemdNotify = spawnSync('systemd-notify', ['--version'], { stdio: 'ignore' }).status === 0;
 
 /**
@@ -55,7 +56,8 @@ export class NotifyReceiver {
   async waitFor(predicate: (received: string[]) => boolean, what: string, timeoutMs = 30_000): Promise<void> {
     const end = Date.now() + timeoutMs;
     while (!predicate(this.received)) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.received)}`);
+      if (Date.now() > end)
+        throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.received)}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }

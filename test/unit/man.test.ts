@@ -3,6 +3,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { completionTree } from '../../src/cli/completion.js';
+import { makeProgram } from '../../src/cli/main.js';
 
 const page = fileURLToPath(new URL('../../man/vigil.1', import.meta.url));
 const groff = spawnSync('sh', ['-c', 'command -v groff']).status === 0;
@@ -38,5 +40,20 @@ describe('the man page', () => {
     ]) {
       assert.ok(roff.includes(word), `man page lacks ${word}`);
     }
+  });
+
+  it('names every command and every option that vigil --help and each command’s --help list', () => {
+    const roff = readFileSync(page, 'utf8');
+    const missing: string[] = [];
+    for (const node of completionTree(makeProgram())) {
+      const path = node.path.replace(/-/g, '\\-');
+      if (path && !roff.includes(path)) missing.push(`command "${node.path}"`);
+      for (const option of node.options) {
+        for (const name of option.names) {
+          if (!roff.includes(name.replace(/-/g, '\\-'))) missing.push(`${node.path || 'vigil'} ${name}`);
+        }
+      }
+    }
+    assert.deepEqual(missing, []);
   });
 });
