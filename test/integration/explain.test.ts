@@ -111,7 +111,12 @@ describe('vigil explain <pid>', () => {
   it('gives vigil watch’s e the advisor’s answer, asked through vigil explain', async () => {
     fake.reply({ answer: answer([]) });
     const before = fake.calls;
-    const text = await adviceFromExplain(orphan, { config: aiConfig() }, 'en', { ...process.env, ...env });
+    // A state directory of its own: the answer cached there must not serve the tests below.
+    const text = await adviceFromExplain(orphan, { config: aiConfig() }, 'en', {
+      ...process.env,
+      ...env,
+      XDG_STATE_HOME: join(dir, 'watch-state'),
+    });
     assert.equal(fake.calls, before + 1);
     assert.match(text, /MCP servers were left behind/);
     fake.reply({ status: 401 });

@@ -170,12 +170,11 @@ describe('a vigil daemon with [metrics] listen', () => {
     }
   });
 
-  it('reports a bad listen value as file:line: key and runs without metrics', async () => {
+  it('refuses a bad listen value at start, naming file:line: key (exit 2), as any config error', async () => {
     const h = homeWith('[general]\ninterval_secs = 1\n\n[metrics]\nlisten = "127.0.0.1:http"\n');
     const d = daemon(h);
-    await d.waitFor(/config\.toml:5: metrics\.listen: "127\.0\.0\.1:http" has no port/);
-    await d.waitFor(/started/);
-    assert.equal((await d.stop()).code, 0);
+    assert.equal((await d.exited).code, 2);
+    assert.match(d.stderr, /config\.toml:5: metrics\.listen: "127\.0\.0\.1:http" has no port/);
   });
 
   it('starts serving on SIGHUP when listen is added to the config', async () => {
