@@ -11,6 +11,7 @@ import {
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { errorCode } from '../host/files.js';
+import { vigilVersion } from '../host/version.js';
 import type { Report } from '../report/build.js';
 import { reportJson, reportMarkdown } from '../report/render.js';
 import type { AlertRecord, SnapshotRecord } from '../store/types.js';
@@ -74,18 +75,6 @@ export interface WrittenBundle {
 
 export function sha256Hex(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-/** vigil's version, from package.json beside dist/ (or src/). */
-export function vigilVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** `20261121T095812Z`: a time for file names. */

@@ -35,6 +35,44 @@ async function openActions(): Promise<{ store: OpenedStore; log: ActionLog } | n
   return { store, log: new ActionLog(raw) };
 }
 
+/**
+ * Records a manual action (`vigil kill`, `vigil watch`'s k) and its result in the history's action log
+ * (and so the audit chain), when there is a history; `log` hears why it could not be recorded.
+ */
+async function recordManual(
+  plan: ActionPlan,
+  result: ActionResult,
+  log: (line: string) => void,
+): Promise<void> {
+  const path = join(stateDir(), 'vigil.db');
+  if (!existsSync(path)) return;
+  const [{ openStore }, { ActionLog }] = await Promise.all([
+    import('../store/store.js'),
+    import('../actions/log.js'),
+  ]);
+  const store = openStore(path, { log });
+  try {
+    const raw = store.raw();
+    if (!raw) {
+      log(`cannot record the action in ${path}: ${store.problem?.message ?? 'unknown error'}`);
+      return;
+    }
+    const actions = new ActionLog(raw);
+    const now = Date.now();
+    const record = actions.add({
+      alertId: null,
+      fingerprint: null,
+      plan,
+      mode: 'manual',
+      state: 'started',
+      now,
+    });
+    actions.finish(record.id, result, now);
+  } finally {
+    store.close();
+  }
+}
+
 /** Asks on a terminal; off a terminal the answer is no unless --yes was given. */
 async function confirm(question: string, yes: boolean | undefined): Promise<boolean> {
   if (yes) return true;
@@ -200,32 +238,7 @@ export async function killConfirmed(
     reason: options.reason ?? 'vigil watch',
   };
   const result = await run(plan, config, global, { force: options.force });
-  const path = join(stateDir(), 'vigil.db');
-  if (existsSync(path)) {
-    const [{ openStore }, { ActionLog }] = await Promise.all([
-      import('../store/store.js'),
-      import('../actions/log.js'),
-    ]);
-    const store = openStore(path, { log: () => {} });
-    try {
-      const raw = store.raw();
-      if (raw) {
-        const log = new ActionLog(raw);
-        const now = Date.now();
-        const record = log.add({
-          alertId: null,
-          fingerprint: null,
-          plan,
-          mode: 'manual',
-          state: 'started',
-          now,
-        });
-        log.finish(record.id, result, now);
-      }
-    } finally {
-      store.close();
-    }
-  }
+  await recordManual(plan, result, () => {});
   return result;
 }
 
@@ -288,23 +301,7 @@ export function makeKillCommand(): Command {
           reason: 'vigil kill',
         };
         const result = await run(plan, config, global, { force: options.force, signal });
-        const opened = existsSync(join(stateDir(), 'vigil.db')) ? await openActions() : null;
-        if (opened) {
-          try {
-            const now = Date.now();
-            const record = opened.log.add({
-              alertId: null,
-              fingerprint: null,
-              plan,
-              mode: 'manual',
-              state: 'started',
-              now,
-            });
-            opened.log.finish(record.id, result, now);
-          } finally {
-            opened.store.close();
-          }
-        }
+        await recordManual(plan, result, (m) => process.stderr.write(`vigil: ${m}\n`));
         printResult(result);
       },
     );

@@ -1,7 +1,8 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ProblemsError } from '../config/problems.js';
+import { vigilVersion } from '../host/version.js';
 import { makeFixCommand, makeKillCommand, makeSnoozeCommand, makeVetoCommand } from './act.js';
 import { makeAuditCommand } from './audit.js';
 import { makeBundleCommand, makeVerifyBundleCommand } from './bundle.js';
@@ -20,21 +21,10 @@ import { makeWatchCommand } from './watch.js';
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
 
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 export function makeProgram(): Command {
   const program = new Command('vigil')
     .description('A watchdog for Linux developer workstations')
-    .version(packageVersion(), '-V, --version')
+    .version(vigilVersion(), '-V, --version')
     .option(
       '--config <file>',
       'configuration file (default: $VIGIL_CONFIG or $XDG_CONFIG_HOME/vigil/config.toml)',

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { LoadedConfig } from '../config/load.js';
+import { vigilVersion } from '../host/version.js';
 import type { Finding } from '../rules/types.js';
 import { configuredListen, formatListen, isLoopback, type ListenAddress, parseListen } from './listen.js';
 import type { MetricsInput, VigilMetrics } from './registry.js';
@@ -20,17 +20,6 @@ export interface MetricsServerOptions {
   log(line: string): void;
   /** vigil's version for vigil_build_info (default: package.json's). */
   version?: string;
-}
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 async function loadMetrics(version: string): Promise<VigilMetrics> {
@@ -104,7 +93,7 @@ export class MetricsServer {
     if (key === this.serving) return true;
     await this.stopServer();
     try {
-      this.metrics ??= await loadMetrics(this.options.version ?? packageVersion());
+      this.metrics ??= await loadMetrics(this.options.version ?? vigilVersion());
       if (this.last) this.metrics.update(this.last);
       const { createServer } = await import('node:http');
       const server = createServer((req, res) => void this.handle(req, res));
