@@ -36,7 +36,7 @@ const SECTIONS: readonly Section[] = [
 function usage(): string {
   const names = SECTIONS.map((s) => `  ${s.name.padEnd(10)} ${s.description}`).join('\n');
   return (
-    'usage: node --import tsx bench/run.ts [--only <section>] [--json] [--daemon-secs N]\n\n' +
+    'usage: node --import tsx bench/run.ts [--only <section>[,<section>…]] [--json] [--daemon-secs N]\n\n' +
     `  --daemon-secs N   how long the daemon section runs (default ${DEFAULT_DAEMON_SECS})\n\n` +
     `sections:\n${names}\n`
   );
@@ -82,11 +82,13 @@ async function main(): Promise<number> {
     return 2;
   }
   const options: BenchOptions = { daemonSecs };
-  const chosen = values.only === undefined ? SECTIONS : SECTIONS.filter((s) => s.name === values.only);
-  if (chosen.length === 0) {
-    process.stderr.write(`bench: no section named "${values.only}"\n${usage()}`);
+  const wanted = values.only?.split(',').map((name) => name.trim());
+  const unknown = wanted?.filter((name) => !SECTIONS.some((s) => s.name === name)) ?? [];
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: no section named "${unknown.join('", "')}"\n${usage()}`);
     return 2;
   }
+  const chosen = wanted === undefined ? SECTIONS : SECTIONS.filter((s) => wanted.includes(s.name));
 
   const machine = machineInfo();
   // Progress goes to stderr so `--json` leaves stdout a single JSON document.
