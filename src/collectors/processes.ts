@@ -43,31 +43,58 @@ export function parseProcStat(line: string): RawProcStat {
   const close = line.lastIndexOf(')');
   if (open < 0 || close < open) throw new Error('no "(comm)" field');
   const pid = Number(line.slice(0, open));
-  const rest = line.slice(close + 2).split(' ');
-  // rest[0] is field 3 (state); field N is rest[N - 3]. rss is field 24.
-  if (rest.length < 22) throw new Error(`truncated: ${rest.length + 2} fields, need at least 24`);
-  const num = (field: number): number => Number(rest[field - 3]);
+  // Fields 3 (state) to 24 (rss), read in place: the process scan parses thousands of these lines a
+  // cycle, and splitting each into its ~50 fields was most of the garbage it made.
+  const fields = STAT_FIELDS;
+  const limit = line.charCodeAt(line.length - 1) === 10 ? line.length - 1 : line.length;
+  let at = close + 2;
+  for (let field = 3; field <= 24; field++) {
+    if (at > limit) throw new Error(`truncated: ${field - 1} fields, need at least 24`);
+    let end = line.indexOf(' ', at);
+    if (end < 0 || end > limit) end = limit;
+    fields[field] = field === 3 ? line.charCodeAt(at) : integerAt(line, at, end);
+    at = end + 1;
+  }
   const parsed: RawProcStat = {
     pid,
     comm: line.slice(open + 1, close),
-    state: rest[0] ?? '?',
-    ppid: num(4),
-    pgid: num(5),
-    sid: num(6),
-    ttyNr: num(7),
-    flags: num(9),
-    utimeTicks: num(14),
-    stimeTicks: num(15),
-    nice: num(19),
-    threads: num(20),
-    startTicks: num(22),
-    virtualBytes: num(23),
-    rssPages: num(24),
+    state: String.fromCharCode(fields[3]!),
+    ppid: fields[4]!,
+    pgid: fields[5]!,
+    sid: fields[6]!,
+    ttyNr: fields[7]!,
+    flags: fields[9]!,
+    utimeTicks: fields[14]!,
+    stimeTicks: fields[15]!,
+    nice: fields[19]!,
+    threads: fields[20]!,
+    startTicks: fields[22]!,
+    virtualBytes: fields[23]!,
+    rssPages: fields[24]!,
   };
   if (!Number.isInteger(pid) || !Number.isFinite(parsed.startTicks) || !Number.isFinite(parsed.rssPages)) {
     throw new Error('non-numeric field');
   }
   return parsed;
+}
+
+/** Scratch space for {@link parseProcStat}, indexed by field number. */
+const STAT_FIELDS = new Float64Array(25);
+
+/** The decimal integer in line[from, to), with an optional minus sign; NaN if anything else is there. */
+function integerAt(line: string, from: number, to: number): number {
+  if (from >= to) return Number.NaN;
+  let i = from;
+  const negative = line.charCodeAt(i) === 45;
+  if (negative) i++;
+  if (i >= to) return Number.NaN;
+  let value = 0;
+  for (; i < to; i++) {
+    const digit = line.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return Number.NaN;
+    value = value * 10 + digit;
+  }
+  return negative ? -value : value;
 }
 
 /** The lines of /proc/[pid]/status that vigil reads: the real uid (first of the four Uid values). */
@@ -198,14 +225,16 @@ export function createProcessCollector(): ProcessCollector {
       usersFrom = passwd;
     }
     const samples: ProcessSample[] = [];
+    // Plain concatenation: path.join normalises every path, thousands of times a scan.
+    const root = procfs.endsWith('/') ? procfs : `${procfs}/`;
     for (const name of listDir(procfs)) {
       const first = name.charCodeAt(0);
       if (first < 48 || first > 57) continue;
       const pid = Number(name);
-      const dir = join(procfs, name);
+      const dir = root + name;
       let stat: RawProcStat;
       try {
-        stat = parseProcStat(readText(join(dir, 'stat')));
+        stat = parseProcStat(readText(`${dir}/stat`));
       } catch (error) {
         if (isVanished(error)) continue;
         report.skip(`${dir}/stat: ${(error as Error).message}`);
