@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -182,6 +182,36 @@ describe('the other catalog actions', () => {
     assert.deepEqual([...result.gone].sort(), [...members].sort());
     for (const pid of members) assert.ok(['Z', null].includes(stateOf(pid)), `pid ${pid} gone`);
     assert.ok(['R', 'S'].includes(stateOf(outsider.pid!) ?? ''), 'the process outside the group lives');
+  });
+
+  it('restarts a user unit with systemctl --user as an argv, never a shell, and reports its failure', async () => {
+    // No user manager here: a stand-in systemctl on PATH records its argv (a unit name with shell syntax
+    // in it must arrive as one argument) and fails for the unit named "broken.service".
+    const bin = join(dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    const record = join(dir, 'systemctl.argv');
+    writeFileSync(
+      join(bin, 'systemctl'),
+      `#!/bin/sh\nprintf '%s\\n' "$@" >> ${JSON.stringify(record)}\n[ "$3" = broken.service ] && { echo 'Unit broken.service failed.' >&2; exit 1; }\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${path}`;
+    try {
+      const unit = (name: string): ActionPlan => ({ ...plan('restart_user_unit', []), unit: name });
+      const ok = await executePlan(unit('app-x.service; touch /tmp/pwned'), ctx());
+      assert.equal(ok.outcome, 'success', ok.detail);
+      assert.deepEqual(readFileSync(record, 'utf8').trim().split('\n'), [
+        '--user',
+        'restart',
+        'app-x.service; touch /tmp/pwned',
+      ]);
+      const failed = await executePlan(unit('broken.service'), ctx());
+      assert.equal(failed.outcome, 'failed');
+      assert.match(failed.detail, /systemctl failed: Unit broken\.service failed\./);
+    } finally {
+      process.env['PATH'] = path;
+    }
   });
 
   it('plans kill_matching for a storm, keeping the members a live process still owns', () => {
