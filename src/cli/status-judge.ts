@@ -1,8 +1,7 @@
 import { formatProblem } from '../config/problems.js';
 import type { Snapshot } from '../model/snapshot.js';
 import { RuleEngine } from '../rules/engine.js';
-import { FactBuilder } from '../rules/facts.js';
-import type { ProcessFacts } from '../rules/facts-schema.js';
+import { FactBuilder, type ProcessInfo } from '../rules/facts.js';
 import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
 
@@ -23,10 +22,7 @@ export function prepareJudge(configPath: string | undefined, procfs: string, fir
 export interface StatusJudgement {
   readonly findings: Finding[];
   /** What vigil knows of each process beyond /proc, by pid. */
-  readonly processes: ReadonlyMap<
-    number,
-    { kind: string | null; orphan: boolean; originalParent: string | null; group: string }
-  >;
+  readonly processes: ReadonlyMap<number, ProcessInfo>;
   readonly needHistory: string[];
   readonly problems: string[];
 }
@@ -40,21 +36,7 @@ export function judgeStatus(prepared: PreparedJudge, snapshot: Snapshot): Status
   const facts = builder.build(snapshot, runtime.config.config);
   const engine = new RuleEngine(runtime.rules.rules);
   const { firing, raised } = engine.evaluate(facts, { pointOnly: true });
-  const processes = new Map<
-    number,
-    { kind: string | null; orphan: boolean; originalParent: string | null; group: string }
-  >();
-  const byPid = new Map((snapshot.processes ?? []).map((p) => [p.pid, p]));
-  for (const subject of facts.subjects.process ?? []) {
-    const f = subject.facts as ProcessFacts;
-    const p = byPid.get(f.pid);
-    processes.set(f.pid, {
-      kind: f.kind || null,
-      orphan: f.orphan,
-      originalParent: f.original_parent || null,
-      group: p ? builder.metaOf(p).groupKey : '',
-    });
-  }
+  const processes = builder.processInfo(snapshot, facts);
   return {
     processes,
     findings: [...firing, ...raised.filter((f) => f.event)],

@@ -3,6 +3,17 @@ import type { ProcessSample, Snapshot } from '../model/snapshot.js';
 import { Baselines, hourOf } from './baseline.js';
 import { classify, type KindPattern } from './classify.js';
 import type { FactSet, Subject } from './engine.js';
+
+/** What {@link FactBuilder.processInfo} says of one process. */
+export interface ProcessInfo {
+  readonly kind: string | null;
+  readonly orphan: boolean;
+  /** The parent it had before it was re-parented, when it is an orphan. */
+  readonly originalParent: string | null;
+  /** The normalised cmdline identical processes share (a ghost storm is one group). */
+  readonly group: string;
+}
+
 import type {
   DiskFacts,
   GpuFacts,
@@ -255,6 +266,26 @@ export class FactBuilder {
       }
     }
     return facts;
+  }
+
+  /**
+   * What vigil knows of each process beyond /proc, by pid — for the views (`vigil status`, `vigil watch`):
+   * its kind, whether it is an orphan and the parent it lost, and its group (normalised cmdline).
+   */
+  processInfo(snapshot: Snapshot, facts: FactSet): Map<number, ProcessInfo> {
+    const info = new Map<number, ProcessInfo>();
+    const byPid = new Map((snapshot.processes ?? []).map((p) => [p.pid, p]));
+    for (const subject of facts.subjects.process ?? []) {
+      const f = subject.facts as ProcessFacts;
+      const p = byPid.get(f.pid);
+      info.set(f.pid, {
+        kind: f.kind || null,
+        orphan: f.orphan,
+        originalParent: f.original_parent || null,
+        group: p ? this.metaOf(p).groupKey : '',
+      });
+    }
+    return info;
   }
 
   /** Kind, group key and name depend only on the argv: computed once per process identity. */

@@ -5,16 +5,11 @@
  */
 import type { Severity } from '../config/schema.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
+import type { ProcessInfo } from '../rules/facts.js';
 
 /** What vigil knows of a process beyond /proc (from the rules' facts). */
-export interface ProcInfo {
-  readonly kind: string | null;
-  readonly orphan: boolean;
-  /** The parent it had before it was re-parented, when it is an orphan. */
-  readonly originalParent: string | null;
-  /** The normalised cmdline identical processes share (ghost storms are one group). */
-  readonly group: string;
-}
+/** What vigil knows of a process beyond /proc (see FactBuilder.processInfo). */
+export type ProcInfo = ProcessInfo;
 
 /** A firing finding as the dashboard lists it: from the daemon's database or evaluated here. */
 export interface AlertView {

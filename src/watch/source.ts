@@ -13,12 +13,11 @@ import { formatProblem } from '../config/problems.js';
 import type { Severity } from '../config/schema.js';
 import { Watcher } from '../daemon/cycle.js';
 import { isAlive, readPidFile } from '../daemon/lock.js';
-import type { ProcessFacts } from '../rules/facts-schema.js';
 import type { RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
 import type { Heartbeat } from '../store/types.js';
 import { adviceText } from './explain.js';
-import type { AlertView, DaemonState, ProcInfo, WatchFrame } from './model.js';
+import type { AlertView, DaemonState, WatchFrame } from './model.js';
 
 /** What the dashboard needs of a source of frames (a live machine, or a test's fixed frames). */
 export interface FrameSource {
@@ -271,18 +270,7 @@ export class LiveSource implements FrameSource {
   /** One frame: a Watcher cycle, what the rules know of each process, and the alerts. */
   async frame(): Promise<WatchFrame> {
     const { snapshot, facts, evaluation } = await this.watcher.cycle();
-    const info = new Map<number, ProcInfo>();
-    const byPid = new Map((snapshot.processes ?? []).map((p) => [p.pid, p]));
-    for (const subject of facts.subjects.process ?? []) {
-      const f = subject.facts as ProcessFacts;
-      const p = byPid.get(f.pid);
-      info.set(f.pid, {
-        kind: f.kind || null,
-        orphan: f.orphan,
-        originalParent: f.original_parent || null,
-        group: p ? this.watcher.facts.metaOf(p).groupKey : '',
-      });
-    }
+    const info = this.watcher.facts.processInfo(snapshot, facts);
     const env = this.options.env ?? process.env;
     const daemon = readDaemonState(env);
     const dbPath = daemon.dbPath ?? join(stateDir(env), 'vigil.db');
