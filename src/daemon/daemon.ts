@@ -115,7 +115,10 @@ export class Daemon {
   /** `/metrics` when `[metrics] listen` is set; loads nothing otherwise. */
   private readonly metrics = new MetricsServer({ log: (line) => this.log(line) });
   /** Actions just taken, waiting for the next full cycle to say whether their finding cleared. */
-  private verifying = new Map<number, { fingerprint: string; rule: string; alertId: number | null }>();
+  private verifying = new Map<
+    number,
+    { fingerprint: string; rule: string; alertId: number | null; severity: Severity }
+  >();
   /** Each firing finding's severity at the last evaluation (action notices are told at it). */
   private firingSeverity = new Map<string, Severity>();
   /** The mode in force: the one asked for, or observe while a steering file is unsafe. */
@@ -640,12 +643,12 @@ export class Daemon {
     const log = this.actions;
     if (!log) return;
     const firing = new Set(evaluation.firing.map((f) => f.fingerprint));
-    for (const [id, { fingerprint, rule, alertId }] of this.verifying) {
+    for (const [id, { fingerprint, rule, alertId, severity }] of this.verifying) {
       const cleared = !firing.has(fingerprint);
       this.withStore(() => log.verified(id, cleared, now));
       this.tellAction(
         'verified',
-        { rule, severity: this.severityOf(fingerprint) },
+        { rule, severity },
         alertId,
         `${cleared ? 'the finding cleared' : 'the finding is still there'} (action ${id})`,
       );
@@ -696,7 +699,13 @@ export class Daemon {
       this.withStore(() => log.finish(action.id, result, Date.now()));
       this.metrics.countAction(action.plan.action, result.outcome);
       if (action.fingerprint)
-        this.verifying.set(action.id, { fingerprint: action.fingerprint, rule, alertId: action.alertId });
+        this.verifying.set(action.id, {
+          fingerprint: action.fingerprint,
+          rule,
+          alertId: action.alertId,
+          // Told at the severity it had when acted on: once it clears, it is no longer firing.
+          severity: this.severityOf(action.fingerprint),
+        });
       for (const refusal of result.refused)
         this.log(`policy refused ${action.plan.action} on pid ${refusal.pid}: ${refusal.reason}`);
       this.tellAction(
