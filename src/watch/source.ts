@@ -223,6 +223,8 @@ export class LiveSource implements FrameSource {
       learnBaselines: false,
       collectors: COLLECTOR_NAMES.filter((name) => name !== 'journal'),
       periodsMs: { units: 60_000, gpu: Math.max(2000, options.intervalMs) },
+      // The TCP line is context; /proc/net/tcp is the costliest read of a cycle (see the network collector).
+      tcpStatesEveryMs: Math.max(5000, options.intervalMs),
     });
   }
 
