@@ -96,8 +96,9 @@ export function renderUnit(options: UnitOptions): string {
     'TimeoutStopSec=15',
     `Environment=${unitValue(`VIGIL_STATE_DIR=${options.stateDir}`)}`,
     '# Limits on vigil itself.',
-    'MemoryHigh=96M',
-    'MemoryMax=192M',
+    // The daemon holds ~80 MB; an advisor call adds a short-lived child of ~80 MB in the same cgroup.
+    'MemoryHigh=192M',
+    'MemoryMax=320M',
     'CPUQuota=25%',
     'TasksMax=64',
     'Nice=10',
