@@ -29,7 +29,7 @@ import {
   slopeWithError,
   withVerdict,
 } from './lib.js';
-import { CLOCK_TICKS, rssBytes, treeTicks } from './proc.js';
+import { CLOCK_TICKS, residentParts, rssBytes, treeTicks } from './proc.js';
 import { Sleepers } from './sleepers.js';
 
 const SECTION = 'daemon';
@@ -372,6 +372,7 @@ async function run(log: (line: string) => void, options: BenchOptions): Promise<
     const vigils = contenders.filter((c) => c.home !== null);
     const dbBytes = new Map(vigils.map((c) => [c, databaseBytes(c.home!)]));
     const heartbeats = new Map(vigils.map((c) => [c, readHeartbeat(c.home!)]));
+    const parts = new Map(contenders.map((c) => [c.label, c.exit === null ? residentParts(c.pid) : null]));
     for (const c of contenders) {
       if (c.exit === null) c.child.kill('SIGTERM');
     }
@@ -391,6 +392,30 @@ async function run(log: (line: string) => void, options: BenchOptions): Promise<
     const flagged = byLabel.get('vigil + --lite-mode')!;
     rows.push(...vigilRows('vigil', plain, g, dbBytes.get(vigils[0]!) ?? null, procs));
     rows.push(...vigilRows('vigil + --lite-mode', flagged, g, dbBytes.get(vigils[1]!) ?? null, procs));
+    // RSS counts the pages of the executable too: node's own binary is ~40 MB of them, shared through the
+    // page cache with every Node process on the machine. What each one allocated itself is apart.
+    const glancesParts = glances ? (parts.get(glances.label) ?? null) : null;
+    for (const c of vigils) {
+      const own = parts.get(c.label);
+      if (!own) continue;
+      const against = { section: SECTION, peerName: glances ? glances.label : '—', target: '—' } as const;
+      rows.push(
+        row({
+          ...against,
+          metric: `anonymous memory at the end, ${c.label}`,
+          vigil: own.anonBytes / MB,
+          peer: glancesParts ? glancesParts.anonBytes / MB : null,
+          unit: 'MB',
+        }),
+        row({
+          ...against,
+          metric: `file pages (executable, libraries) at the end, ${c.label}`,
+          vigil: own.fileBytes / MB,
+          peer: glancesParts ? glancesParts.fileBytes / MB : null,
+          unit: 'MB',
+        }),
+      );
+    }
     const flagsVsPlain = { section: SECTION, peerName: 'vigil as installed', target: '—' } as const;
     rows.push(
       row({

@@ -74,6 +74,28 @@ export function treeTicks(pid: number, procfs = '/proc', depth = 0): number | nu
 }
 
 /** Resident memory of a process (VmRSS in /proc/[pid]/status), bytes; null when gone or a zombie. */
+/**
+ * A process's resident memory split in two (from /proc/[pid]/smaps_rollup): what it allocated itself
+ * (`Anonymous`: heap, stacks, the JS heap) and the pages of files it maps (its executable and libraries,
+ * shared through the page cache with every other process running them). Null when it is gone.
+ */
+export function residentParts(
+  pid: number,
+  procfs = '/proc',
+): { anonBytes: number; fileBytes: number } | null {
+  try {
+    const text = readFileSync(`${procfs}/${pid}/smaps_rollup`, 'latin1');
+    const kB = (name: string) =>
+      Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN);
+    const rss = kB('Rss');
+    const anon = kB('Anonymous');
+    if (!Number.isFinite(rss) || !Number.isFinite(anon)) return null;
+    return { anonBytes: anon * 1024, fileBytes: (rss - anon) * 1024 };
+  } catch {
+    return null;
+  }
+}
+
 export function rssBytes(pid: number, procfs = '/proc'): number | null {
   try {
     const text = readFileSync(`${procfs}/${pid}/status`, 'latin1');
