@@ -122,27 +122,29 @@ export async function makeSupportBundle(options: {
 }): Promise<{ written: WrittenBundle; audit: AuditDocument | { error: string } } | null> {
   const store = await openHistory();
   if (store === null) return null;
-  const [bundle, { loadOrCreateIdentity }, { buildReport }, { checkHealth }] = await Promise.all([
-    import('../audit/bundle.js'),
-    import('../audit/identity.js'),
-    import('../report/build.js'),
-    import('./health.js'),
-  ]);
+  const [bundle, { loadOrCreateIdentity }, { reportFromStore }, { unpackSamples }, { checkHealth }] =
+    await Promise.all([
+      import('../audit/bundle.js'),
+      import('../audit/identity.js'),
+      import('../report/gather.js'),
+      import('../store/codec.js'),
+      import('./health.js'),
+    ]);
   try {
     const to = options.now ?? Date.now();
     const from = to - options.sinceMs;
     const config = configForBundle(options.config);
-    const snapshots = store.snapshotsBetween(from, to);
-    const alerts = store.alertsBetween(from, to);
-    const report = buildReport({
-      from,
-      to,
-      alerts,
-      snapshots,
-      runs: store.runsBetween(from, to),
-      snapshotIntervalMs: config.intervalMs,
-      collectorProblems: store.collectorProblemsBetween(from, to),
-    });
+    // The same report as `vigil report`; of the window's snapshots only the newest are kept whole.
+    const { report, history } = await reportFromStore(
+      store,
+      { from, to },
+      { snapshotIntervalMs: config.intervalMs },
+    );
+    const alerts = report.alerts;
+    const first = Math.max(0, history.snapshots.length - BUNDLE_MAX_SNAPSHOTS);
+    const kept = history.snapshots
+      .slice(first)
+      .map((s, i) => ({ ...s, processes: unpackSamples(history.packed[first + i]!, history.identities) }));
     let health: unknown;
     try {
       health = await checkHealth(options.config);
@@ -161,7 +163,6 @@ export async function makeSupportBundle(options: {
     } catch (error) {
       audit = { error: `cannot read the audit log: ${(error as Error).message}` };
     }
-    const kept = snapshots.slice(-BUNDLE_MAX_SNAPSHOTS);
     const written = bundle.writeBundle({
       path: bundle.resolveOutput(options.output, bundle.defaultBundleName('bundle', to)),
       kind: 'support',
@@ -171,7 +172,7 @@ export async function makeSupportBundle(options: {
         to,
         report,
         snapshots: kept,
-        snapshotsLeftOut: snapshots.length - kept.length,
+        snapshotsLeftOut: history.snapshots.length - kept.length,
         alerts,
         actions: actionsBetween(store, from, to),
         health,

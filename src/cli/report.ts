@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, stateDir } from '../config/load.js';
-import { buildReport } from '../report/build.js';
+import { reportFromStore } from '../report/gather.js';
 import { reportJson, reportMarkdown, reportText } from '../report/render.js';
 import { type GlobalOptions, UsageError } from './context.js';
 
@@ -24,42 +24,6 @@ async function parseSince(text: string): Promise<number> {
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
-}
-
-/** Actions proposed or taken in the window, as the report lists them. */
-async function actionsBetween(
-  store: import('../store/store.js').OpenedStore,
-  from: number,
-  to: number,
-): Promise<Array<{ at: number; action: string; target: string; outcome: string }>> {
-  const raw = store.raw();
-  if (!raw) return [];
-  const { ActionLog } = await import('../actions/log.js');
-  return new ActionLog(raw)
-    .between(from, to)
-    .filter((a) => a.state !== 'proposed')
-    .map((a) => ({
-      at: a.updatedAt,
-      action: `${a.action} (${a.mode})`,
-      target: a.plan.unit ?? a.plan.targets.map((t) => t.pid).join(' '),
-      outcome: a.outcome
-        ? `${a.outcome}${a.result ? `: ${a.result.detail}` : ''}`
-        : `${a.state}${a.reason ? `: ${a.reason}` : ''}`,
-    }));
-}
-
-/** The advisor's answers for the alerts of the window (empty without an advice table). */
-async function adviceFor(
-  store: import('../store/store.js').OpenedStore,
-  alerts: ReadonlyArray<{ id: number }>,
-) {
-  const raw = store.raw();
-  if (!raw) return new Map();
-  const { adviceForAlerts } = await import('../advisor/store.js');
-  return adviceForAlerts(
-    raw,
-    alerts.map((a) => a.id),
-  );
 }
 
 export function makeReportCommand(): Command {
@@ -103,21 +67,11 @@ export function makeReportCommand(): Command {
         const { openStore } = await import('../store/store.js');
         const store = openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`) });
         try {
-          const history = store.historyBetween(from, to);
-          const alerts = store.alertsBetween(from, to);
-          const report = buildReport({
-            from,
-            to,
-            alerts,
-            snapshots: history.snapshots,
-            packed: history,
-            runs: store.runsBetween(from, to),
-            snapshotIntervalMs: config.history.snapshot_interval_secs * 1000,
-            collectorProblems: store.collectorProblemsBetween(from, to),
-            actions: await actionsBetween(store, from, to),
-            advice: await adviceFor(store, alerts),
-            top: options.top,
-          });
+          const { report } = await reportFromStore(
+            store,
+            { from, to },
+            { snapshotIntervalMs: config.history.snapshot_interval_secs * 1000, top: options.top },
+          );
           if (options.sign) {
             const { signReport, describeWritten } = await import('./bundle.js');
             process.stdout.write(

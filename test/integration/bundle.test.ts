@@ -150,6 +150,25 @@ describe('vigil bundle', () => {
     assert.match(read('report.md'), /ghost_process_storm/);
     const alerts = JSON.parse(read('alerts.json')).alerts;
     assert.ok(alerts.some((a: { rule: string }) => a.rule === 'ghost_process_storm'));
+    // The report is the one `vigil report` gives for the window: the same alerts, offenders and actions
+    // (the bundle masks a little more text: `<secret>` placeholders become ‹redacted›).
+    const report = JSON.parse(read('report.json'));
+    const direct = JSON.parse(runVigil(['report', '--since', '1h', '--json'], h.env).stdout);
+    const shape = (r: typeof report) => ({
+      alerts: r.alerts.map((a: Record<string, unknown>) => [a['id'], a['rule'], a['severity'], a['pids']]),
+      offenders: r.topByPeakMemory.map((o: Record<string, unknown>) => [o['peakRssBytes'], o['processes']]),
+      kinds: r.byKind.map((o: Record<string, unknown>) => [o['key'], o['peakRssBytes']]),
+      actions: r.actions.length,
+      advice: r.alerts.filter((a: Record<string, unknown>) => a['advice']).length,
+    });
+    assert.deepEqual(shape(report), shape(direct));
+    assert.ok(report.alerts.length > 0 && report.topByPeakMemory.length > 0);
+    // The newest snapshots keep their processes whole: the secret holders, with the secret masked.
+    const { snapshots } = JSON.parse(read('snapshots.json'));
+    assert.ok(
+      snapshots.at(-1).processes.some((p: { cmdline: string }) => p.cmdline.includes('--api-key ‹redacted›')),
+      'the last snapshot lists the secret holders',
+    );
     assert.equal(typeof JSON.parse(read('health.json')).healthy, 'boolean');
     assert.ok(Array.isArray(JSON.parse(read('actions.json')).actions));
     const audit = JSON.parse(read('audit.json'));
