@@ -15,18 +15,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import type { Heartbeat } from '../src/store/types.js';
 import {
   type BenchOptions,
   countProcesses,
   hasProgram,
   median,
+  ROOT,
   type Row,
   row,
   type Section,
   type SectionResult,
   slopeWithError,
+  VIGIL_BIN,
   withVerdict,
 } from './lib.js';
 import { CLOCK_TICKS, residentParts, rssBytes, treeTicks } from './proc.js';
@@ -53,9 +54,6 @@ const V8_FLAGS = ['--max-semi-space-size=1', '--lite-mode'] as const;
 const GLANCES_ARGS = ['-q', '-t', String(INTERVAL_SECS)] as const;
 const STOP_WAIT_MS = 5_000;
 const MB = 1024 * 1024;
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const VIGIL_BIN = fileURLToPath(new URL('../bin/vigil.js', import.meta.url));
 
 interface Sample {
   /** ms since the contenders were spawned. */

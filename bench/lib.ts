@@ -296,6 +296,9 @@ export function renderTable(rows: readonly Row[]): string {
 
 /** The compiled code (`npm run build`), which every figure about vigil's own cost is measured on. */
 export const DIST = new URL('../dist/', import.meta.url);
+/** The checkout the bench runs from, and the `vigil` program in it. */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const VIGIL_BIN = fileURLToPath(new URL('../bin/vigil.js', import.meta.url));
 
 /**
  * Imports a compiled module from dist/ (`rules/runtime.js`). dist/ has no declaration files, so the

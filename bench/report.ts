@@ -8,17 +8,18 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { buildHistory, type HistoryFacts, SNAPSHOTS } from './history.js';
 import {
   importDist,
   median,
+  ROOT,
   type Row,
   row,
   type Section,
   type SectionResult,
   type SpawnTiming,
   timeProgram,
+  VIGIL_BIN,
   withVerdict,
 } from './lib.js';
 
@@ -29,9 +30,6 @@ const STAGE_RUNS = 4;
 const TARGET_REPORT_MS = 300;
 const TARGET_DATABASE_MB = 64;
 const MB = 1024 * 1024;
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const VIGIL_BIN = fileURLToPath(new URL('../bin/vigil.js', import.meta.url));
 
 /** The environment of every vigil run here: this state directory, no user config, no colour. */
 function vigilEnv(home: string): NodeJS.ProcessEnv {

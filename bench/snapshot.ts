@@ -18,6 +18,7 @@ import {
   DIST,
   hasProgram,
   median,
+  ROOT,
   type Row,
   row,
   type Section,
@@ -25,6 +26,7 @@ import {
   slope,
   timeFirstByte,
   timeProgram,
+  VIGIL_BIN,
   withVerdict,
 } from './lib.js';
 import { Sleepers } from './sleepers.js';
@@ -41,8 +43,6 @@ const RSS_SNAPSHOTS = 1000;
 const RSS_WARMUP = 50;
 const RSS_EVERY = 25;
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const VIGIL_BIN = fileURLToPath(new URL('../bin/vigil.js', import.meta.url));
 const VIGIL_MAIN = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const COMPILED_PROCESSES = new URL('../dist/collectors/processes.js', import.meta.url);
 

@@ -12,15 +12,16 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import {
   countProcesses,
   hasProgram,
   median,
+  ROOT,
   type Row,
   row,
   type Section,
   type SectionResult,
+  VIGIL_BIN,
   withVerdict,
 } from './lib.js';
 import { CLOCK_TICKS, rssBytes, treeTicks } from './proc.js';
@@ -36,9 +37,6 @@ const TARGET_RSS_MB = 120;
 const COLUMNS = 120;
 const ROWS = 40;
 const MB = 1024 * 1024;
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const VIGIL_BIN = fileURLToPath(new URL('../bin/vigil.js', import.meta.url));
 
 interface Pane {
   readonly label: string;
