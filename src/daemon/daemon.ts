@@ -119,8 +119,6 @@ export class Daemon {
     number,
     { fingerprint: string; rule: string; alertId: number | null; severity: Severity }
   >();
-  /** Each firing finding's severity at the last evaluation (action notices are told at it). */
-  private firingSeverity = new Map<string, Severity>();
   /** The mode in force: the one asked for, or observe while a steering file is unsafe. */
   private mode: Mode;
 
@@ -408,8 +406,6 @@ export class Daemon {
     const raised = evaluation.raised.filter((f) => !snoozed.has(f.rule));
     // Hygiene (dedupe, re-notify, digests) and channels (terminal, desktop, log, webhook) are the
     // notifier's; the audit records what it decided to tell, reminders and escalations included.
-    for (const f of evaluation.firing) this.firingSeverity.set(f.fingerprint, f.severity);
-    for (const f of evaluation.resolved) this.firingSeverity.delete(f.fingerprint);
     const told = this.notifier?.announce(raised, resolved, evaluation.firing);
     for (const { finding, reason } of told?.tell ?? []) {
       this.audit('notification', {
@@ -761,9 +757,12 @@ export class Daemon {
     this.notifier?.announceAction({ step, rule: about.rule, severity: about.severity, text, alertId });
   }
 
-  /** The severity of the finding an action is about, as last seen firing ('high' when unknown). */
+  /** The severity of the finding an action is about, as the engine has it firing now ('high' when it is not). */
   private severityOf(fingerprint: string | null | undefined): Severity {
-    return (fingerprint ? this.firingSeverity.get(fingerprint) : undefined) ?? 'high';
+    if (!fingerprint) return 'high';
+    return (
+      this.watcher.engine.currentFindings().find((f) => f.fingerprint === fingerprint)?.severity ?? 'high'
+    );
   }
 
   /** A line on the terminal channel, with the time. */
