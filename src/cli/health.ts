@@ -1,9 +1,9 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
-import { isAlive, readPidFile } from '../daemon/lock.js';
+import { sightDaemon } from '../daemon/lock.js';
 import type { Heartbeat } from '../store/types.js';
 import type { GlobalOptions } from './context.js';
 import { formatBytes, formatDuration } from './format.js';
@@ -57,23 +57,8 @@ export async function checkHealth(
     import('../store/store.js'),
     import('../rules/runtime.js'),
   ]);
-  const runDir = runtimeDir(env);
-  const pid = readPidFile(join(runDir, 'vigil.pid'));
-  const running = pid !== null && isAlive(pid);
-  let heartbeat: Heartbeat | null = null;
-  try {
-    heartbeat = JSON.parse(readFileSync(join(runDir, 'heartbeat.json'), 'utf8')) as Heartbeat;
-  } catch {
-    heartbeat = null;
-  }
   const now = Date.now();
-  const age = heartbeat ? (now - heartbeat.lastCycleAt) / 1000 : null;
-  const fresh =
-    heartbeat !== null &&
-    running &&
-    heartbeat.pid === pid &&
-    age !== null &&
-    age * 1000 <= 3 * heartbeat.intervalMs + 2000;
+  const { pid, running, heartbeat, ageSecs: age, fresh } = sightDaemon(runtimeDir(env), now);
 
   const dbPath = heartbeat?.store.path ?? join(stateDir(env), 'vigil.db');
   const database: HealthReport['database'] = {

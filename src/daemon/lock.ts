@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Heartbeat } from '../store/types.js';
 
 /** Another daemon of this user holds the lock. */
 export class AlreadyRunning extends Error {
@@ -34,6 +35,41 @@ export function readPidFile(path: string): number | null {
  * One daemon per user: a pid file created exclusively in the runtime directory. A file left by a daemon
  * that died (its pid no longer alive) is taken over; a live one makes `acquire` throw AlreadyRunning.
  */
+/** What the runtime directory says of the daemon: its pid file and the heartbeat written each cycle. */
+export interface DaemonSighting {
+  /** The pid in the pid file, alive or not; null without one. */
+  readonly pid: number | null;
+  /** The pid file names a live process. */
+  readonly running: boolean;
+  /** The latest heartbeat, whoever wrote it; null when there is none or it is not JSON. */
+  readonly heartbeat: Heartbeat | null;
+  /** Seconds since the heartbeat's last cycle. */
+  readonly ageSecs: number | null;
+  /** Running, and its own heartbeat came within three intervals (and 2 s): the daemon cycles. */
+  readonly fresh: boolean;
+}
+
+/** Reads `vigil.pid` and `heartbeat.json` in the runtime directory (`vigil health`, watch, service). */
+export function sightDaemon(runDir: string, now = Date.now()): DaemonSighting {
+  const pid = readPidFile(join(runDir, 'vigil.pid'));
+  const running = pid !== null && isAlive(pid);
+  let heartbeat: Heartbeat | null = null;
+  try {
+    heartbeat = JSON.parse(readFileSync(join(runDir, 'heartbeat.json'), 'utf8')) as Heartbeat;
+  } catch {
+    heartbeat = null;
+  }
+  const ageSecs =
+    heartbeat && typeof heartbeat.lastCycleAt === 'number' ? (now - heartbeat.lastCycleAt) / 1000 : null;
+  const fresh =
+    heartbeat !== null &&
+    running &&
+    heartbeat.pid === pid &&
+    ageSecs !== null &&
+    ageSecs * 1000 <= 3 * heartbeat.intervalMs + 2000;
+  return { pid, running, heartbeat, ageSecs, fresh };
+}
+
 export class PidLock {
   readonly path: string;
   private held = false;

@@ -10,7 +10,7 @@ import {
 import { dirname, join } from 'node:path';
 import { runtimeDir, stateDir } from '../config/load.js';
 import type { Mode } from '../config/schema.js';
-import { isAlive, readPidFile } from '../daemon/lock.js';
+import { sightDaemon } from '../daemon/lock.js';
 import { CommandNotFound, runCommand } from '../host/command.js';
 import { renderUnit, UNIT_NAME, unitPath, userUnitDir, vigilScript } from './unit.js';
 
@@ -188,18 +188,8 @@ export async function serviceStatus(io: ServiceIo): Promise<ServiceStatus> {
     const active = await systemctl(io, ['is-active', UNIT_NAME]);
     manager = { enabled: enabled.output || 'unknown', active: active.output || 'unknown' };
   }
-  const run = runtimeDir(io.env);
-  const pid = readPidFile(join(run, 'vigil.pid'));
-  const alive = pid !== null && isAlive(pid);
-  let lastCycleAt: number | null = null;
-  try {
-    const heartbeat = JSON.parse(readFileSync(join(run, 'heartbeat.json'), 'utf8')) as {
-      lastCycleAt?: unknown;
-    };
-    if (typeof heartbeat.lastCycleAt === 'number') lastCycleAt = heartbeat.lastCycleAt;
-  } catch {
-    // no heartbeat yet (never ran, or the runtime directory was cleared)
-  }
+  const { pid, running: alive, heartbeat } = sightDaemon(runtimeDir(io.env));
+  const lastCycleAt = typeof heartbeat?.lastCycleAt === 'number' ? heartbeat.lastCycleAt : null;
   return {
     installed,
     path,

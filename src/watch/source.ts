@@ -4,7 +4,7 @@
  * stored answers, read from its database without writing to it. Without a daemon the rules are evaluated
  * here. Nothing here throws out of a cycle: a failing part becomes a note on the screen.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { COLLECTOR_NAMES, type SampleOptions } from '../collectors/index.js';
@@ -12,10 +12,9 @@ import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
 import type { Severity } from '../config/schema.js';
 import { Watcher } from '../daemon/cycle.js';
-import { isAlive, readPidFile } from '../daemon/lock.js';
+import { sightDaemon } from '../daemon/lock.js';
 import type { RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
-import type { Heartbeat } from '../store/types.js';
 import { adviceText } from './explain.js';
 import type { AlertView, DaemonState, WatchFrame } from './model.js';
 
@@ -66,27 +65,14 @@ export interface LiveSourceOptions {
 export function readDaemonState(
   env: NodeJS.ProcessEnv = process.env,
 ): DaemonState & { dbPath: string | null } {
-  const dir = runtimeDir(env);
-  const pid = readPidFile(join(dir, 'vigil.pid'));
-  const running = pid !== null && isAlive(pid);
-  let heartbeat: Heartbeat | null = null;
-  if (running) {
-    try {
-      heartbeat = JSON.parse(readFileSync(join(dir, 'heartbeat.json'), 'utf8')) as Heartbeat;
-    } catch {
-      heartbeat = null;
-    }
-  }
-  const fresh =
-    heartbeat !== null &&
-    heartbeat.pid === pid &&
-    Date.now() - heartbeat.lastCycleAt <= 3 * heartbeat.intervalMs + 2000;
+  const { pid, running, heartbeat, fresh } = sightDaemon(runtimeDir(env));
+  const own = running ? heartbeat : null;
   return {
     running,
     pid: running ? pid : null,
-    mode: heartbeat?.mode ?? null,
+    mode: own?.mode ?? null,
     fresh,
-    dbPath: heartbeat?.store?.path ?? null,
+    dbPath: own?.store?.path ?? null,
   };
 }
 
