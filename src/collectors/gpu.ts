@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { CommandNotFound, type CommandResult, runCommand } from '../host/command.js';
 import { readAttribute } from '../host/files.js';
 import type { GpuProcessSample, GpuSample, GpuSlice } from '../model/snapshot.js';
+import { printable } from '../model/text.js';
 import { type CollectContext, type Collector, Unsupported } from './types.js';
 
 /** The columns of `--query-gpu`, in the order asked for; a header line, if any, overrides the order. */
@@ -289,7 +290,7 @@ function isMissing(cell: string): boolean {
 }
 
 function textCell(cell: string | null): string | null {
-  return cell === null || isMissing(cell) ? null : cell;
+  return cell === null || isMissing(cell) ? null : printable(cell);
 }
 
 /** A number with an optional unit among `units` (`''` = none); anything else is null. */

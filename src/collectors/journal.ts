@@ -1,5 +1,6 @@
 import { CommandNotFound, runCommand } from '../host/command.js';
 import type { JournalEntry } from '../model/snapshot.js';
+import { printable } from '../model/text.js';
 import { type Collector, type JournalSource, Unsupported } from './types.js';
 
 /** How many entries one read returns at most (journalctl `-n`). */
@@ -60,11 +61,13 @@ export function parseJournalJson(text: string): { entries: JournalEntry[]; skipp
     entries.push({
       time: Math.floor(Number(realtime) / 1000),
       priority: parsePriority(firstText(fields['PRIORITY'])),
-      identifier: firstText(fields['SYSLOG_IDENTIFIER']),
-      unit: firstText(fields['_SYSTEMD_UNIT']) ?? firstText(fields['UNIT']) ?? firstText(fields['USER_UNIT']),
+      identifier: shown(firstText(fields['SYSLOG_IDENTIFIER'])),
+      unit: shown(
+        firstText(fields['_SYSTEMD_UNIT']) ?? firstText(fields['UNIT']) ?? firstText(fields['USER_UNIT']),
+      ),
       pid: parsePid(firstText(fields['_PID'])),
       transport: firstText(fields['_TRANSPORT']),
-      message: messageText(fields['MESSAGE']),
+      message: printable(messageText(fields['MESSAGE'])),
       messageId: firstText(fields['MESSAGE_ID']),
       cursor: firstText(fields['__CURSOR']),
     });
@@ -263,6 +266,11 @@ function firstText(value: JsonValue | undefined): string | null {
     }
   }
   return null;
+}
+
+/** Text any local program could have logged, with its control characters written out (see printable). */
+function shown(text: string | null): string | null {
+  return text === null ? null : printable(text);
 }
 
 /** MESSAGE may repeat within one entry; its values are joined by newlines rather than dropped. */

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { errorCode, listDir, readText, tryReadText } from '../host/files.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ProcessSample } from '../model/snapshot.js';
+import { printable } from '../model/text.js';
 import type { CollectContext, CollectReport, SyncCollector } from './types.js';
 
 /**
@@ -57,7 +58,7 @@ export function parseProcStat(line: string): RawProcStat {
   }
   const parsed: RawProcStat = {
     pid,
-    comm: line.slice(open + 1, close),
+    comm: printable(line.slice(open + 1, close)),
     state: String.fromCharCode(fields[3]!),
     ppid: fields[4]!,
     pgid: fields[5]!,
@@ -105,11 +106,15 @@ export function parseStatusUid(text: string): number | null {
   return Number.isNaN(uid) ? null : uid;
 }
 
-/** /proc/[pid]/cmdline: NUL-separated argv, usually with a trailing NUL; empty for kernel threads. */
+/**
+ * /proc/[pid]/cmdline: NUL-separated argv, usually with a trailing NUL; empty for kernel threads. Each
+ * argument comes back printable (control characters written out), since the process chose it.
+ */
 export function parseCmdline(text: string): string[] {
   if (text.length === 0) return [];
   const argv = text.split('\0');
   if (argv[argv.length - 1] === '') argv.pop();
+  for (let i = 0; i < argv.length; i++) argv[i] = printable(argv[i]!);
   return argv;
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -100,6 +100,32 @@ export function spawnZombieParent(count: number): { parent: number } {
     },
   );
   return { parent: Number(result.stdout.trim()) };
+}
+
+/** The name of the hostile process's program: a newline and an escape sequence that clears the screen. */
+export const HOSTILE_COMM = 'ev\nil\u001b[2J';
+/** Its argv[0]: a marker to filter on, a newline, a screen clear and a window-title sequence. */
+export const HOSTILE_ARGV0 = 'vigil-hostile\n\u001b[2J\u001b]0;pwned\u0007';
+
+/**
+ * A sleeper whose program name and cmdline are written to wreck a terminal that prints them raw, as
+ * anyone's process can be (its cmdline is world-readable). Started through a symlink named
+ * HOSTILE_COMM, so the kernel's comm is that name too. `stop()` kills it and removes the symlink.
+ */
+export function spawnHostile(): { pid: number; stop: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-hostile-'));
+  const program = join(dir, HOSTILE_COMM);
+  symlinkSync('/bin/sleep', program);
+  const child = spawn(program, ['600'], { argv0: HOSTILE_ARGV0, stdio: 'ignore' });
+  child.unref();
+  const pid = child.pid!;
+  return {
+    pid,
+    stop: () => {
+      killAll([pid]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** State letter of a pid from /proc, or null when gone. */

@@ -79,6 +79,11 @@ export class TmuxPane {
     return this.tmux(['capture-pane', '-p', '-t', this.target]);
   }
 
+  /** The pane's title, which a program can set with an OSC 0 or 2 escape sequence. */
+  title(): string {
+    return this.tmux(['display-message', '-p', '-t', this.target, '#{pane_title}']).trim();
+  }
+
   /** Polls the screen until `check` holds; throws with the last screen after `timeoutMs`. */
   async waitFor(
     check: RegExp | ((screen: string) => boolean),

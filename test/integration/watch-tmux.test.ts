@@ -4,23 +4,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runVigil, VIGIL_BIN } from '../helpers/cli.js';
-import { cmdlineOf, killAll, spawnOrphanedStorm, stateOf } from '../helpers/procs.js';
+import { cmdlineOf, killAll, spawnHostile, spawnOrphanedStorm, stateOf } from '../helpers/procs.js';
 import { hasTmux, TmuxPane } from '../helpers/tmux.js';
 
 describe('vigil watch in a real terminal (tmux, 120×40)', () => {
   let storm: number[] = [];
   let home = '';
   let pane: TmuxPane | null = null;
+  let hostile: ReturnType<typeof spawnHostile> | null = null;
 
   before(() => {
     if (!hasTmux()) return;
     storm = spawnOrphanedStorm(3, 1);
+    hostile = spawnHostile();
     home = mkdtempSync(join(tmpdir(), 'vigil-watch-'));
   });
 
   after(() => {
     pane?.close();
     killAll(storm);
+    hostile?.stop();
     if (home) rmSync(home, { recursive: true, force: true });
   });
 
@@ -44,6 +47,24 @@ describe('vigil watch in a real terminal (tmux, 120×40)', () => {
     assert.match(screen, /^CPU +[█░]+ /m);
     assert.match(screen, /^Mem +[█░]+ /m);
     assert.match(screen, /sort cpu ▼ · list · \d+ processes/);
+
+    // A process whose name and cmdline hold a newline, a screen clear and a window title is one row with
+    // its escapes written out; the header stays on the first line and the title stays vigil's.
+    pane.type('/');
+    await pane.waitFor(/filter: █/, 'the filter prompt');
+    pane.type('vigil-hostile');
+    pane.keys('Enter');
+    screen = await pane.waitFor((s) => s.includes('filter "vigil-hostile"'), 'the hostile filter');
+    assert.match(screen.split('\n')[0]!, /^vigil · /, `the header is on the first line:\n${screen}`);
+    assert.match(
+      screen,
+      new RegExp(`^ +${hostile!.pid} .*vigil-hostile\\\\n\\\\e\\[2J\\\\e\\]0;pwned\\\\x07 600`, 'm'),
+    );
+    assert.match(screen, /1 of \d+ processes/);
+    assert.notEqual(pane.title(), 'pwned');
+    pane.type('/');
+    pane.keys('Escape');
+    await pane.waitFor((s) => !s.includes('filter "'), 'the filter to be cleared');
 
     pane.type('/');
     await pane.waitFor(/filter: █/, 'the filter prompt');

@@ -96,10 +96,21 @@ describe('parseJournalJson on real journald records', () => {
     assert.equal(entries[0]!.message, 'cannot open /home/ana/R\uFFFDsum\uFFFD.pdf');
   });
 
-  it('decodes valid UTF-8 bytes as the text they are', () => {
+  it('decodes valid UTF-8 bytes as the text they are, with the bell written out', () => {
     const record = JSON.parse(compact('A.')) as Record<string, unknown>;
     record['MESSAGE'] = [...Buffer.from('Résumé saved\x07')];
-    assert.equal(parseJournalJson(JSON.stringify(record)).entries[0]!.message, 'Résumé saved\x07');
+    assert.equal(parseJournalJson(JSON.stringify(record)).entries[0]!.message, 'Résumé saved\\x07');
+  });
+
+  it('writes out the escape sequences and newlines any local program can log, in the message and the names', () => {
+    const record = JSON.parse(compact('A.')) as Record<string, unknown>;
+    record['MESSAGE'] = 'done\n\u001b[2J\u001b]0;pwned\u0007';
+    record['SYSLOG_IDENTIFIER'] = 'app\u001b[31m';
+    record['_SYSTEMD_UNIT'] = 'x\r.service';
+    const entry = parseJournalJson(JSON.stringify(record)).entries[0]!;
+    assert.equal(entry.message, 'done\\n\\e[2J\\e]0;pwned\\x07');
+    assert.equal(entry.identifier, 'app\\e[31m');
+    assert.equal(entry.unit, 'x\\r.service');
   });
 
   it("names the unit, pid and message id of systemd's OOM follow-up", () => {

@@ -70,6 +70,19 @@ describe('parsing the other per-process files', () => {
     assert.deepEqual(parseCmdline(''), []);
   });
 
+  it('writes out control characters in argv and in the name, so printing them cannot drive a terminal', () => {
+    assert.deepEqual(parseCmdline('sh\0-c\0a\nb\u001b]0;title\u0007\0'), [
+      'sh',
+      '-c',
+      'a\\nb\\e]0;title\\x07',
+    ]);
+    const stat = parseProcStat(
+      '4242 (ev\nil\u001b[2J\u202e) S 1 4242 4242 0 -1 4194560 0 0 0 0 1 2 0 0 20 0 1 0 100 0 0',
+    );
+    assert.equal(stat.comm, 'ev\\nil\\e[2J\\u202e');
+    assert.equal(stat.ppid, 1);
+  });
+
   it('prefers the cgroup v2 path and falls back to the first v1 hierarchy', () => {
     assert.equal(
       parseCgroup('0::/user.slice/user-1000.slice/session-2.scope\n'),
