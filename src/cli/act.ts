@@ -8,6 +8,7 @@ import type { ActionLog } from '../actions/log.js';
 import type { ActionPlan } from '../actions/plan.js';
 import { loadConfig, stateDir } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { parseDuration } from '../model/duration.js';
 import type { OpenedStore } from '../store/store.js';
 import { type GlobalOptions, hostPathsFrom, UsageError } from './context.js';
 import { formatBytes, formatDuration } from './format.js';
@@ -191,10 +192,7 @@ export function makeSnoozeCommand(): Command {
     .argument('<duration>', 'how long: 30m, 1h, 1d')
     .action(async (rule: string, duration: string, _o: unknown, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      const [{ parseDuration }, { loadRulesRuntime }] = await Promise.all([
-        import('../rules/load.js'),
-        import('../rules/runtime.js'),
-      ]);
+      const { loadRulesRuntime } = await import('../rules/runtime.js');
       let ms: number;
       try {
         ms = parseDuration(duration);

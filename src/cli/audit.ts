@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { AuditEntry, ChainVerdict } from '../audit/chain.js';
 import { stateDir } from '../config/load.js';
 import type { OpenedStore } from '../store/store.js';
+import { parseSince } from './context.js';
 import { formatBytes } from './format.js';
 
 /**
@@ -15,19 +16,6 @@ import { formatBytes } from './format.js';
  *     vigil audit export [--since 24h] [--sign] [-o FILE]
  */
 
-/** `--since` values: `24h`, `90m`, `7d` (the rule files' duration syntax, as `vigil report`). */
-export async function parseSince(text: string): Promise<number> {
-  const { parseDuration } = await import('../rules/load.js');
-  let ms: number;
-  try {
-    ms = parseDuration(text);
-  } catch (error) {
-    throw new InvalidArgumentError(`--since: ${(error as Error).message}`);
-  }
-  if (!(ms > 0)) throw new InvalidArgumentError(`--since ${text}: the window is empty`);
-  return ms;
-}
-
 /** The history database, or null (said on stderr, exit status 1) when there is none yet. */
 export async function openHistory(): Promise<OpenedStore | null> {
   const path = join(stateDir(), 'vigil.db');
@@ -37,7 +25,7 @@ export async function openHistory(): Promise<OpenedStore | null> {
     return null;
   }
   const { openStore } = await import('../store/store.js');
-  return openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`) });
+  return openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`), quickCheck: false });
 }
 
 /** The audit log of an open store; throws (exit 1) when the database cannot be read. */
@@ -81,7 +69,7 @@ function makeListCommand(): Command {
     .option('--json', 'JSON: {from, to, chain, entries[]} (seq, at, kind, data, prevHash, hash)')
     .exitOverride()
     .action(async (options: { since: string; limit?: number; json?: boolean }) => {
-      const since = await parseSince(options.since);
+      const since = parseSince(options.since);
       const store = await openHistory();
       if (store === null) return;
       try {
@@ -153,7 +141,7 @@ function makeExportCommand(): Command {
     )
     .exitOverride()
     .action(async (options: { since: string; sign?: boolean; output?: string }) => {
-      const since = await parseSince(options.since);
+      const since = parseSince(options.since);
       const store = await openHistory();
       if (store === null) return;
       try {

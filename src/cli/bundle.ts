@@ -8,8 +8,8 @@ import { defaultConfig } from '../config/schema.js';
 import { errorCode } from '../host/files.js';
 import type { Report } from '../report/build.js';
 import type { OpenedStore } from '../store/store.js';
-import { auditLogOf, openHistory, parseSince, verdictLine } from './audit.js';
-import type { GlobalOptions } from './context.js';
+import { auditLogOf, openHistory, verdictLine } from './audit.js';
+import { type GlobalOptions, parseSince } from './context.js';
 import { formatBytes } from './format.js';
 
 /**
@@ -207,7 +207,7 @@ export function makeBundleCommand(): Command {
     .exitOverride()
     .action(async (options: { since: string; output?: string }, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      const sinceMs = await parseSince(options.since);
+      const sinceMs = parseSince(options.since);
       const made = await makeSupportBundle({ sinceMs, output: options.output, config: global.config });
       if (made === null) return;
       process.stdout.write(describeWritten('support bundle', made.written));

@@ -1,8 +1,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { InvalidArgumentError } from 'commander';
 import type { SampleOptions } from '../collectors/index.js';
 import type { JournalSource } from '../collectors/types.js';
 import type { HostPaths } from '../host/paths.js';
+import { parseDuration } from '../model/duration.js';
 
 /** Global options every command accepts (see `vigil --help`). */
 export interface GlobalOptions {
@@ -61,4 +63,16 @@ export function sampleOptionsFrom(
     journalSince: local.journalSince ?? '-1h',
     commandTimeoutMs: 5000,
   };
+}
+
+/** `--since` values: `24h`, `90m`, `7d` (the rule files' duration syntax, as `vigil report`). */
+export function parseSince(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`--since: ${(error as Error).message}`);
+  }
+  if (!(ms > 0)) throw new InvalidArgumentError(`--since ${text}: the window is empty`);
+  return ms;
 }

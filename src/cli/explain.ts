@@ -88,7 +88,7 @@ export function makeExplainCommand(): Command {
       const asking = wantsAi && !options.printPrompt;
       const store =
         existsSync(dbPath) || asking
-          ? (await import('../store/store.js')).openStore(dbPath, { log: () => {} })
+          ? (await import('../store/store.js')).openStore(dbPath, { log: () => {}, quickCheck: false })
           : null;
       try {
         const now = Date.now();

@@ -3,25 +3,72 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ProblemsError } from '../config/problems.js';
 import { vigilVersion } from '../host/version.js';
-import { makeFixCommand, makeKillCommand, makeSnoozeCommand, makeVetoCommand } from './act.js';
-import { makeAuditCommand } from './audit.js';
-import { makeBundleCommand, makeVerifyBundleCommand } from './bundle.js';
-import { makeCompletionCommand } from './completion.js';
-import { makeConfigCommand } from './config-cmd.js';
 import { UsageError } from './context.js';
-import { makeExplainCommand } from './explain.js';
-import { makeHealthCommand } from './health.js';
-import { makeReportCommand } from './report.js';
-import { makeRulesCommand } from './rules.js';
-import { makeServiceCommand } from './service.js';
-import { makeStatusCommand } from './status.js';
-import { makeWatchCommand } from './watch.js';
 
 /** Exit statuses, as documented in the man page: 0 ok, 1 runtime failure, 2 usage error. */
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
 
-export function makeProgram(): Command {
+/** Global options that take a value: the word after them is not a command name. */
+const GLOBAL_VALUE_OPTIONS = new Set(['--config', '--procfs', '--sysfs', '--rootfs', '--nvidia-smi']);
+
+/**
+ * The commands, in the order `vigil --help` lists them, each group with the module that defines it. A
+ * module is imported only when one of its commands runs (or when all are needed: help, completion, an
+ * unknown word), so `vigil report` does not load the collectors, the dashboard or the service code.
+ */
+const COMMANDS: ReadonlyArray<readonly [names: readonly string[], load: () => Promise<Command[]>]> = [
+  [['status'], async () => [(await import('./status.js')).makeStatusCommand()]],
+  [['rules'], async () => [(await import('./rules.js')).makeRulesCommand()]],
+  [['report'], async () => [(await import('./report.js')).makeReportCommand()]],
+  [['health'], async () => [(await import('./health.js')).makeHealthCommand()]],
+  [
+    ['kill', 'fix', 'veto', 'snooze'],
+    async () => {
+      const act = await import('./act.js');
+      return [act.makeKillCommand(), act.makeFixCommand(), act.makeVetoCommand(), act.makeSnoozeCommand()];
+    },
+  ],
+  [['audit'], async () => [(await import('./audit.js')).makeAuditCommand()]],
+  [
+    ['bundle', 'verify-bundle'],
+    async () => {
+      const bundle = await import('./bundle.js');
+      return [bundle.makeBundleCommand(), bundle.makeVerifyBundleCommand()];
+    },
+  ],
+  [['explain'], async () => [(await import('./explain.js')).makeExplainCommand()]],
+  [['watch'], async () => [(await import('./watch.js')).makeWatchCommand()]],
+  [['service'], async () => [(await import('./service.js')).makeServiceCommand()]],
+  [['config'], async () => [(await import('./config-cmd.js')).makeConfigCommand()]],
+  [['completion'], async () => [(await import('./completion.js')).makeCompletionCommand()]],
+];
+
+/**
+ * Makes `command` and its subcommands throw instead of calling process.exit (addCommand does not pass the
+ * program's exitOverride on), so a usage error anywhere exits 2 through main().
+ */
+function throwOnExit(command: Command): Command {
+  command.exitOverride();
+  for (const sub of command.commands) throwOnExit(sub);
+  return command;
+}
+
+/** The command word of `argv` (after node and the script): the first word that is not a global option. */
+function commandWord(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (GLOBAL_VALUE_OPTIONS.has(arg)) i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
+
+/**
+ * The CLI. With `argv`, only the module of the command it names is loaded; without (or for help, an
+ * unknown word or no command at all) every command is, so help and completion list them all.
+ */
+export async function makeProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command('vigil')
     .description('A watchdog for Linux developer workstations')
     .version(vigilVersion(), '-V, --version')
@@ -35,22 +82,16 @@ export function makeProgram(): Command {
     .option('--nvidia-smi <path>', 'nvidia-smi program to run', undefined)
     .showHelpAfterError('(run vigil --help for usage)')
     .exitOverride();
-  program.addCommand(makeStatusCommand().exitOverride());
-  program.addCommand(makeRulesCommand());
-  program.addCommand(makeReportCommand());
-  program.addCommand(makeHealthCommand());
-  program.addCommand(makeKillCommand());
-  program.addCommand(makeFixCommand());
-  program.addCommand(makeVetoCommand());
-  program.addCommand(makeSnoozeCommand());
-  program.addCommand(makeAuditCommand());
-  program.addCommand(makeBundleCommand());
-  program.addCommand(makeVerifyBundleCommand());
-  program.addCommand(makeExplainCommand());
-  program.addCommand(makeWatchCommand());
-  program.addCommand(makeServiceCommand());
-  program.addCommand(makeConfigCommand());
-  program.addCommand(makeCompletionCommand());
+  const word = argv === undefined ? undefined : commandWord(argv.slice(2));
+  // completion prints the whole CLI's tree, so it needs every command too.
+  const named =
+    word === undefined || word === 'completion'
+      ? undefined
+      : COMMANDS.find(([names]) => names.includes(word));
+  const groups = word === 'run' ? [] : named ? [named] : COMMANDS;
+  for (const commands of await Promise.all(groups.map(([, load]) => load()))) {
+    for (const command of commands) program.addCommand(throwOnExit(command));
+  }
   program
     .command('run', { isDefault: false })
     .description('run the watchdog in the foreground (the same as vigil alone; vigil run --help for options)')
@@ -64,7 +105,7 @@ export function makeProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = makeProgram();
+  const program = await makeProgram(argv);
   try {
     await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);

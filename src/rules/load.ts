@@ -6,6 +6,7 @@ import { parseTomlFile } from '../config/load.js';
 import { lineOfKey } from '../config/locate.js';
 import { type Problem, ProblemsError, problemsFromIssues } from '../config/problems.js';
 import { SEVERITIES } from '../config/schema.js';
+import { DURATION, parseDuration } from '../model/duration.js';
 import { compile, compileTemplate, environmentFor } from './cel.js';
 import { HISTORY_FIELDS, SCOPES } from './facts-schema.js';
 import { CATALOG_ACTION_IDS, type Rule, type RuleSpec } from './types.js';
@@ -15,18 +16,6 @@ export const SHIPPED_RULES_DIR = fileURLToPath(new URL('../../rules/', import.me
 
 /** Files in rules/ that are not rule packs. */
 const NOT_RULE_FILES = new Set(['kinds.toml']);
-
-const DURATION = /^(\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
-
-/** `90s`, `5m`, `1h30m`, `250ms` → milliseconds. */
-export function parseDuration(text: string): number {
-  if (!DURATION.test(text))
-    throw new Error(`not a duration: ${JSON.stringify(text)} (use e.g. 30s, 5m, 1h30m)`);
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  let total = 0;
-  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(n) * unit[u!]!;
-  return total;
-}
 
 const duration = v.pipe(v.string(), v.regex(DURATION, 'expected a duration such as 30s, 5m or 1h30m'));
 

@@ -1,49 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ModuleTrace } from '../helpers/trace.js';
 
 /**
  * The SDK costs ~22 MB resident: loading the advisor (and the daemon that holds it) must not load it;
  * only a call does. A module resolve hook records every module a real Node process resolves.
  */
 
-const dir = mkdtempSync(join(tmpdir(), 'vigil-lazy-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-const hooks = join(dir, 'hooks.mjs');
-writeFileSync(
-  hooks,
-  `import { appendFileSync } from 'node:fs';
-export async function resolve(specifier, context, next) {
-  const result = await next(specifier, context);
-  appendFileSync(process.env.VIGIL_TRACE, result.url + '\\n');
-  return result;
-}
-`,
-);
-const register = join(dir, 'register.mjs');
-writeFileSync(
-  register,
-  `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
-);
+const trace = new ModuleTrace();
+after(() => trace.close());
 
 const src = (path: string) =>
   pathToFileURL(fileURLToPath(new URL(`../../src/${path}`, import.meta.url))).href;
 
 function resolvedBy(code: string): string[] {
-  const trace = join(dir, `trace-${Math.random().toString(36).slice(2)}.txt`);
-  writeFileSync(trace, '');
-  const run = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--import', pathToFileURL(register).href, '--input-type=module', '-e', code],
-    { encoding: 'utf8', env: { ...process.env, VIGIL_TRACE: trace }, timeout: 60_000 },
-  );
-  assert.equal(run.status, 0, run.stderr);
-  return readFileSync(trace, 'utf8').split('\n').filter(Boolean);
+  return trace.urls(['--input-type=module', '-e', code], { preload: ['tsx'] });
 }
 
 describe('loading the advisor', () => {

@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { defaultConfig } from '../../src/config/schema.js';
+import { parseDuration } from '../../src/model/duration.js';
 import { type FactSet, RuleEngine, type Subject } from '../../src/rules/engine.js';
 import type { SystemFacts } from '../../src/rules/facts-schema.js';
-import { loadRules, parseDuration } from '../../src/rules/load.js';
+import { loadRules } from '../../src/rules/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-engine-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

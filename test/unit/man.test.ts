@@ -42,10 +42,10 @@ describe('the man page', () => {
     }
   });
 
-  it('names every command and every option that vigil --help and each command’s --help list', () => {
+  it('names every command and every option that vigil --help and each command’s --help list', async () => {
     const roff = readFileSync(page, 'utf8');
     const missing: string[] = [];
-    for (const node of completionTree(makeProgram())) {
+    for (const node of completionTree(await makeProgram())) {
       const path = node.path.replace(/-/g, '\\-');
       if (path && !roff.includes(path)) missing.push(`command "${node.path}"`);
       for (const option of node.options) {

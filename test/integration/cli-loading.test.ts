@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runVigil, VIGIL_BIN } from '../helpers/cli.js';
+import { ModuleTrace } from '../helpers/trace.js';
+
+/**
+ * A command loads the code it needs and no more: `vigil report` starts in a fraction of a second only if
+ * it does not load the collectors, the rules engine's CEL interpreter, the dashboard or the advisor SDK.
+ */
+
+const trace = new ModuleTrace();
+const home = mkdtempSync(join(tmpdir(), 'vigil-loading-'));
+const env = { XDG_STATE_HOME: join(home, 'state'), XDG_CONFIG_HOME: join(home, 'config'), VIGIL_CONFIG: '' };
+after(() => {
+  trace.close();
+  rmSync(home, { recursive: true, force: true });
+});
+
+/** The modules of vigil and of its dependencies that `vigil <args>` loads, as short paths. */
+function loadedBy(args: readonly string[], ok: readonly number[] = [0]): string[] {
+  return trace
+    .urls([VIGIL_BIN, ...args], { env, ok })
+    .filter((url) => url.startsWith('file:'))
+    .map((url) => url.replace(/^.*?\/(dist|src|node_modules)\//, '$1/'));
+}
+
+describe('what a vigil command loads', () => {
+  it('vigil report loads its own modules, not the collectors, CEL, the dashboard, the SDK or other commands', () => {
+    const loaded = loadedBy(['report', '--since', '7d'], [1]); // 1: no history yet
+    assert.ok(
+      loaded.some((m) => /\/cli\/report\.[jt]s$/.test(m)),
+      loaded.join('\n'),
+    );
+    for (const heavy of [
+      /\/collectors\//,
+      /@marcbachmann\/cel-js/,
+      /node_modules\/(ink|react)\//,
+      /@anthropic-ai\/sdk/,
+      /\/cli\/(status-view|watch|service|explain|act)\.[jt]s$/,
+    ]) {
+      assert.deepEqual(
+        loaded.filter((m) => heavy.test(m)),
+        [],
+        `vigil report loaded ${heavy}`,
+      );
+    }
+  });
+
+  it('vigil --help still lists every command, and completion still knows them all', () => {
+    const help = runVigil(['--help'], env);
+    assert.equal(help.status, 0);
+    for (const name of [
+      'status',
+      'report',
+      'health',
+      'kill',
+      'snooze',
+      'verify-bundle',
+      'watch',
+      'completion',
+    ]) {
+      assert.match(help.stdout, new RegExp(`^  ${name}\\b`, 'm'), `--help lists ${name}`);
+    }
+    const bash = runVigil(['completion', 'bash'], env);
+    assert.equal(bash.status, 0);
+    assert.match(bash.stdout, /verify-bundle/);
+    assert.match(bash.stdout, /--since/);
+  });
+
+  it('finds the command after global options that take a value', () => {
+    const run = runVigil(['--config', join(home, 'none.toml'), 'report'], env);
+    assert.equal(run.status, 2, 'the missing config file is a usage error');
+    assert.match(run.stderr, /none\.toml: no such file/);
+  });
+
+  it('exits 2, naming the option, for an unknown option of any command or subcommand', () => {
+    for (const args of [
+      ['report', '--hlep'],
+      ['audit', 'verify', '--nope'],
+      ['config', 'show', '--nope'],
+      ['status', '--top'],
+    ]) {
+      const run = runVigil(args, env);
+      assert.equal(run.status, 2, `vigil ${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /error: (unknown option|option '--top <n>' argument missing)/);
+    }
+  });
+});
