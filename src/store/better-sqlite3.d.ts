@@ -27,6 +27,8 @@ declare module 'better-sqlite3' {
       run(...params: P): RunResult;
       get(...params: P): R | undefined;
       all(...params: P): R[];
+      /** The rows one at a time, without building the whole array. */
+      iterate(...params: P): IterableIterator<R>;
       /** Rows as arrays of column values instead of objects (persistent on the statement). */
       raw(toggle?: boolean): this;
       /** Only the first column of each row (persistent on the statement). */

@@ -702,11 +702,13 @@ class SqliteStore implements OpenedStore {
     for (const [id, pid, startTicks, comm, name, cmdline, user, kind, group] of procRows.all({ from, to })) {
       identities.set(id, { pid, startTicks, comm, name, cmdline, user, kind, group });
     }
-    const rows = this.statement<[number, number], SnapshotRow>(SQL.snapshotsBetween).raw().all(from, to);
+    // Row by row: each raw row is garbage once mapped, so a week's rows never all survive a scavenge.
+    const rows = this.statement<[number, number], SnapshotRow>(SQL.snapshotsBetween).raw().iterate(from, to);
     const packed: Uint8Array[] = [];
-    const snapshots = rows.map((row): SnapshotRecord => {
+    const snapshots: SnapshotRecord[] = [];
+    for (const row of rows) {
       packed.push(row[15]);
-      return {
+      snapshots.push({
         takenAt: row[0],
         memUsedPercent: row[1],
         memAvailableBytes: row[2],
@@ -723,8 +725,8 @@ class SqliteStore implements OpenedStore {
         gpuTempCelsius: row[13],
         disks: JSON.parse(row[14]) as Record<string, number>,
         processes: [],
-      };
-    });
+      });
+    }
     return { snapshots, identities, packed };
   }
 
