@@ -1,4 +1,5 @@
-import { Environment } from '@marcbachmann/cel-js';
+import { createRequire } from 'node:module';
+import type { Environment } from '@marcbachmann/cel-js';
 import { formatBytes, formatDuration } from '../cli/format.js';
 import { compileFast, type FieldType, type VariableTypes } from './cel-fast.js';
 import { SCOPE_VARIABLES, type Scope, SYSTEM_FIELDS } from './facts-schema.js';
@@ -11,40 +12,61 @@ function plain(value: number): string {
   return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }
 
-const cache = new Map<string, Environment>();
-/** The declared fields of each environment's variables, for {@link compileFast}. */
-const declared = new WeakMap<Environment, VariableTypes>();
+/** The summary functions, the same for CEL and for the fast path. */
+const FUNCTIONS = {
+  bytes: (x: number) => formatBytes(x),
+  duration: (x: number) => formatDuration(x),
+  fixed: (x: number) => plain(x),
+} as const;
 
 /**
- * The CEL environment of one scope: `sys`, `t` (thresholds, all doubles) and the scope's own variable,
- * declared with their field types so that a typo or a wrong comparison is a load-time error, plus a few
+ * What expressions of one scope may use: `sys`, `t` (thresholds, all doubles) and the scope's own
+ * variable, with their field types, so that a typo or a wrong comparison is a load-time error, plus the
  * formatting functions for summaries: `bytes(x)`, `duration(secs)`, `fixed(x)`. No function touches the
- * system: CEL here is a pure expression language (never `eval`).
+ * system: CEL here is a pure expression language (never `eval`). CEL's own environment is built only when
+ * an expression needs it (see ./cel-fast.ts).
  */
-export function environmentFor(scope: Scope, thresholdNames: readonly string[]): Environment {
+export interface CelScope {
+  readonly types: VariableTypes;
+  cel: Environment | null;
+}
+
+const cache = new Map<string, CelScope>();
+
+export function environmentFor(scope: Scope, thresholdNames: readonly string[]): CelScope {
   const id = `${scope}:${thresholdNames.join(',')}`;
   const cached = cache.get(id);
   if (cached) return cached;
-  const env = new Environment({ homogeneousAggregateLiterals: false })
-    .registerVariable({ name: 'sys', schema: { ...SYSTEM_FIELDS } })
-    .registerVariable({
-      name: 't',
-      schema: Object.fromEntries(thresholdNames.map((name) => [name, 'double'])),
-    })
-    .registerFunction('bytes(double): string', (x: number) => formatBytes(x))
-    .registerFunction('duration(double): string', (x: number) => formatDuration(x))
-    .registerFunction('fixed(double): string', (x: number) => plain(x));
   const types: Record<string, Record<string, FieldType>> = {
     sys: { ...SYSTEM_FIELDS },
     t: Object.fromEntries(thresholdNames.map((name) => [name, 'double' as const])),
   };
   if (scope !== 'system') {
     const { variable, fields } = SCOPE_VARIABLES[scope];
-    env.registerVariable({ name: variable, schema: { ...fields } });
     types[variable] = { ...fields };
   }
-  declared.set(env, types);
-  cache.set(id, env);
+  const made: CelScope = { types, cel: null };
+  cache.set(id, made);
+  return made;
+}
+
+/**
+ * @marcbachmann/cel-js, loaded on first use: synchronously (require of an ES module, Node ≥ 20.19), since
+ * rules compile inside synchronous loading code.
+ */
+function celEnvironment(scope: CelScope): Environment {
+  if (scope.cel) return scope.cel;
+  const { Environment: CelEnvironment } = createRequire(import.meta.url)(
+    '@marcbachmann/cel-js',
+  ) as typeof import('@marcbachmann/cel-js');
+  let env = new CelEnvironment({ homogeneousAggregateLiterals: false });
+  for (const [name, fields] of Object.entries(scope.types))
+    env = env.registerVariable({ name, schema: { ...fields } });
+  env = env
+    .registerFunction('bytes(double): string', FUNCTIONS.bytes)
+    .registerFunction('duration(double): string', FUNCTIONS.duration)
+    .registerFunction('fixed(double): string', FUNCTIONS.fixed);
+  scope.cel = env;
   return env;
 }
 
@@ -54,7 +76,11 @@ export interface CompileResult {
 }
 
 /** Parses and type-checks an expression; `expect` is the CEL type it must have (`bool` for conditions). */
-export function compile(env: Environment, expression: string, expect: 'bool' | 'any'): CompileResult {
+export function compile(scope: CelScope, expression: string, expect: 'bool' | 'any'): CompileResult {
+  // A simple expression runs as plain closures (./cel-fast.ts), checked there; anything else through CEL.
+  const fast = compileFast(expression, scope.types, expect, FUNCTIONS);
+  if (fast) return { program: fast };
+  const env = celEnvironment(scope);
   let checked: { valid: boolean; type?: string; error?: { message: string } };
   try {
     checked = env.check(expression) as typeof checked;
@@ -65,12 +91,7 @@ export function compile(env: Environment, expression: string, expect: 'bool' | '
   if (expect === 'bool' && checked.type !== 'bool') {
     return { error: `must be a condition (bool), but is ${checked.type}` };
   }
-  // A simple condition runs as plain closures (./cel-fast.ts); anything else through CEL's interpreter.
-  const types = declared.get(env);
-  const fast = expect === 'bool' && types ? compileFast(expression, types, 'bool') : null;
-  if (fast) return { program: fast };
-  const parsed = env.parse(expression) as unknown as CelProgram;
-  return { program: parsed };
+  return { program: env.parse(expression) as unknown as CelProgram };
 }
 
 function firstLine(message: string): string {
@@ -80,7 +101,7 @@ function firstLine(message: string): string {
 /** `{{ expr }}` pieces of a summary template, compiled once. */
 export type Template = (variables: Record<string, unknown>) => string;
 
-export function compileTemplate(env: Environment, template: string): { template?: Template; error?: string } {
+export function compileTemplate(scope: CelScope, template: string): { template?: Template; error?: string } {
   const parts: Array<string | CelProgram> = [];
   let rest = template;
   for (;;) {
@@ -90,7 +111,7 @@ export function compileTemplate(env: Environment, template: string): { template?
     if (close < 0) return { error: 'unclosed "{{" in summary' };
     parts.push(rest.slice(0, open));
     const expression = rest.slice(open + 2, close).trim();
-    const compiled = compile(env, expression, 'any');
+    const compiled = compile(scope, expression, 'any');
     if (compiled.error) return { error: `in "{{ ${expression} }}": ${compiled.error}` };
     parts.push(compiled.program!);
     rest = rest.slice(close + 2);

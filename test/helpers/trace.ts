@@ -7,7 +7,9 @@ import { pathToFileURL } from 'node:url';
 
 /**
  * Which modules a real Node process loads: a module resolve hook, registered with --import, appends the
- * URL of every module it resolves to a file. For checks that something heavy is loaded only when used.
+ * URL of every module `import` resolves to a file, and NODE_DEBUG=module names every file `require`
+ * loads (an ES module too, since Node 20.19), which the hook does not see. For checks that something heavy
+ * is loaded only when used.
  */
 export class ModuleTrace {
   private readonly dir = mkdtempSync(join(tmpdir(), 'vigil-trace-'));
@@ -48,11 +50,16 @@ export async function resolve(specifier, context, next) {
     ]);
     const run = spawnSync(process.execPath, [...imports, ...args], {
       encoding: 'utf8',
-      env: { ...process.env, ...options.env, VIGIL_TRACE: trace },
+      env: { ...process.env, ...options.env, VIGIL_TRACE: trace, NODE_DEBUG: 'module' },
       timeout: 60_000,
+      maxBuffer: 64 * 1024 * 1024,
     });
-    assert.ok((options.ok ?? [0]).includes(run.status ?? -1), `exit ${run.status}: ${run.stderr}`);
-    return readFileSync(trace, 'utf8').split('\n').filter(Boolean);
+    const required = [...run.stderr.matchAll(/^MODULE \d+: load "([^"]+)" for module/gm)].map(
+      (m) => pathToFileURL(m[1]!).href,
+    );
+    const stderr = run.stderr.replace(/^MODULE \d+: .*\n/gm, '');
+    assert.ok((options.ok ?? [0]).includes(run.status ?? -1), `exit ${run.status}: ${stderr}`);
+    return [...readFileSync(trace, 'utf8').split('\n').filter(Boolean), ...required];
   }
 
   close(): void {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -47,6 +47,34 @@ describe('what a vigil command loads', () => {
         `vigil report loaded ${heavy}`,
       );
     }
+  });
+
+  it('the shipped rules compile without the CEL interpreter; a rule outside the fast subset loads it', () => {
+    const check = (config: string) =>
+      trace.urls([VIGIL_BIN, 'rules', 'check'], { env: { ...env, XDG_CONFIG_HOME: config } });
+    const cel = (urls: string[]) => urls.some((u) => u.includes('@marcbachmann/cel-js'));
+    assert.equal(cel(check(join(home, 'config'))), false, 'vigil rules check on the shipped rules');
+
+    const custom = join(home, 'custom-config');
+    mkdirSync(join(custom, 'vigil', 'rules'), { recursive: true, mode: 0o700 });
+    writeFileSync(
+      join(custom, 'vigil', 'rules', 'long.toml'),
+      [
+        '[[rule]]',
+        'id = "long_cmdline"',
+        'title = "A long command line"',
+        'severity = "info"',
+        'scope = "process"',
+        'when = "size(proc.cmdline) > 4000"',
+        'summary = "{{ proc.name }} has a long command line"',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    assert.equal(cel(check(custom)), true, 'size() is CEL’s own: the interpreter is loaded for it');
+    const listed = runVigil(['rules', 'list'], { ...env, XDG_CONFIG_HOME: custom });
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /long_cmdline/);
   });
 
   it('vigil --help still lists every command, and completion still knows them all', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Environment } from '@marcbachmann/cel-js';
+import { formatBytes, formatDuration } from '../../src/cli/format.js';
 import { defaultConfig } from '../../src/config/schema.js';
 import { Watcher } from '../../src/daemon/cycle.js';
 import { compileFast, type FieldType, type VariableTypes } from '../../src/rules/cel-fast.js';
@@ -20,12 +21,27 @@ function typesFor(scope: Scope): VariableTypes {
   return types;
 }
 
-/** CEL's own interpreter for the same expression, over the same declarations. */
-function interpreted(scope: Scope, expression: string): (v: Record<string, unknown>) => unknown {
+/** The summary functions, as rules declare them to both CEL and the fast path. */
+const FUNCTIONS = {
+  bytes: (x: number) => formatBytes(x),
+  duration: (x: number) => formatDuration(x),
+  fixed: (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1)),
+};
+
+/** CEL's own environment over the same declarations and functions. */
+function celEnv(scope: Scope): Environment {
   let env = new Environment({ homogeneousAggregateLiterals: false });
   for (const [name, fields] of Object.entries(typesFor(scope)))
     env = env.registerVariable({ name, schema: { ...fields } });
-  return env.parse(expression) as unknown as (v: Record<string, unknown>) => unknown;
+  return env
+    .registerFunction('bytes(double): string', FUNCTIONS.bytes)
+    .registerFunction('duration(double): string', FUNCTIONS.duration)
+    .registerFunction('fixed(double): string', FUNCTIONS.fixed);
+}
+
+/** CEL's own interpreter for the same expression, over the same declarations. */
+function interpreted(scope: Scope, expression: string): (v: Record<string, unknown>) => unknown {
+  return celEnv(scope).parse(expression) as unknown as (v: Record<string, unknown>) => unknown;
 }
 
 /** A deterministic generator of facts that often hit the interesting values: -1, 0, thresholds, equal sides. */
@@ -119,7 +135,10 @@ describe('the CEL fast path', () => {
       'size(proc.cmdline) > 10.0', // a function
       "proc.cmdline.startsWith('python')", // a method
       "proc.comm < 'm'", // string order differs (code points against UTF-16 units)
-      'proc.orphan ? true : false', // a conditional
+      "proc.orphan ? 1.0 : 'one'", // a conditional whose branches differ (CEL: dyn)
+      'bytes(proc.rss_bytes, 2.0) == "x"', // a declared function with two arguments
+      "bytes('x') == 'x'", // a declared function on a string
+      'floor(proc.cpu_percent) > 1.0', // an undeclared function
       "proc.comm == 'a\\'b'", // an escape
       "proc.comm in ['a', 'b'] && has(proc.kind)", // a macro
       'proc.cpu_percent in [1.0, 2.0]', // a number list (NaN)
@@ -151,6 +170,79 @@ describe('the CEL fast path', () => {
       assert.equal(program(facts), expected, expression);
       assert.equal(interpreted('process', expression)(facts), expected, `CEL: ${expression}`);
     }
+  });
+
+  it('takes every piece of every shipped summary, and gives what CEL gives on 500 sets of facts each', () => {
+    const strings = ['', 'systemd-oomd', 'kernel', 'python3', 'editor'];
+    let pieces = 0;
+    for (const rule of shipped.rules) {
+      const types = typesFor(rule.spec.scope);
+      for (const [, piece] of rule.spec.summary.matchAll(/\{\{(.*?)\}\}/g)) {
+        const expression = piece!.trim();
+        const program = compileFast(expression, types, 'any', FUNCTIONS);
+        assert.ok(program, `${rule.id}: ${expression} is on the fast path`);
+        const cel = interpreted(rule.spec.scope, expression);
+        for (let seed = 1; seed <= 500; seed++) {
+          const facts = randomFacts(types, seed * 104_729, strings);
+          assert.equal(program(facts), cel(facts), `${rule.id}: ${expression} on seed ${seed}`);
+        }
+        pieces++;
+      }
+    }
+    assert.ok(pieces > 30, `${pieces} summary pieces`);
+  });
+
+  it('takes an expression only when CEL accepts it too, with the same type', () => {
+    const types = typesFor('process');
+    const env = celEnv('process');
+    const atoms = [
+      'proc.cpu_percent',
+      'proc.orphan',
+      'proc.comm',
+      "'x'",
+      '2.0',
+      'true',
+      't.orphan_cpu_percent',
+      'fixed(proc.pid)',
+      'bytes(proc.comm)',
+      'proc.nope',
+      '1',
+    ];
+    const shapes = [
+      (a: string, b: string) => `${a} + ${b}`,
+      (a: string, b: string) => `${a} - ${b}`,
+      (a: string, b: string) => `${a} * ${b}`,
+      (a: string, b: string) => `${a} == ${b}`,
+      (a: string, b: string) => `${a} < ${b}`,
+      (a: string, b: string) => `${a} && ${b}`,
+      (a: string, b: string) => `!${a} || ${b}`,
+      (a: string, b: string) => `-${a} >= ${b}`,
+      (a: string, b: string) => `${a} ? ${b} : ${a}`,
+      (a: string, b: string) => `proc.orphan ? ${a} : ${b}`,
+      (a: string, b: string) => `(${a}) in [${b}]`,
+      (a: string, b: string) => `duration(${a}) + ${b}`,
+    ];
+    let taken = 0;
+    for (const shape of shapes) {
+      for (const a of atoms) {
+        for (const b of atoms) {
+          const expression = shape(a, b);
+          const program = compileFast(expression, types, 'any', FUNCTIONS);
+          if (program === null) continue;
+          taken++;
+          const checked = env.check(expression) as { valid: boolean; type?: string };
+          assert.ok(checked.valid, `CEL rejects what the fast path took: ${expression}`);
+          const value = program({
+            sys: {},
+            t: { orphan_cpu_percent: 50 },
+            proc: { cpu_percent: 3, orphan: true, comm: 'x', pid: 7 },
+          });
+          const jsType = typeof value === 'number' ? 'double' : typeof value === 'string' ? 'string' : 'bool';
+          assert.equal(checked.type, jsType, `the type of ${expression}`);
+        }
+      }
+    }
+    assert.ok(taken > 100, `${taken} expressions taken`);
   });
 
   it('is tried for every scope', () => {
