@@ -3,7 +3,7 @@
 // (no commander: the long-running process loads only what it uses); every other command goes to the CLI.
 // The young generation is capped at 1 MiB: measured in npm run bench, the daemon stays ~28 MB smaller
 // for no measurable CPU. Measured and not shipped (600 processes, 3 min): --no-opt saves 12 MB more for
-// 1.09x CPU, --lite-mode 20 MB (80 -> 60 MB) for 1.2-1.35x.
+// 1.09x CPU, --lite-mode 18-20 MB (79 -> 60 MB) for 1.2-1.5x, which would take the CPU past half of glances'.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
