@@ -4,7 +4,7 @@
  * such as `bytes(proc.rss_bytes)` or `proc.original_parent != '' ? ', left by ' + proc.original_parent :
  * ''`. Such an expression becomes a tree of plain closures, 20–50× faster than the interpreter (process
  * rules run once per process per cycle), and it is type-checked here, so a rule set made only of them
- * never loads the CEL interpreter at all (~7 MB resident in the daemon).
+ * never loads the CEL interpreter at all (3–7 MB resident in a bare Node, and 35 ms to load).
  *
  * Only a subset with the very same meaning and the very same type in CEL and JavaScript is taken: field
  * access on the declared variables (whose values the fact builder always fills with their declared type:
