@@ -1,3 +1,7 @@
+/**
+ * What `vigil status` does once it runs (./status.ts only defines the command): take the two-sample
+ * snapshot, and render it as text or as the `--json` document.
+ */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Chalk, type ChalkInstance } from 'chalk';
