@@ -9,9 +9,6 @@ import { UsageError } from './context.js';
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
 
-/** Global options that take a value: the word after them is not a command name. */
-const GLOBAL_VALUE_OPTIONS = new Set(['--config', '--procfs', '--sysfs', '--rootfs', '--nvidia-smi']);
-
 /**
  * The commands, in the order `vigil --help` lists them, each group with the module that defines it. A
  * module is imported only when one of its commands runs (or when all are needed: help, completion, an
@@ -54,11 +51,15 @@ function throwOnExit(command: Command): Command {
   return command;
 }
 
-/** The command word of `argv` (after node and the script): the first word that is not a global option. */
-function commandWord(args: readonly string[]): string | undefined {
+/**
+ * The command word of `args` (argv after node and the script): the first word that is neither a global
+ * option of `program` nor the value of one.
+ */
+function commandWord(program: Command, args: readonly string[]): string | undefined {
+  const takesValue = new Set(program.options.filter((o) => o.required).map((o) => o.long));
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (GLOBAL_VALUE_OPTIONS.has(arg)) i++;
+    if (takesValue.has(arg)) i++;
     else if (!arg.startsWith('-')) return arg;
   }
   return undefined;
@@ -82,7 +83,7 @@ export async function makeProgram(argv?: readonly string[]): Promise<Command> {
     .option('--nvidia-smi <path>', 'nvidia-smi program to run', undefined)
     .showHelpAfterError('(run vigil --help for usage)')
     .exitOverride();
-  const word = argv === undefined ? undefined : commandWord(argv.slice(2));
+  const word = argv === undefined ? undefined : commandWord(program, argv.slice(2));
   // completion prints the whole CLI's tree, so it needs every command too.
   const named =
     word === undefined || word === 'completion'
