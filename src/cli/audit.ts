@@ -67,7 +67,6 @@ function makeListCommand(): Command {
     .addOption(new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)').default('24h'))
     .addOption(new Option('--limit <n>', 'at most the N newest entries').argParser(positiveInteger))
     .option('--json', 'JSON: {from, to, chain, entries[]} (seq, at, kind, data, prevHash, hash)')
-    .exitOverride()
     .action(async (options: { since: string; limit?: number; json?: boolean }) => {
       const since = parseSince(options.since);
       const store = await openHistory();
@@ -114,7 +113,6 @@ function makeVerifyCommand(): Command {
       'walk the whole chain: exit 0 when intact, 1 naming the first entry edited, deleted or inserted',
     )
     .option('--json', 'JSON: {ok, entries, head} or {ok: false, seq, reason}')
-    .exitOverride()
     .action(async (options: { json?: boolean }) => {
       const store = await openHistory();
       if (store === null) return;
@@ -139,7 +137,6 @@ function makeExportCommand(): Command {
       '-o, --output <file>',
       'where to write (default: stdout; with --sign, vigil-audit-<host>-<time>.tar.gz)',
     )
-    .exitOverride()
     .action(async (options: { since: string; sign?: boolean; output?: string }) => {
       const since = parseSince(options.since);
       const store = await openHistory();
@@ -193,11 +190,9 @@ function positiveInteger(text: string): number {
 }
 
 export function makeAuditCommand(): Command {
-  const audit = new Command('audit')
-    .description(
-      'the audit log: alerts, notifications, actions, refusals, reloads and AI calls, as a hash chain',
-    )
-    .exitOverride();
+  const audit = new Command('audit').description(
+    'the audit log: alerts, notifications, actions, refusals, reloads and AI calls, as a hash chain',
+  );
   audit.addCommand(makeListCommand(), { isDefault: true });
   audit.addCommand(makeVerifyCommand());
   audit.addCommand(makeExportCommand());

@@ -204,7 +204,6 @@ export function makeBundleCommand(): Command {
     )
     .addOption(new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)').default('24h'))
     .option('-o, --output <file>', 'where to write (default: vigil-bundle-<host>-<time>.tar.gz here)')
-    .exitOverride()
     .action(async (options: { since: string; output?: string }, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
       const sinceMs = parseSince(options.since);
@@ -228,7 +227,6 @@ export function makeVerifyBundleCommand(): Command {
     .argument('<file>', 'the bundle: a .tar.gz, or the directory it was extracted to')
     .option('--fingerprint <fp>', 'require this signer (SHA256:…, as vigil bundle printed it)')
     .option('--json', 'JSON: {ok, problems[], fingerprint, files[], manifest}')
-    .exitOverride()
     .action(async (file: string, options: { fingerprint?: string; json?: boolean }) => {
       const [{ verifyBundle }, { fingerprintOf, readPublicKey }] = await Promise.all([
         import('../audit/bundle.js'),

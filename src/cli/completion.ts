@@ -322,7 +322,6 @@ export function completionScript(shell: Shell, program: Command): string {
 export function makeCompletionCommand(): Command {
   return new CommandClass('completion')
     .description('print a completion script for bash, zsh or fish')
-    .exitOverride()
     .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(SHELLS))
     .action((shell: Shell, _options: unknown, command: Command) => {
       // The program this command was added to: the whole CLI, with no import of main.ts (a cycle).

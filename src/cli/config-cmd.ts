@@ -263,10 +263,7 @@ function show(_options: unknown, command: Command): void {
 /** `vigil config [show|path|init|edit|validate]`. */
 export function makeConfigCommand(): Command {
   const config = addShowOptions(
-    // exitOverride before the subcommands, which inherit it: usage errors exit 2 through main().
-    new Command('config')
-      .description('show, locate, create, edit or validate the configuration')
-      .exitOverride(),
+    new Command('config').description('show, locate, create, edit or validate the configuration'),
   ).action(show);
   addShowOptions(
     config

@@ -13,10 +13,7 @@ function io() {
 
 /** `vigil service install|uninstall|status`: vigil as a systemd user service. */
 export function makeServiceCommand(): Command {
-  // exitOverride before the subcommands, which inherit it: usage errors exit 2 through main().
-  const service = new Command('service')
-    .description('install, remove or show the systemd user service')
-    .exitOverride();
+  const service = new Command('service').description('install, remove or show the systemd user service');
   service
     .command('install')
     .description('write ~/.config/systemd/user/vigil.service, then daemon-reload and enable it')

@@ -59,41 +59,37 @@ export async function adviceFromExplain(
 
 /** `vigil watch`: the interactive dashboard. React and ink are loaded only here, on demand. */
 export function makeWatchCommand(): Command {
-  return (
-    new Command('watch')
-      .description('the interactive dashboard: machine, processes, findings; keys as in htop (? for help)')
-      .addOption(
-        new Option('--interval <secs>', 'seconds between two refreshes')
-          .default(1)
-          .argParser(parseIntervalSecs),
-      )
-      // A bad option is a usage error (exit 2), as the man page says, not commander's exit 1.
-      .exitOverride()
-      .action(async (options: { interval: number }, command: Command) => {
-        const global = command.optsWithGlobals() as GlobalOptions;
-        if (!process.stdin.isTTY || !process.stdout.isTTY) {
-          throw new UsageError('watch needs a terminal (for a one-off look from a script, use vigil status)');
-        }
-        const sampling = sampleOptionsFrom(global);
-        const { loadRulesRuntime } = await import('../rules/runtime.js');
-        const runtime = loadRulesRuntime({ configPath: global.config });
-        forgetCi();
-        // React's development build costs the dashboard about twice the CPU and memory.
-        process.env['NODE_ENV'] ??= 'production';
-        const { runWatch } = await import('../watch/run.js');
-        await runWatch({
-          runtime,
-          sampling,
-          global,
-          intervalMs: Math.round(options.interval * 1000),
-          color: !process.env['NO_COLOR'] && process.env['TERM'] !== 'dumb',
-          ...(runtime.config.config.ai.enabled
-            ? {
-                explain: (pid: number) =>
-                  adviceFromExplain(pid, global, runtime.config.config.general.language),
-              }
-            : {}),
-        });
-      })
-  );
+  return new Command('watch')
+    .description('the interactive dashboard: machine, processes, findings; keys as in htop (? for help)')
+    .addOption(
+      new Option('--interval <secs>', 'seconds between two refreshes')
+        .default(1)
+        .argParser(parseIntervalSecs),
+    )
+    .action(async (options: { interval: number }, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      if (!process.stdin.isTTY || !process.stdout.isTTY) {
+        throw new UsageError('watch needs a terminal (for a one-off look from a script, use vigil status)');
+      }
+      const sampling = sampleOptionsFrom(global);
+      const { loadRulesRuntime } = await import('../rules/runtime.js');
+      const runtime = loadRulesRuntime({ configPath: global.config });
+      forgetCi();
+      // React's development build costs the dashboard about twice the CPU and memory.
+      process.env['NODE_ENV'] ??= 'production';
+      const { runWatch } = await import('../watch/run.js');
+      await runWatch({
+        runtime,
+        sampling,
+        global,
+        intervalMs: Math.round(options.interval * 1000),
+        color: !process.env['NO_COLOR'] && process.env['TERM'] !== 'dumb',
+        ...(runtime.config.config.ai.enabled
+          ? {
+              explain: (pid: number) =>
+                adviceFromExplain(pid, global, runtime.config.config.general.language),
+            }
+          : {}),
+      });
+    });
 }

@@ -110,10 +110,17 @@ describe('what a vigil command loads', () => {
       ['audit', 'verify', '--nope'],
       ['config', 'show', '--nope'],
       ['status', '--top'],
+      ['service', 'status', '--nope'],
+      ['bundle', '--nope'],
+      ['verify-bundle', 'x.tar.gz', '--nope'],
+      ['watch', '--nope'],
     ]) {
       const run = runVigil(args, env);
       assert.equal(run.status, 2, `vigil ${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /error: (unknown option|option '--top <n>' argument missing)/);
     }
+    const shell = runVigil(['completion', 'tcsh'], env);
+    assert.equal(shell.status, 2, shell.stderr);
+    assert.match(shell.stderr, /error: command-argument value 'tcsh' is invalid/);
   });
 });
