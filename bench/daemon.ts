@@ -28,6 +28,7 @@ import {
   type SectionResult,
   slopeWithError,
   VIGIL_BIN,
+  vigilEnv,
   withVerdict,
 } from './lib.js';
 import { CLOCK_TICKS, residentParts, rssBytes, treeTicks } from './proc.js';
@@ -72,18 +73,6 @@ interface Contender {
   readonly home: string | null;
   readonly output: { lines: number; tail: string[] };
   exit: { code: number | null; signal: NodeJS.Signals | null; atMs: number } | null;
-}
-
-function vigilEnv(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['VIGIL_STATE_DIR', 'VIGIL_CONFIG', 'XDG_RUNTIME_DIR', 'FORCE_COLOR']) delete env[name];
-  return {
-    ...env,
-    XDG_CONFIG_HOME: join(home, 'config'),
-    XDG_STATE_HOME: join(home, 'state'),
-    VIGIL_RUNTIME_DIR: join(home, 'run'),
-    NO_COLOR: '1',
-  };
 }
 
 function start(

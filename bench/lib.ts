@@ -301,6 +301,29 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const VIGIL_BIN = fileURLToPath(new URL('../bin/vigil.js', import.meta.url));
 
 /**
+ * The environment of a vigil the bench starts: config, state and runtime directories under `home` (so it
+ * never meets a vigil or a config of this machine), no colour, and none of the user's vigil overrides.
+ */
+export function vigilEnv(home: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of [
+    'VIGIL_STATE_DIR',
+    'VIGIL_CONFIG',
+    'VIGIL_RUNTIME_DIR',
+    'XDG_RUNTIME_DIR',
+    'FORCE_COLOR',
+  ])
+    delete env[name];
+  return {
+    ...env,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_STATE_HOME: join(home, 'state'),
+    VIGIL_RUNTIME_DIR: join(home, 'run'),
+    NO_COLOR: '1',
+  };
+}
+
+/**
  * Imports a compiled module from dist/ (`rules/runtime.js`). dist/ has no declaration files, so the
  * caller names the type of the module with the source it was built from:
  * `await importDist<typeof import('../src/rules/runtime.js')>('rules/runtime.js')` (a type only: nothing

@@ -20,6 +20,7 @@ import {
   type SpawnTiming,
   timeProgram,
   VIGIL_BIN,
+  vigilEnv,
   withVerdict,
 } from './lib.js';
 
@@ -30,26 +31,6 @@ const STAGE_RUNS = 4;
 const TARGET_REPORT_MS = 300;
 const TARGET_DATABASE_MB = 64;
 const MB = 1024 * 1024;
-
-/** The environment of every vigil run here: this state directory, no user config, no colour. */
-function vigilEnv(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of [
-    'VIGIL_STATE_DIR',
-    'VIGIL_CONFIG',
-    'VIGIL_RUNTIME_DIR',
-    'XDG_RUNTIME_DIR',
-    'FORCE_COLOR',
-  ])
-    delete env[name];
-  return {
-    ...env,
-    XDG_STATE_HOME: join(home, 'state'),
-    XDG_CONFIG_HOME: join(home, 'config'),
-    VIGIL_RUNTIME_DIR: join(home, 'run'),
-    NO_COLOR: '1',
-  };
-}
 
 /** The parts of `vigil report --json` checked here. */
 interface ReportJson {
