@@ -13,7 +13,7 @@ function plain(value: number): string {
 }
 
 /** The summary functions, the same for CEL and for the fast path. */
-const FUNCTIONS = {
+export const SUMMARY_FUNCTIONS = {
   bytes: (x: number) => formatBytes(x),
   duration: (x: number) => formatDuration(x),
   fixed: (x: number) => plain(x),
@@ -54,7 +54,7 @@ export function environmentFor(scope: Scope, thresholdNames: readonly string[]):
  * @marcbachmann/cel-js, loaded on first use: synchronously (require of an ES module, Node ≥ 20.19), since
  * rules compile inside synchronous loading code.
  */
-function celEnvironment(scope: CelScope): Environment {
+export function celEnvironment(scope: CelScope): Environment {
   if (scope.cel) return scope.cel;
   const { Environment: CelEnvironment } = createRequire(import.meta.url)(
     '@marcbachmann/cel-js',
@@ -63,9 +63,9 @@ function celEnvironment(scope: CelScope): Environment {
   for (const [name, fields] of Object.entries(scope.types))
     env = env.registerVariable({ name, schema: { ...fields } });
   env = env
-    .registerFunction('bytes(double): string', FUNCTIONS.bytes)
-    .registerFunction('duration(double): string', FUNCTIONS.duration)
-    .registerFunction('fixed(double): string', FUNCTIONS.fixed);
+    .registerFunction('bytes(double): string', SUMMARY_FUNCTIONS.bytes)
+    .registerFunction('duration(double): string', SUMMARY_FUNCTIONS.duration)
+    .registerFunction('fixed(double): string', SUMMARY_FUNCTIONS.fixed);
   scope.cel = env;
   return env;
 }
@@ -78,7 +78,7 @@ export interface CompileResult {
 /** Parses and type-checks an expression; `expect` is the CEL type it must have (`bool` for conditions). */
 export function compile(scope: CelScope, expression: string, expect: 'bool' | 'any'): CompileResult {
   // A simple expression runs as plain closures (./cel-fast.ts), checked there; anything else through CEL.
-  const fast = compileFast(expression, scope.types, expect, FUNCTIONS);
+  const fast = compileFast(expression, scope.types, expect, SUMMARY_FUNCTIONS);
   if (fast) return { program: fast };
   const env = celEnvironment(scope);
   let checked: { valid: boolean; type?: string; error?: { message: string } };

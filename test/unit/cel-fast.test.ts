@@ -1,43 +1,28 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Environment } from '@marcbachmann/cel-js';
-import { formatBytes, formatDuration } from '../../src/cli/format.js';
+import type { Environment } from '@marcbachmann/cel-js';
 import { defaultConfig } from '../../src/config/schema.js';
 import { Watcher } from '../../src/daemon/cycle.js';
-import { compileFast, type FieldType, type VariableTypes } from '../../src/rules/cel-fast.js';
-import { SCOPE_VARIABLES, SCOPES, type Scope, SYSTEM_FIELDS } from '../../src/rules/facts-schema.js';
+import { celEnvironment, environmentFor, SUMMARY_FUNCTIONS } from '../../src/rules/cel.js';
+import { compileFast, type VariableTypes } from '../../src/rules/cel-fast.js';
+import { SCOPE_VARIABLES, SCOPES, type Scope } from '../../src/rules/facts-schema.js';
 import { loadRules } from '../../src/rules/load.js';
 import { loadRulesRuntime } from '../../src/rules/runtime.js';
 import { liveSampling } from '../helpers/context.js';
 
 const THRESHOLDS = Object.keys(defaultConfig().thresholds);
 
+/** The declared fields of a scope's variables, as rules compile against them. */
 function typesFor(scope: Scope): VariableTypes {
-  const types: Record<string, Record<string, FieldType>> = {
-    sys: { ...SYSTEM_FIELDS },
-    t: Object.fromEntries(THRESHOLDS.map((n) => [n, 'double' as const])),
-  };
-  if (scope !== 'system') types[SCOPE_VARIABLES[scope].variable] = { ...SCOPE_VARIABLES[scope].fields };
-  return types;
+  return environmentFor(scope, THRESHOLDS).types;
 }
 
-/** The summary functions, as rules declare them to both CEL and the fast path. */
-const FUNCTIONS = {
-  bytes: (x: number) => formatBytes(x),
-  duration: (x: number) => formatDuration(x),
-  fixed: (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1)),
-};
-
-/** CEL's own environment over the same declarations and functions. */
+/** CEL's own environment over the same declarations and functions, as rules outside the fast path get. */
 function celEnv(scope: Scope): Environment {
-  let env = new Environment({ homogeneousAggregateLiterals: false });
-  for (const [name, fields] of Object.entries(typesFor(scope)))
-    env = env.registerVariable({ name, schema: { ...fields } });
-  return env
-    .registerFunction('bytes(double): string', FUNCTIONS.bytes)
-    .registerFunction('duration(double): string', FUNCTIONS.duration)
-    .registerFunction('fixed(double): string', FUNCTIONS.fixed);
+  return celEnvironment(environmentFor(scope, THRESHOLDS));
 }
+
+const FUNCTIONS = SUMMARY_FUNCTIONS;
 
 /** CEL's own interpreter for the same expression, over the same declarations. */
 function interpreted(scope: Scope, expression: string): (v: Record<string, unknown>) => unknown {
