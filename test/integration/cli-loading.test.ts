@@ -98,10 +98,24 @@ describe('what a vigil command loads', () => {
     assert.match(bash.stdout, /--since/);
   });
 
-  it('finds the command after global options that take a value', () => {
-    const run = runVigil(['--config', join(home, 'none.toml'), 'report'], env);
-    assert.equal(run.status, 2, 'the missing config file is a usage error');
-    assert.match(run.stderr, /none\.toml: no such file/);
+  it('finds the command after global options that take a value, and still loads only its module', () => {
+    const config = join(home, 'plain.toml');
+    writeFileSync(config, '[general]\nmode = "observe"\n', { mode: 0o600 });
+    const loaded = loadedBy(['--config', config, '--procfs', '/proc', 'report', '--since', '7d'], [1]);
+    assert.ok(
+      loaded.some((m) => /\/cli\/report\.[jt]s$/.test(m)),
+      loaded.join('\n'),
+    );
+    assert.deepEqual(
+      loaded.filter((m) =>
+        /\/cli\/(status|status-view|watch|service|explain|act|audit|bundle)\.[jt]s$/.test(m),
+      ),
+      [],
+      'the word after --config is not taken for the command, so the other commands are not loaded',
+    );
+    const missing = runVigil(['--config', join(home, 'none.toml'), 'report'], env);
+    assert.equal(missing.status, 2, 'a missing config file is a usage error');
+    assert.match(missing.stderr, /none\.toml: no such file/);
   });
 
   it('exits 2, naming the option, for an unknown option of any command or subcommand', () => {
