@@ -9,8 +9,6 @@
 /** C0 controls, DEL, C1 controls, line/paragraph separators and bidirectional overrides. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the same class, without /g for test()
-const UNPRINTABLE_ONE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
 
@@ -28,5 +26,6 @@ function escapeOne(char: string): string {
  * as `ps` and journalctl avoid printing them raw. Text without any (nearly all of it) is returned as is.
  */
 export function printable(text: string): string {
-  return UNPRINTABLE_ONE.test(text) ? text.replace(UNPRINTABLE, escapeOne) : text;
+  // search() ignores the g flag's lastIndex, so one expression serves both the test and the replace.
+  return text.search(UNPRINTABLE) < 0 ? text : text.replace(UNPRINTABLE, escapeOne);
 }
