@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { VIGIL_BIN } from '../helpers/cli.js';
+import { makeProgram } from '../../src/cli/main.js';
+import { runVigil, VIGIL_BIN } from '../helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'vigil-entry-'));
@@ -24,6 +25,17 @@ describe('the vigil command', () => {
     });
     assert.equal(run.status, 0, run.stderr);
     assert.ok(JSON.parse(run.stdout).processes.length > 0);
+  });
+
+  it('sends every command of the CLI to the CLI, not to the daemon (bin/vigil.js keeps a list of them)', async () => {
+    const names = (await makeProgram()).commands.map((c) => c.name()).filter((name) => name !== 'run');
+    assert.ok(names.length >= 16, names.join(' '));
+    for (const name of names) {
+      // An unknown option: the CLI's parser names it (exit 2); the daemon's would say "unknown command".
+      const run = runVigil([name, '--no-such-option']);
+      assert.equal(run.status, 2, `vigil ${name} --no-such-option: ${run.stderr}`);
+      assert.match(run.stderr, /error: unknown option '--no-such-option'/, `vigil ${name} reaches the CLI`);
+    }
   });
 
   it('ends quietly (exit 0, no stack) when its reader closes the pipe early, as `| head` does', async () => {
