@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { parseCmdline, parseProcStat, parseStatusUid } from '../collectors/processes.js';
 import { tryReadText } from '../host/files.js';
 import type { HostPaths } from '../host/paths.js';
+import { printable } from '../model/text.js';
 
 /**
  * Who an action is aimed at: a pid is reused, (pid, start ticks, cmdline) is not. Recorded when the
@@ -43,7 +44,7 @@ export function readLiveProcess(paths: HostPaths, pid: number): LiveProcess | nu
     pid,
     startTicks: stat.startTicks,
     cmdline: parseCmdline(tryReadText(join(dir, 'cmdline')) ?? '').join(' '),
-    comm: stat.comm,
+    comm: printable(stat.comm),
     uid,
     ppid: stat.ppid,
     pgid: stat.pgid,

@@ -17,6 +17,7 @@ const PF_KTHREAD = 0x00200000;
 /** The fields of /proc/[pid]/stat that vigil uses, see proc(5). */
 export interface RawProcStat {
   readonly pid: number;
+  /** The name as the kernel keeps it, control characters included: see printable() before showing it. */
   readonly comm: string;
   readonly state: string;
   readonly ppid: number;
@@ -58,7 +59,7 @@ export function parseProcStat(line: string): RawProcStat {
   }
   const parsed: RawProcStat = {
     pid,
-    comm: printable(line.slice(open + 1, close)),
+    comm: line.slice(open + 1, close),
     state: String.fromCharCode(fields[3]!),
     ppid: fields[4]!,
     pgid: fields[5]!,
@@ -170,6 +171,8 @@ interface Identity {
   readonly startTicks: number;
   /** The comm at the time argv was read: exec(2) changes it, so a new comm means a new program. */
   readonly comm: string;
+  /** That comm made printable, once per process rather than every cycle. */
+  readonly name: string;
   readonly uid: number;
   readonly argv: readonly string[];
   readonly cmdline: string;
@@ -260,6 +263,7 @@ export function createProcessCollector(): ProcessCollector {
         identity = {
           startTicks: stat.startTicks,
           comm: stat.comm,
+          name: printable(stat.comm),
           uid,
           argv,
           cmdline: argv.join(' '),
@@ -285,7 +289,7 @@ export function createProcessCollector(): ProcessCollector {
         pgid: stat.pgid,
         sid: stat.sid,
         state: stat.state,
-        comm: stat.comm,
+        comm: identity.name,
         cmdline: identity.cmdline,
         argv: identity.argv,
         uid: identity.uid,

@@ -9,6 +9,7 @@ import {
   parseStatusUid,
   ttyName,
 } from '../../src/collectors/processes.js';
+import { printable } from '../../src/model/text.js';
 import { fixtureContext } from '../helpers/context.js';
 import { sampleBlock, sampleText } from '../helpers/samples.js';
 
@@ -70,7 +71,7 @@ describe('parsing the other per-process files', () => {
     assert.deepEqual(parseCmdline(''), []);
   });
 
-  it('writes out control characters in argv and in the name, so printing them cannot drive a terminal', () => {
+  it('writes out control characters in argv, and keeps a name with them whole for the collector to write out', () => {
     assert.deepEqual(parseCmdline('sh\0-c\0a\nb\u001b]0;title\u0007\0'), [
       'sh',
       '-c',
@@ -79,7 +80,8 @@ describe('parsing the other per-process files', () => {
     const stat = parseProcStat(
       '4242 (ev\nil\u001b[2J\u202e) S 1 4242 4242 0 -1 4194560 0 0 0 0 1 2 0 0 20 0 1 0 100 0 0',
     );
-    assert.equal(stat.comm, 'ev\\nil\\e[2J\\u202e');
+    assert.equal(stat.comm, 'ev\nil\u001b[2J\u202e');
+    assert.equal(printable(stat.comm), 'ev\\nil\\e[2J\\u202e');
     assert.equal(stat.ppid, 1);
   });
 
