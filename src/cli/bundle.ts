@@ -62,6 +62,8 @@ function configForBundle(explicit: string | undefined): { toml: string; interval
   try {
     const loaded = loadConfig(explicit);
     intervalMs = loaded.config.history.snapshot_interval_secs * 1000;
+    // Refused: someone else could have written it, so vigil did not read it, and neither does the bundle.
+    if (loaded.refused) return { toml: `${redactText(`# ${loaded.refused.line}`)}\n`, intervalMs };
     if (loaded.file === null)
       return { toml: `# ${path} does not exist: every default applies\n`, intervalMs };
   } catch (error) {

@@ -98,8 +98,12 @@ export function makeRulesCommand(): Command {
       });
       for (const problem of runtime.problems) process.stderr.write(`${formatProblem(problem)}\n`);
       const count = runtime.rules.all.length;
-      if (runtime.problems.length > 0) {
-        process.stderr.write(`${runtime.problems.length} problem(s); ${count} rule(s) loaded fine\n`);
+      // A refused file (said above, on its own line) was not checked at all: as bad as a problem.
+      if (runtime.problems.length > 0 || runtime.refused.length > 0) {
+        const refused = runtime.refused.length > 0 ? `, ${runtime.refused.length} file(s) refused` : '';
+        process.stderr.write(
+          `${runtime.problems.length} problem(s)${refused}; ${count} rule(s) loaded fine\n`,
+        );
         process.exitCode = 1;
         return;
       }

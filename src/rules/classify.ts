@@ -2,6 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
+import {
+  HOLD_OBSERVE,
+  type Refusal,
+  readTrustedFile,
+  refusal,
+  type TrustContext,
+  warnOnce,
+} from '../host/trusted-file.js';
 import { invocationOf, programName } from './normalize.js';
 
 /**
@@ -104,29 +112,52 @@ const ENTRY_KEYS = new Set<string>(['kind', 'label', 'ignore_case', ...MATCHERS]
 /**
  * Loads pattern files in order (earlier files win, so pass the user's file first). A file that cannot be
  * read or parsed contributes nothing and one error; an invalid entry is skipped with an error naming the
- * file, the entry number and its line, and the other entries still load.
+ * file, the entry number and its line, and the other entries still load. Every file but the shipped one
+ * (part of the program, as its code) is read only if nobody but the user or root could have written it:
+ * a refused file contributes nothing, is listed in `refused` and its line goes to `warn`.
  */
-export function loadKindPatterns(files: readonly string[]): {
+export function loadKindPatterns(
+  files: readonly string[],
+  options: { trust?: TrustContext; warn?: (line: string) => void } = {},
+): {
   patterns: KindPattern[];
   errors: KindLoadError[];
+  refused: Refusal[];
 } {
   const patterns: KindPattern[] = [];
   const errors: KindLoadError[] = [];
+  const refused: Refusal[] = [];
   for (const file of files) {
     let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'no such file' : (code ?? String(err));
-      errors.push({ file, line: null, message: `cannot read kind patterns: ${why}` });
-      continue;
+    if (file === SHIPPED_KINDS_FILE) {
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === 'ENOENT' ? 'no such file' : (code ?? String(err));
+        errors.push({ file, line: null, message: `cannot read kind patterns: ${why}` });
+        continue;
+      }
+    } else {
+      const read = readTrustedFile(file, options.trust);
+      if (!read.ok) {
+        if (read.why === 'refused') {
+          const r = refusal(file, read.reason, HOLD_OBSERVE, options.trust);
+          refused.push(r);
+          (options.warn ?? warnOnce)(r.line);
+        } else {
+          const why = read.why === 'missing' ? 'no such file' : read.reason;
+          errors.push({ file, line: null, message: `cannot read kind patterns: ${why}` });
+        }
+        continue;
+      }
+      text = read.text;
     }
     const parsed = parseKindPatterns(text, file);
     patterns.push(...parsed.patterns);
     errors.push(...parsed.errors);
   }
-  return { patterns, errors };
+  return { patterns, errors, refused };
 }
 
 /** Parses and compiles the text of one kinds.toml. Pure: `file` is only used in messages. */

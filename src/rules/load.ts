@@ -6,6 +6,16 @@ import { parseTomlFile } from '../config/load.js';
 import { lineOfKey } from '../config/locate.js';
 import { type Problem, ProblemsError, problemsFromIssues } from '../config/problems.js';
 import { SEVERITIES } from '../config/schema.js';
+import {
+  HOLD_OBSERVE,
+  listTrustedDir,
+  type Refusal,
+  readTrustedFile,
+  refusal,
+  showPath,
+  type TrustContext,
+  warnOnce,
+} from '../host/trusted-file.js';
 import { DURATION, parseDuration } from '../model/duration.js';
 import { compile, compileTemplate, environmentFor } from './cel.js';
 import { HISTORY_FIELDS, SCOPES } from './facts-schema.js';
@@ -53,31 +63,94 @@ export interface LoadedRules {
   /** Every rule, enabled or not, with its source (for `vigil rules list`). */
   readonly all: Rule[];
   readonly problems: Problem[];
+  /** The files read, shipped ones first. */
   readonly files: string[];
+  /**
+   * User rule files (or the user rules directory) not read because someone else could have written them.
+   * The rules the user asked for are then missing, so vigil holds observe mode (fail closed).
+   */
+  readonly refused: Refusal[];
 }
 
-function ruleFiles(dir: string): string[] {
+/** A rule file's text, read. */
+interface Source {
+  readonly file: string;
+  readonly text: string;
+}
+
+function isRuleFile(name: string): boolean {
+  return name.endsWith('.toml') && !NOT_RULE_FILES.has(name);
+}
+
+/**
+ * The shipped rule files. They are part of the program, as its JavaScript is: whoever can write them can
+ * write vigil's code too, so they are read without the ownership checks that the user's files get.
+ */
+function shippedSources(dir: string, problems: Problem[]): Source[] {
+  let names: string[];
   try {
-    return readdirSync(dir)
-      .filter((name) => name.endsWith('.toml') && !NOT_RULE_FILES.has(name))
-      .sort()
-      .map((name) => join(dir, name));
+    names = readdirSync(dir).filter(isRuleFile).sort();
   } catch {
     return [];
   }
-}
-
-/** Reads rule files, collecting a problem per broken file or entry; the good entries still load. */
-function readEntries(files: readonly string[], problems: Problem[]): Origin[] {
-  const origins: Origin[] = [];
-  for (const file of files) {
-    let text: string;
+  const sources: Source[] = [];
+  for (const name of names) {
+    const file = join(dir, name);
     try {
-      text = readFileSync(file, 'utf8');
+      sources.push({ file, text: readFileSync(file, 'utf8') });
     } catch (error) {
       problems.push({ file, line: null, key: null, message: `cannot read: ${(error as Error).message}` });
-      continue;
     }
+  }
+  return sources;
+}
+
+/**
+ * One user rule file, read if it can be trusted. A file that vanished since the directory was listed is
+ * skipped; an extra file (`--rules`) that does not exist is a problem.
+ */
+function userSource(
+  file: string,
+  explicit: boolean,
+  trust: TrustContext | undefined,
+  problems: Problem[],
+  refused: Refusal[],
+): Source | null {
+  const read = readTrustedFile(file, trust);
+  if (read.ok) return { file, text: read.text };
+  if (read.why === 'refused') refused.push(refusal(file, read.reason, HOLD_OBSERVE, trust));
+  else if (read.why === 'unreadable') problems.push({ file, line: null, key: null, message: read.reason });
+  else if (explicit) problems.push({ file, line: null, key: null, message: 'cannot read: no such file' });
+  return null;
+}
+
+/** The user's rule files, in name order, if the directory and each file can be trusted. */
+function userSources(
+  dir: string,
+  trust: TrustContext | undefined,
+  problems: Problem[],
+  refused: Refusal[],
+): Source[] {
+  const listed = listTrustedDir(dir, trust);
+  if (!listed.ok) {
+    if (listed.why === 'refused')
+      refused.push(refusal(dir, listed.reason, HOLD_OBSERVE, trust, `the rules in ${showPath(dir, trust)}`));
+    else if (listed.why === 'unreadable')
+      problems.push({ file: dir, line: null, key: null, message: listed.reason });
+    return [];
+  }
+  const sources: Source[] = [];
+  for (const name of listed.names.filter(isRuleFile).sort()) {
+    const source = userSource(join(dir, name), false, trust, problems, refused);
+    if (source) sources.push(source);
+  }
+  return sources;
+}
+
+/** Parses rule files, collecting a problem per broken file or entry; the good entries still load. */
+function readEntries(sources: readonly Source[], problems: Problem[]): Origin[] {
+  const origins: Origin[] = [];
+  for (const { file, text } of sources) {
     let data: unknown;
     try {
       data = parseTomlFile(file, text);
@@ -102,21 +175,31 @@ function readEntries(files: readonly string[], problems: Problem[]): Origin[] {
  * Loads the shipped rules and the user's. A user entry whose id matches a shipped rule overrides it key
  * by key (so `id = "load_high"` with `enabled = false`, or with a new `for`, is enough). Every problem —
  * bad TOML, unknown field, wrong type, CEL that does not compile or type-check, a template that does not —
- * names file, line and rule id; the other rules still load.
+ * names file, line and rule id; the other rules still load. The user's files (directory and extra files)
+ * are read only if nobody but the user or root could have written them; a refused one is not read at all,
+ * is listed in `refused`, and its line goes to `warn`.
  */
 export function loadRules(options: {
   shippedDir?: string;
   userDir?: string | null;
   extraFiles?: readonly string[];
   thresholdNames: readonly string[];
+  trust?: TrustContext;
+  warn?: (line: string) => void;
 }): LoadedRules {
   const problems: Problem[] = [];
-  const shipped = ruleFiles(options.shippedDir ?? SHIPPED_RULES_DIR);
-  const user = options.userDir ? ruleFiles(options.userDir) : [];
-  const files = [...shipped, ...user, ...(options.extraFiles ?? [])];
+  const refused: Refusal[] = [];
+  const { trust } = options;
+  const sources = [
+    ...shippedSources(options.shippedDir ?? SHIPPED_RULES_DIR, problems),
+    ...(options.userDir ? userSources(options.userDir, trust, problems, refused) : []),
+    ...(options.extraFiles ?? []).flatMap((file) => userSource(file, true, trust, problems, refused) ?? []),
+  ];
+  for (const r of refused) (options.warn ?? warnOnce)(r.line);
+  const files = sources.map((source) => source.file);
   const merged = new Map<string, { entry: Record<string, unknown>; origins: Map<string, Origin> }>();
   const order: string[] = [];
-  for (const origin of readEntries(files, problems)) {
+  for (const origin of readEntries(sources, problems)) {
     const id =
       typeof origin.entry['id'] === 'string' ? origin.entry['id'] : `#${origin.index}@${origin.file}`;
     let slot = merged.get(id);
@@ -212,5 +295,5 @@ export function loadRules(options: {
       event: spec.scope === 'journal',
     });
   }
-  return { rules: all.filter((rule) => rule.spec.enabled), all, problems, files };
+  return { rules: all.filter((rule) => rule.spec.enabled), all, problems, files, refused };
 }

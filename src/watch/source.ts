@@ -288,10 +288,10 @@ export class LiveSource implements FrameSource {
       alerts,
       alertsFrom,
       daemon,
-      // As the daemon would run: observe while a steering file is unsafe (see RulesRuntime.unsafe).
+      // As the daemon would run: observe while a steering file is refused (see RulesRuntime.refused).
       mode:
         daemon.mode ??
-        (this.options.runtime.unsafe.length > 0
+        (this.options.runtime.refused.length > 0
           ? 'observe'
           : this.options.runtime.config.config.general.mode),
       notes,

@@ -202,9 +202,10 @@ describe('fail closed', () => {
     const d = daemon(h, ['--mode', 'auto', '--interval', '1']);
     await d.waitFor(
       new RegExp(
-        `running in observe mode instead of auto: ${rules} is writable by group or others: chmod go-w`,
+        `refusing ${rules}, holding observe mode until vigil can trust it: ${rules} is writable by group \\S+ and others: chmod go-w`,
       ),
     );
+    await d.waitFor(new RegExp(`running in observe mode instead of auto: vigil refused ${rules}`));
     await d.waitFor(/HIGH\s+ghost_process_storm/, 20_000, 'stdout');
     await new Promise((r) => setTimeout(r, 2500));
     assert.doesNotMatch(d.stdout, /NOTICE|ACTED|SUGGEST/);
