@@ -1,16 +1,9 @@
 import { createHash } from 'node:crypto';
-import {
-  lstatSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { errorCode } from '../host/files.js';
+import { writeOutputFile } from '../host/private-files.js';
 import { vigilVersion } from '../host/version.js';
 import type { Report } from '../report/build.js';
 import { reportJson, reportMarkdown } from '../report/render.js';
@@ -117,8 +110,10 @@ function directoryName(path: string): string {
 }
 
 /**
- * Writes a signed bundle to `path` (mode 0600; written beside it and renamed into place, so a reader never
- * sees half a bundle). `files` must not use the manifest's own names.
+ * Writes a signed bundle to `path`, mode 0600 whatever the umask: written beside it to a temporary of an
+ * unpredictable name created with `O_EXCL | O_NOFOLLOW` and renamed into place, so a reader never sees
+ * half a bundle; a symbolic link or special file at `path` (planted in /tmp, say) is refused.
+ * `files` must not use the manifest's own names.
  */
 export function writeBundle(options: {
   readonly path: string;
@@ -163,16 +158,9 @@ export function writeBundle(options: {
     [...contents, { name: MANIFEST_FILE, data: manifestBytes }, { name: SIGNATURE_FILE, data: signature }],
     now,
   );
-  const temporary = `${options.path}.tmp-${process.pid}`;
   try {
-    writeFileSync(temporary, archive, { mode: 0o600, flag: 'wx' });
-    renameSync(temporary, options.path);
+    writeOutputFile(options.path, archive);
   } catch (error) {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // nothing was written
-    }
     throw new Error(`cannot write ${options.path}: ${(error as Error).message}`, { cause: error });
   }
   return { path: options.path, manifest, sizeBytes: archive.length };

@@ -4,23 +4,20 @@ import {
   createPublicKey,
   generateKeyPairSync,
   type KeyObject,
+  randomBytes,
   sign,
   verify,
 } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { linkSync, readFileSync, type Stats, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorCode } from '../host/files.js';
+import {
+  createPrivateFile,
+  ensurePrivateDir,
+  readOwnFile,
+  UnsafePath,
+  writeFileAtomicPrivate,
+} from '../host/private-files.js';
 
 /**
  * This machine's signing identity: an Ed25519 key pair (node:crypto) in the state directory, made the
@@ -58,7 +55,8 @@ export function loadOrCreateIdentity(stateDir: string): Identity {
   const keyPath = join(stateDir, PRIVATE_KEY_FILE);
   let privateKey = readPrivateKey(keyPath);
   if (privateKey === null) {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const dir = ensurePrivateDir(stateDir, { symlink: 'own' });
+    if (!dir.ok) throw new Error(`cannot make a signing identity: ${dir.reason}`);
     createPrivateKeyFile(keyPath);
     privateKey = readPrivateKey(keyPath);
     if (privateKey === null) throw new Error(`${keyPath} vanished right after it was created`);
@@ -93,30 +91,29 @@ export function verifySignature(publicKeyPem: string, data: Buffer, signature: B
   }
 }
 
-/** The private key at `path`, null when the file does not exist; refuses a file others can reach. */
+/**
+ * The private key at `path`, null when the file does not exist; refuses a file others can reach. Read
+ * through the descriptor its owner and mode were checked on, never through a symbolic link.
+ */
 function readPrivateKey(path: string): KeyObject | null {
-  let stat: ReturnType<typeof lstatSync>;
+  let file: { text: string; stat: Stats };
   try {
-    stat = lstatSync(path);
+    file = readOwnFile(path);
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return null;
+    if (error instanceof UnsafePath) throw new Error(`the identity key: ${error.message}`, { cause: error });
     throw new Error(`cannot read the identity key ${path}: ${(error as Error).message}`, { cause: error });
   }
-  if (!stat.isFile()) throw new Error(`the identity key ${path} is not a regular file: move it away`);
-  const mode = stat.mode & 0o777;
+  const mode = file.stat.mode & 0o777;
   if ((mode & 0o077) !== 0) {
     throw new Error(
       `the identity key ${path} has mode ${mode.toString(8).padStart(4, '0')}: it must be readable by you ` +
         `alone; run chmod 600 ${path} (or remove it, and a new identity is made)`,
     );
   }
-  const uid = process.getuid?.();
-  if (uid !== undefined && stat.uid !== uid) {
-    throw new Error(`the identity key ${path} belongs to user ${stat.uid}, not to you (${uid}): refused`);
-  }
   let key: KeyObject;
   try {
-    key = createPrivateKey(readFileSync(path, 'utf8'));
+    key = createPrivateKey(file.text);
   } catch (error) {
     throw new Error(`cannot load the identity key ${path}: ${(error as Error).message}`, { cause: error });
   }
@@ -126,17 +123,12 @@ function readPrivateKey(path: string): KeyObject | null {
   return key;
 }
 
+/** A new key, written 0600 to a temporary of an unpredictable name and linked into place (never replacing one). */
 function createPrivateKeyFile(path: string): void {
   const { privateKey } = generateKeyPairSync('ed25519');
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const temporary = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const fd = openSync(temporary, 'wx', 0o600);
-  try {
-    writeSync(fd, pem);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  const temporary = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  createPrivateFile(temporary, pem, { durable: true });
   try {
     linkSync(temporary, path);
   } catch (error) {
@@ -149,12 +141,12 @@ function createPrivateKeyFile(path: string): void {
 
 function writePublicKey(path: string, pem: string): void {
   try {
-    if (readFileSync(path, 'utf8') === pem) return;
+    if (readOwnFile(path).text === pem) return;
   } catch {
-    // missing or unreadable: write it
+    // missing, unreadable or not ours: write it
   }
   try {
-    writeFileSync(path, pem, { mode: 0o644 });
+    writeFileAtomicPrivate(path, pem, { mode: 0o644 });
   } catch {
     // A read-only state directory: the public key is also in every bundle's manifest.
   }

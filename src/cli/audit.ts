@@ -1,8 +1,9 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { AuditEntry, ChainVerdict } from '../audit/chain.js';
 import { stateDir } from '../config/load.js';
+import { writeOutputFile } from '../host/private-files.js';
 import type { OpenedStore } from '../store/store.js';
 import { parseSince } from './context.js';
 import { formatBytes } from './format.js';
@@ -152,7 +153,7 @@ function makeExportCommand(): Command {
           const text = `${JSON.stringify(doc, null, 2)}\n`;
           if (options.output === undefined || options.output === '-') process.stdout.write(text);
           else {
-            writeFileSync(options.output, text, { mode: 0o600 });
+            writeOutputFile(options.output, text);
             process.stderr.write(`vigil: ${doc.entries.length} audit entries written to ${options.output}\n`);
           }
           if (!chain.ok) process.stderr.write(`vigil: warning: ${verdictLine(chain)}\n`);

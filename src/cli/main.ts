@@ -150,4 +150,8 @@ function isEntry(): boolean {
   );
 }
 
-if (isEntry()) process.exitCode = await main(process.argv);
+if (isEntry()) {
+  // Belt and braces, as in the daemon's entry: files vigil creates are private even without a mode.
+  process.umask(0o077);
+  process.exitCode = await main(process.argv);
+}

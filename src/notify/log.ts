@@ -1,14 +1,17 @@
-import { appendFileSync, mkdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, lstatSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Severity } from '../config/schema.js';
 import { errorCode } from '../host/files.js';
+import { ensurePrivateDir, openPrivate } from '../host/private-files.js';
 import { type DirectChannel, noticeRecord } from './channel.js';
 
 /**
  * The notifications log: `notifications.jsonl` in the state directory, one JSON object per notice (the
  * shape of {@link noticeRecord}, the same as `webhook_format = "json"`), appended as it happens. Before a
  * line would take the file past `maxBytes` it is rotated as logrotate does: `.1` is the newest old file,
- * `.<keep>` the oldest, and the one before goes. Files are private to the user (0600, directory 0700).
+ * `.<keep>` the oldest, and the one before goes. Files are private to the user: 0600 whatever the umask,
+ * never written through a symbolic link, in a directory of the user's own that is 0700 (checked before the
+ * first line; another user's directory makes the channel fail, saying why).
  */
 
 export const NOTIFICATIONS_LOG = 'notifications.jsonl';
@@ -25,6 +28,7 @@ export function createLogChannel(options: {
   const path = join(options.dir, NOTIFICATIONS_LOG);
   const maxBytes = options.maxBytes ?? LOG_MAX_BYTES;
   const keep = options.keep ?? LOG_KEEP;
+  let dirChecked = false;
   return {
     name: 'log',
     queued: false,
@@ -32,10 +36,23 @@ export function createLogChannel(options: {
     unsupported: null,
     async deliver(notice) {
       const line = `${JSON.stringify(noticeRecord(notice))}\n`;
+      const checkDir = () => {
+        const dir = ensurePrivateDir(options.dir, { symlink: 'own' });
+        if (!dir.ok) throw new Error(dir.reason);
+        dirChecked = true;
+      };
       try {
+        if (!dirChecked) checkDir();
         const size = sizeOf(path);
         if (size > 0 && size + Buffer.byteLength(line) > maxBytes) rotate(path, keep);
-        append(options.dir, path, line);
+        try {
+          append(path, line);
+        } catch (error) {
+          // The directory was removed while vigil ran: made again (and checked), as at the first line.
+          if (errorCode(error) !== 'ENOENT') throw error;
+          checkDir();
+          append(path, line);
+        }
       } catch (error) {
         throw new Error(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
       }
@@ -43,23 +60,19 @@ export function createLogChannel(options: {
   };
 }
 
-/**
- * Appends, creating the state directory (not its parents: the daemon made them) when it is missing.
- * Not `recursive`: Node's recursive mkdir spins forever under /proc.
- */
-function append(dir: string, path: string, line: string): void {
+/** Appends one line to the log, created 0600 when missing; never through a symbolic link. */
+function append(path: string, line: string): void {
+  const fd = openPrivate(path, { append: true });
   try {
-    appendFileSync(path, line, { mode: 0o600 });
-  } catch (error) {
-    if (errorCode(error) !== 'ENOENT') throw error;
-    mkdirSync(dir, { mode: 0o700 });
-    appendFileSync(path, line, { mode: 0o600 });
+    writeSync(fd, line);
+  } finally {
+    closeSync(fd);
   }
 }
 
 function sizeOf(path: string): number {
   try {
-    return statSync(path).size;
+    return lstatSync(path).size;
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return 0;
     throw error;

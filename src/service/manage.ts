@@ -1,17 +1,10 @@
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { runtimeDir, stateDir } from '../config/load.js';
 import type { Mode } from '../config/schema.js';
 import { sightDaemon } from '../daemon/lock.js';
 import { CommandNotFound, runCommand } from '../host/command.js';
+import { ensurePrivateDir, writeFileAtomicPrivate } from '../host/private-files.js';
 import { renderUnit, UNIT_NAME, unitPath, userUnitDir, vigilScript } from './unit.js';
 
 /** Where the commands write: stdout for results, stderr for notes. */
@@ -82,9 +75,12 @@ export async function installService(io: ServiceIo, options: InstallOptions): Pr
   const path = unitPath(io.env);
   mkdirSync(dirname(path), { recursive: true });
   // The sandbox can only make existing directories writable.
-  mkdirSync(state, { recursive: true, mode: 0o700 });
-  writeFileSync(`${path}.tmp`, unit, { mode: 0o644 });
-  renameSync(`${path}.tmp`, path);
+  const privateState = ensurePrivateDir(state, { symlink: 'own' });
+  if (!privateState.ok) {
+    io.err(`vigil: ${privateState.reason}\n`);
+    return 1;
+  }
+  writeFileAtomicPrivate(path, unit, { mode: 0o644 });
   io.out(`wrote ${path}\n`);
   const steps: string[][] = [['daemon-reload'], ['enable', ...(options.now ? ['--now'] : []), UNIT_NAME]];
   if (!hasUserBus(io.env)) {

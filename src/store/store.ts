@@ -1,16 +1,8 @@
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  statSync,
-} from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Severity } from '../config/schema.js';
+import { ensurePrivateDir, preparePrivateFile, UnsafePath } from '../host/private-files.js';
 import type { BaselineRow } from '../rules/baseline.js';
 import { type PackedSample, type ProcessIdentity, packSamples, unpackSamples } from './codec.js';
 import { migrate, SCHEMA_VERSION, schemaVersion } from './schema.js';
@@ -164,15 +156,26 @@ export function openStore(path: string, options: StoreOptions = {}): OpenedStore
   const log = options.log ?? ((message: string) => process.stderr.write(`vigil: ${message}\n`));
   const now = options.now ?? Date.now;
 
+  // The history holds command lines and alerts: its directory is the user's own (0700, created so,
+  // tightened, or refused when another user's), and the files are 0600 whatever the umask. SQLite would
+  // create the database 0644 under umask 000 and gives its -wal and -shm the database's mode, so the
+  // database is created (empty) here first. A directory tightened here is not worth a line of every
+  // command's output (the daemon, which checks it first, says so in its log).
+  const dir = ensurePrivateDir(dirname(path), { symlink: 'own' });
+  if (!dir.ok) {
+    const problem = new StoreError('unwritable', path, dir.reason);
+    log(`history store failing: ${problem.message}`);
+    return new SqliteStore(path, null, false, problem);
+  }
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    preparePrivateFile(path, { create: true });
+    preparePrivateFile(`${path}-wal`);
+    preparePrivateFile(`${path}-shm`);
   } catch (error) {
-    if (!existsSync(path)) {
-      const problem =
-        toStoreError(error, path, `cannot create the directory of ${path}`) ?? ioError(error, path);
-      log(`history store failing: ${problem.message}`);
-      return new SqliteStore(path, null, false, problem);
-    }
+    if (!(error instanceof UnsafePath)) throw error;
+    const problem = new StoreError('unwritable', path, error.message, { cause: error });
+    log(`history store failing: ${problem.message}`);
+    return new SqliteStore(path, null, false, problem);
   }
 
   const quickCheck = options.quickCheck ?? true;
