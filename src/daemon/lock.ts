@@ -1,5 +1,8 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorCode, tryReadText } from '../host/files.js';
+import { LIVE_PATHS } from '../host/paths.js';
+import { ensurePrivateDir, openPrivate, readOwnFile, UnsafePath } from '../host/private-files.js';
 import type { Heartbeat } from '../store/types.js';
 
 /** Another daemon of this user holds the lock. */
@@ -11,30 +14,69 @@ export class AlreadyRunning extends Error {
   }
 }
 
-/** Whether a pid is alive (EPERM: alive, but another user's). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** USER_HZ, the unit of /proc/[pid]/stat's start time: 100 on every architecture (see processes.ts). */
+const TICKS_PER_SEC = 100;
+/** btime is whole seconds and the start time 10 ms ticks: how far apart the two clocks may seem. */
+const CLOCK_SLACK_MS = 2000;
+
+/**
+ * When `pid` started, ms since the epoch: `/proc/stat` btime plus field 22 (starttime) of
+ * `/proc/[pid]/stat` (see proc(5)); the name in field 2 may hold spaces and parentheses, so the fields are
+ * counted after the last `)`. Null when either cannot be read.
+ */
+function processStartMs(pid: number): number | null {
+  const stat = tryReadText(join(LIVE_PATHS.procfs, String(pid), 'stat'));
+  const boot = tryReadText(join(LIVE_PATHS.procfs, 'stat'))?.match(/^btime (\d+)$/m);
+  if (stat === undefined || !boot) return null;
+  const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  return Number.isFinite(ticks) ? Number(boot[1]) * 1000 + (ticks / TICKS_PER_SEC) * 1000 : null;
 }
 
-/** The pid in a pid file, or null when there is none or it is not a number. */
-export function readPidFile(path: string): number | null {
+/**
+ * Whether the process `pid` can be the daemon that wrote a pid file at `writtenAtMs`: alive, this user's,
+ * and started before the file was written. A pid reused since — by another user's process (pid 1), after
+ * a reboot (the pid file in the state directory outlives one), after a container restart — is not.
+ */
+export function holdsPidFile(pid: number, writtenAtMs: number): boolean {
   try {
-    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
+    process.kill(pid, 0);
+  } catch {
+    return false; // ESRCH: gone; EPERM: another user's process, so not this user's daemon
+  }
+  try {
+    if (statSync(join(LIVE_PATHS.procfs, String(pid))).uid !== (process.geteuid?.() ?? 0)) return false;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return false;
+  }
+  const started = processStartMs(pid);
+  return started === null || started <= writtenAtMs + CLOCK_SLACK_MS;
+}
+
+/** A pid file as written: the pid, and when it was written (its mtime). */
+interface PidFile {
+  readonly pid: number;
+  readonly writtenAtMs: number;
+}
+
+/**
+ * The pid file at `path`, or null when there is none, it is not a number, or it is not this user's own
+ * regular file (vigil never trusts a pid file it cannot have written: another user's, or a symbolic link).
+ */
+function readPid(path: string): PidFile | null {
+  try {
+    const { text, stat } = readOwnFile(path);
+    const pid = Number.parseInt(text, 10);
+    return Number.isInteger(pid) && pid > 0 ? { pid, writtenAtMs: stat.mtimeMs } : null;
   } catch {
     return null;
   }
 }
 
-/**
- * One daemon per user: a pid file created exclusively in the runtime directory. A file left by a daemon
- * that died (its pid no longer alive) is taken over; a live one makes `acquire` throw AlreadyRunning.
- */
+/** The pid in a pid file of this user's, or null (see readPid). */
+export function readPidFile(path: string): number | null {
+  return readPid(path)?.pid ?? null;
+}
+
 /** What the runtime directory says of the daemon: its pid file and the heartbeat written each cycle. */
 export interface DaemonSighting {
   /** The pid in the pid file, alive or not; null without one. */
@@ -49,13 +91,18 @@ export interface DaemonSighting {
   readonly fresh: boolean;
 }
 
-/** Reads `vigil.pid` and `heartbeat.json` in the runtime directory (`vigil health`, watch, service). */
+/**
+ * Reads `vigil.pid` and `heartbeat.json` in the runtime directory (`vigil health`, watch, service). Only
+ * files of this user's own count, read without following a symbolic link: a pid file or heartbeat that
+ * another user put there, or a pid that is no longer the daemon's, says nothing about this user's daemon.
+ */
 export function sightDaemon(runDir: string, now = Date.now()): DaemonSighting {
-  const pid = readPidFile(join(runDir, 'vigil.pid'));
-  const running = pid !== null && isAlive(pid);
+  const pidFile = readPid(join(runDir, 'vigil.pid'));
+  const pid = pidFile?.pid ?? null;
+  const running = pidFile !== null && holdsPidFile(pidFile.pid, pidFile.writtenAtMs);
   let heartbeat: Heartbeat | null = null;
   try {
-    heartbeat = JSON.parse(readFileSync(join(runDir, 'heartbeat.json'), 'utf8')) as Heartbeat;
+    heartbeat = JSON.parse(readOwnFile(join(runDir, 'heartbeat.json')).text) as Heartbeat;
   } catch {
     heartbeat = null;
   }
@@ -70,27 +117,43 @@ export function sightDaemon(runDir: string, now = Date.now()): DaemonSighting {
   return { pid, running, heartbeat, ageSecs, fresh };
 }
 
+/**
+ * One daemon per user: a pid file created exclusively (`O_EXCL | O_NOFOLLOW`, mode 0600) in the runtime
+ * directory, which must be the user's own (see ensurePrivateDir). A file left by a daemon that died — its
+ * pid gone, or reused by another process since — is taken over, as is one that is not the user's own
+ * file; a live daemon's makes `acquire` throw AlreadyRunning.
+ */
 export class PidLock {
   readonly path: string;
   private held = false;
 
-  constructor(dir: string) {
+  constructor(readonly dir: string) {
     this.path = join(dir, 'vigil.pid');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
-  acquire(): void {
+  /**
+   * Takes the lock. Throws UnsafePath (one line: why) when the runtime directory is not the user's own,
+   * AlreadyRunning when a daemon holds it. Returns what was changed to make the directory private, if
+   * anything, for the log.
+   */
+  acquire(): string | null {
+    const dir = ensurePrivateDir(this.dir, { symlink: 'refuse' });
+    if (!dir.ok) throw new UnsafePath(`not started: ${dir.reason}`);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        const fd = openSync(this.path, 'wx', 0o600);
-        writeSync(fd, `${process.pid}\n`);
-        closeSync(fd);
+        const fd = openPrivate(this.path, { exclusive: true });
+        try {
+          writeSync(fd, `${process.pid}\n`);
+        } finally {
+          closeSync(fd);
+        }
         this.held = true;
-        return;
+        return dir.note;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        const pid = readPidFile(this.path);
-        if (pid !== null && pid !== process.pid && isAlive(pid)) throw new AlreadyRunning(pid);
+        if (errorCode(error) !== 'EEXIST' && !(error instanceof UnsafePath)) throw error;
+        const held = readPid(this.path);
+        if (held !== null && held.pid !== process.pid && holdsPidFile(held.pid, held.writtenAtMs))
+          throw new AlreadyRunning(held.pid);
         try {
           unlinkSync(this.path);
         } catch {
