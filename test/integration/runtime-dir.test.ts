@@ -11,6 +11,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -160,6 +161,29 @@ describe('the runtime directory without XDG_RUNTIME_DIR', () => {
       assert.ok(!existsSync(join(home.stateDir, 'run', 'vigil.pid')), 'the pid file goes with the daemon');
     });
   }
+});
+
+describe('a pid file left behind', () => {
+  it("is taken over when its pid now belongs to a process that started after it was written (the state directory's pid file outlives a reboot)", {
+    skip: typeof victim === 'string' ? victim : false,
+    timeout: 60_000,
+  }, async () => {
+    const v = victim as TestUser;
+    const home = userHome(v, 'runtime-stale');
+    homes.push(home);
+    // A process of the victim's own that got the pid after the daemon that wrote the file was gone.
+    const other = spawnAs(v, ['sleep', '60'], home.env, 'ignore');
+    children.push(other);
+    const run = mkdirAs(v, home.runtimeDir, 0o700);
+    const pidFile = writeFileAs(v, join(run, 'vigil.pid'), `${other.pid}\n`);
+    const before = new Date(Date.now() - 3_600_000);
+    utimesSync(pidFile, before, before);
+
+    const once = runVigilAs(v, ['run', '--once', '--mode', 'observe'], home.env, 60_000);
+    assert.equal(once.status, 0, once.stderr);
+    assert.doesNotMatch(once.stderr, /already running/);
+    assert.equal(other.exitCode, null, 'and the process that has the pid now is left alone');
+  });
 });
 
 describe('a runtime directory XDG_RUNTIME_DIR names, in a directory others can write', () => {
