@@ -3,9 +3,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { measurePageSize } from '../collectors/processes.js';
 import { runCommand } from '../host/command.js';
 import { RENICE_VALUE } from './catalog.js';
-import { readLiveProcess, sameProcess } from './identity.js';
+import {
+  type LiveProcess,
+  type ProcessIdentity,
+  readLiveProcess,
+  sameExecutable,
+  sameProcess,
+} from './identity.js';
 import type { ActionPlan } from './plan.js';
-import { checkTarget, type PolicyContext } from './policy.js';
+import { mayActOn, type PolicyContext, type PolicyVerdict, procfsRefusal } from './policy.js';
 
 export type Outcome = 'success' | 'partial' | 'failed' | 'refused';
 
@@ -31,14 +37,30 @@ export interface ExecuteOptions {
   readonly force?: boolean;
   /** A signal other than SIGTERM (vigil kill --signal). */
   readonly signal?: NodeJS.Signals;
+  /**
+   * Asked immediately before every signal (and renice): the policy in force now — the daemon's after a
+   * reload — or why nothing may be done any more (vigil left auto mode during the grace period).
+   * Without it, the policy given to executePlan holds throughout.
+   */
+  readonly policyNow?: () => PolicyContext | string;
 }
 
 const POLL_MS = 50;
 
 /**
- * Carries out a plan: every target goes through the policy again first, then kills are syscalls —
- * SIGTERM, a grace period, SIGKILL for what is still the same process, then a check that it is gone;
- * renice is setpriority(2); ionice and systemctl run as argv arrays, never through a shell.
+ * Where a signalled target stands: gone (its pid free or reused, a zombie, or exiting), still there, or
+ * alive as another program (it exec'd, or rewrote its command line).
+ */
+type Presence = 'gone' | 'there' | { readonly changed: string };
+
+/**
+ * Carries out a plan: every target goes through the policy again immediately before each signal — the
+ * live /proc of vigil's pid namespace, the same process (pid, start time, cmdline, executable), a user's
+ * own, not protected, and whatever `policyNow` says (the mode in force) — then kills are syscalls:
+ * SIGTERM, a grace period, SIGKILL for what is still the same process, then a check that it is gone.
+ * renice is setpriority(2); ionice and systemctl run as argv arrays, never through a shell. Between the
+ * check and kill(2) a pid could in principle change hands; without pidfds in Node that window (the
+ * microseconds of one syscall) is what remains.
  */
 export async function executePlan(
   plan: ActionPlan,
@@ -47,7 +69,17 @@ export async function executePlan(
 ): Promise<ActionResult> {
   const refused: Array<{ pid: number; reason: string }> = [];
   if (plan.action === 'notify_only') return result('success', refused, [], [], [], 0, 'nothing to do');
+  /** The policy in force now, or why nothing may be done any more. */
+  const policy = (): PolicyContext | string => (options.policyNow ? options.policyNow() : ctx);
+  /** The check immediately before a signal to `target` (the live /proc included: see checkTarget). */
+  const verdictNow = (target: ProcessIdentity): PolicyVerdict => {
+    const now = policy();
+    return typeof now === 'string' ? { ok: false, reason: now } : mayActOn(target, now);
+  };
   if (plan.action === 'restart_user_unit') {
+    const now = policy();
+    const why = typeof now === 'string' ? now : procfsRefusal(now.paths.procfs, now.selfPid);
+    if (why !== null) return result('refused', refused, [], [], [], 0, why);
     const run = await runCommand(['systemctl', '--user', 'restart', plan.unit ?? ''], {
       timeoutMs: 30_000,
     }).catch((error: Error) => ({ exitCode: -1, stderr: error.message, timedOut: false }));
@@ -62,20 +94,19 @@ export async function executePlan(
       ok ? `restarted ${plan.unit}` : `systemctl failed: ${run.stderr.trim()}`,
     );
   }
-  const allowed = plan.targets.flatMap((target) => {
-    const verdict = checkTarget(target, ctx);
-    if (!verdict.ok) {
-      refused.push({ pid: target.pid, reason: verdict.reason });
-      return [];
-    }
-    return [{ target, live: verdict.live }];
-  });
-  if (allowed.length === 0)
-    return result('refused', refused, [], [], [], 0, refused.map((r) => r.reason).join('; '));
+  const refuse = (pid: number, reason: string) => refused.push({ pid, reason });
+  const allRefused = () => result('refused', refused, [], [], [], 0, refused.map((r) => r.reason).join('; '));
 
   if (plan.action === 'renice' || plan.action === 'ionice_idle') {
     const acted: number[] = [];
-    for (const { target } of allowed) {
+    let allowed = 0;
+    for (const target of plan.targets) {
+      const verdict = verdictNow(target);
+      if (!verdict.ok) {
+        refuse(target.pid, verdict.reason);
+        continue;
+      }
+      allowed++;
       try {
         if (plan.action === 'renice') setPriority(target.pid, RENICE_VALUE);
         else {
@@ -84,43 +115,38 @@ export async function executePlan(
         }
         acted.push(target.pid);
       } catch (error) {
-        refused.push({ pid: target.pid, reason: (error as Error).message });
+        refuse(target.pid, (error as Error).message);
       }
     }
+    if (allowed === 0) return allRefused();
     const outcome: Outcome =
       acted.length === plan.targets.length ? 'success' : acted.length > 0 ? 'partial' : 'failed';
     return result(outcome, refused, acted, [], [], 0, `${plan.action} on ${acted.join(', ') || 'nothing'}`);
   }
 
-  // Kills.
-  const pageSize = measurePageSize(ctx.paths.procfs);
+  // Kills: each target checked immediately before its signal.
   const first: NodeJS.Signals = options.force ? 'SIGKILL' : (options.signal ?? 'SIGTERM');
-  const acted: number[] = [];
-  for (const { target } of allowed) {
+  const signalled: Array<{ target: ProcessIdentity; live: LiveProcess }> = [];
+  let allowed = 0;
+  for (const target of plan.targets) {
+    const verdict = verdictNow(target);
+    if (!verdict.ok) {
+      refuse(target.pid, verdict.reason);
+      continue;
+    }
+    allowed++;
     try {
       process.kill(target.pid, first);
-      acted.push(target.pid);
+      signalled.push({ target, live: verdict.live });
     } catch (error) {
-      refused.push({
-        pid: target.pid,
-        reason: `cannot signal: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-      });
+      refuse(
+        target.pid,
+        `cannot signal: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
     }
   }
-  const stillThere = (pid: number) => {
-    const target = allowed.find((a) => a.target.pid === pid)!.target;
-    const live = readLiveProcess(ctx.paths, pid);
-    return sameProcess(target, live) === null && live?.state !== 'Z';
-  };
-  const waitGone = async (pids: number[], ms: number) => {
-    const end = Date.now() + ms;
-    let left = pids.filter(stillThere);
-    while (left.length > 0 && Date.now() < end) {
-      await sleep(POLL_MS);
-      left = left.filter(stillThere);
-    }
-    return left;
-  };
+  if (allowed === 0) return allRefused();
+  const acted = signalled.map((s) => s.target.pid);
   if (!['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGQUIT'].includes(first)) {
     // A signal that does not ask a process to end (SIGHUP, SIGUSR1…): sent, nothing to wait for.
     return result(
@@ -133,24 +159,68 @@ export async function executePlan(
       `${first} sent to ${acted.join(', ')}`,
     );
   }
-  let survivors = await waitGone(acted, first === 'SIGKILL' ? 2000 : (options.graceMs ?? 5000));
-  if (survivors.length > 0 && first !== 'SIGKILL') {
-    for (const pid of survivors) {
-      // Only what is still the same process gets SIGKILL.
-      if (stillThere(pid)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone in between
-        }
-      }
+  const presence = (target: ProcessIdentity): Presence => {
+    const live = readLiveProcess(ctx.paths, target.pid);
+    if (live === null || live.startTicks !== target.startTicks || live.state === 'Z') return 'gone';
+    // Exiting: its memory is released (no cmdline, no executable) before it becomes a zombie.
+    if (live.cmdline === '' && live.exe === null) return 'gone';
+    // The executable first: exec(2) replaces it before the new argv is in place (an empty cmdline).
+    const changed = sameExecutable(target, live) ?? sameProcess(target, live);
+    return changed === null ? 'there' : { changed };
+  };
+  /**
+   * Waits up to `ms` for the targets to go; returns those still there. A changed one is set aside. The
+   * grace period also ends as soon as nothing more may be done (`policyNow` says why): no SIGKILL follows.
+   */
+  const waitGone = async (targets: ProcessIdentity[], ms: number, then: string, grace: boolean) => {
+    const end = Date.now() + ms;
+    let left = targets;
+    for (;;) {
+      left = left.filter((target) => {
+        const where = presence(target);
+        if (typeof where === 'object') refuse(target.pid, `${then}: ${where.changed}`);
+        return where === 'there';
+      });
+      if (left.length === 0 || Date.now() >= end) return left;
+      if (grace && options.policyNow && typeof options.policyNow() === 'string') return left;
+      await sleep(POLL_MS);
     }
-    survivors = await waitGone(survivors, 2000);
+  };
+  let survivors = await waitGone(
+    signalled.map((s) => s.target),
+    first === 'SIGKILL' ? 2000 : (options.graceMs ?? 5000),
+    'left alone after the signal',
+    first !== 'SIGKILL',
+  );
+  if (survivors.length > 0 && first !== 'SIGKILL') {
+    const killed: ProcessIdentity[] = [];
+    for (const target of survivors) {
+      // Only what is still the same process, under the policy in force now, gets SIGKILL.
+      const verdict = verdictNow(target);
+      if (!verdict.ok) {
+        refuse(target.pid, `not sent SIGKILL: ${verdict.reason}`);
+        continue;
+      }
+      try {
+        process.kill(target.pid, 'SIGKILL');
+      } catch {
+        // gone in between
+      }
+      killed.push(target);
+    }
+    survivors = [
+      ...(await waitGone(killed, 2000, 'left alone after SIGKILL', false)),
+      ...survivors.filter((t) => !killed.includes(t)),
+    ];
   }
-  const gone = acted.filter((pid) => !survivors.includes(pid));
-  const freed = allowed
-    .filter((a) => gone.includes(a.target.pid))
-    .reduce((sum, a) => sum + a.live.rssPages * pageSize, 0);
+  const stillThere = new Set(survivors.map((t) => t.pid));
+  const setAside = new Set(refused.map((r) => r.pid));
+  const gone = acted.filter((pid) => !stillThere.has(pid) && !setAside.has(pid));
+  const pageSize = measurePageSize(ctx.paths.procfs);
+  const freed = signalled
+    .filter((s) => gone.includes(s.target.pid))
+    .reduce((sum, s) => sum + s.live.rssPages * pageSize, 0);
+  const survived = acted.filter((pid) => stillThere.has(pid));
   // A refused target is one the action did not reach: the outcome counts every target.
   const outcome: Outcome =
     gone.length === plan.targets.length ? 'success' : gone.length > 0 ? 'partial' : 'failed';
@@ -159,9 +229,9 @@ export async function executePlan(
     refused,
     acted,
     gone,
-    survivors,
+    survived,
     freed,
-    `${gone.length} of ${plan.targets.length} gone${survivors.length ? `, ${survivors.length} survived` : ''}${refused.length ? `, ${refused.length} refused` : ''}`,
+    `${gone.length} of ${plan.targets.length} gone${survived.length ? `, ${survived.length} survived` : ''}${refused.length ? `, ${refused.length} refused` : ''}`,
   );
 }
 

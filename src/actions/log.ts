@@ -57,8 +57,8 @@ const fromRow = (r: Row): ActionRecord => ({
 
 /**
  * The actions table (store migration 3): every action vigil proposed or took, with its plan (targets
- * bound to pid + start time + cmdline), its state and its outcome. Shared by the daemon and the CLI
- * (`vigil fix`, `veto`, `kill`), which open the same database.
+ * bound to pid + start time + cmdline + executable), its state and its outcome. Shared by the daemon
+ * and the CLI (`vigil fix`, `veto`, `kill`), which open the same database.
  */
 export class ActionLog {
   private readonly audit: AuditLog;
@@ -212,6 +212,13 @@ export class ActionLog {
           "SELECT * FROM actions WHERE state = 'scheduled' AND coalesce(not_before, 0) <= ? ORDER BY id",
         )
         .all(now) as Row[]
+    ).map(fromRow);
+  }
+
+  /** Every scheduled action, due or not: what must be cancelled when vigil leaves auto mode. */
+  scheduled(): ActionRecord[] {
+    return (
+      this.db.prepare("SELECT * FROM actions WHERE state = 'scheduled' ORDER BY id").all() as Row[]
     ).map(fromRow);
   }
 

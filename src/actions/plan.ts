@@ -1,7 +1,7 @@
 import type { ProcessSample } from '../model/snapshot.js';
 import type { CatalogActionId, Finding } from '../rules/types.js';
 import { CATALOG, RENICE_VALUE } from './catalog.js';
-import type { ProcessIdentity } from './identity.js';
+import type { ExeIdentity, ProcessIdentity } from './identity.js';
 
 /** One concrete action: a catalog entry and who it is aimed at, bound to identities. */
 export interface ActionPlan {
@@ -19,15 +19,21 @@ export interface ActionPlan {
 
 const UNIT_NAME = /^[A-Za-z0-9@._:\\-]+\.(service|socket|timer|target|path|scope|slice|mount)$/;
 
-/** What the planner needs to know of each process beyond its sample: whether something still owns it. */
+/**
+ * What the planner needs to know of each process beyond its sample: whether something still owns it, and
+ * the executable of each target (read for the targets only, when the plan is made: the scan does not read
+ * it for every process). A plan made without `exeOf` is not bound to executables and the executor refuses
+ * it (the advisor's plans, which are only shown).
+ */
 export interface ProcessKnowledge {
   readonly liveOwner: (p: ProcessSample) => boolean;
+  readonly exeOf?: (pid: number) => ExeIdentity | null;
 }
 
 /**
  * Turns a finding and one of the actions its rule suggests into a plan, with targets taken from the
- * snapshot the finding was made on (so each is bound to its start time and cmdline). Returns null when
- * the action does not apply (no live target, a unit name that is not one).
+ * snapshot the finding was made on (so each is bound to its start time and cmdline) and their executable
+ * as it is now. Returns null when the action does not apply (no live target, a unit name that is not one).
  */
 export function planFor(
   finding: Finding,
@@ -40,6 +46,7 @@ export function planFor(
     pid: p.pid,
     startTicks: p.startTicks,
     cmdline: p.cmdline,
+    ...(knowledge.exeOf ? { exe: knowledge.exeOf(p.pid) } : {}),
   });
   const members = finding.pids
     .map((pid) => byPid.get(pid))

@@ -113,6 +113,20 @@ async function run(
   });
 }
 
+/**
+ * Says why nothing can be done and sets exit status 1 when --procfs is not the live /proc of vigil's pid
+ * namespace: a tree that says what its author wrote, or another namespace's processes. Asked before
+ * showing or asking anything; the executor asks again before every signal.
+ */
+async function refusedProcfs(global: GlobalOptions): Promise<boolean> {
+  const { procfsRefusal } = await import('../actions/policy.js');
+  const refusal = procfsRefusal(hostPathsFrom(global).procfs);
+  if (refusal === null) return false;
+  process.stderr.write(`vigil: ${refusal}\n`);
+  process.exitCode = 1;
+  return true;
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
@@ -127,6 +141,7 @@ export function makeFixCommand(): Command {
     .action(async (alertId: number, options: { yes?: boolean }, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
       const config = loadConfig(global.config).config;
+      if (await refusedProcfs(global)) return;
       const opened = await openActions();
       if (!opened) return;
       const { store, log } = opened;
@@ -219,7 +234,8 @@ export function makeSnoozeCommand(): Command {
  * What `vigil kill` does once the person said yes, for a caller that asked on its own screen (the
  * dashboard's kill dialog): a `kill_process` plan bound to the identities given, run through the same
  * policy and executor, recorded as a manual action (and so in the audit chain) when a history exists.
- * Writes nothing to the terminal.
+ * A target given without its executable (the dashboard's rows) is bound to the one it runs now, when the
+ * person confirmed. Writes nothing to the terminal.
  */
 export async function killConfirmed(
   targets: ActionPlan['targets'],
@@ -227,9 +243,11 @@ export async function killConfirmed(
   global: GlobalOptions,
   options: { force?: boolean; reason?: string } = {},
 ): Promise<ActionResult> {
+  const { readExe } = await import('../actions/identity.js');
+  const paths = hostPathsFrom(global);
   const plan: ActionPlan = {
     action: 'kill_process',
-    targets,
+    targets: targets.map((t) => (t.exe === undefined ? { ...t, exe: readExe(paths, t.pid) } : t)),
     kept: [],
     unit: null,
     command: `kill ${options.force ? '-9 ' : ''}${targets.map((t) => t.pid).join(' ')}`,
@@ -251,6 +269,7 @@ export function makeKillCommand(): Command {
       async (pid: number, options: { force?: boolean; yes?: boolean; signal?: string }, command: Command) => {
         const global = command.optsWithGlobals() as GlobalOptions;
         const config = loadConfig(global.config).config;
+        if (await refusedProcfs(global)) return;
         const paths = hostPathsFrom(global);
         const [{ readLiveProcess }, { classify, kindFiles, loadKindPatterns }, { redact }] =
           await Promise.all([
@@ -292,7 +311,8 @@ export function makeKillCommand(): Command {
         if (!(await confirm(`Send ${how}?`, options.yes))) return;
         const plan: ActionPlan = {
           action: 'kill_process',
-          targets: [{ pid, startTicks: live.startTicks, cmdline: live.cmdline }],
+          // Bound to what was shown: start time, command line and executable.
+          targets: [{ pid, startTicks: live.startTicks, cmdline: live.cmdline, exe: live.exe }],
           kept: [],
           unit: null,
           command: `kill ${options.force ? '-9 ' : signal ? `-${signal.replace('SIG', '')} ` : ''}${pid}`,

@@ -24,7 +24,8 @@ Runs the watchdog in the foreground: collects every --interval seconds (memory, 
 every second in between), keeps history, evaluates the rules and notifies.
 
 Options:
-  --mode <observe|suggest|auto>  what to do about findings (default: config general.mode, observe)
+  --mode <observe|suggest|auto>  what to do about findings; wins over the config's general.mode,
+                                 also when it is reloaded (default: general.mode, observe)
   --interval <seconds>           full cycle period (default: config general.interval_secs, 5)
   --once                         one full cycle (collect, store, evaluate, notify), then exit
   --exit-after <seconds>         stop by itself after this long

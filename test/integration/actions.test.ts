@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { executePlan } from '../../src/actions/execute.js';
-import { type ProcessIdentity, readLiveProcess } from '../../src/actions/identity.js';
+import { type ProcessIdentity, readExe, readLiveProcess } from '../../src/actions/identity.js';
 import type { ActionPlan } from '../../src/actions/plan.js';
 import { planFor } from '../../src/actions/plan.js';
 import { checkTarget, policyContext } from '../../src/actions/policy.js';
@@ -39,7 +39,7 @@ async function identityOf(pid: number): Promise<ProcessIdentity> {
     `pid ${pid} running`,
   );
   const live = readLiveProcess(LIVE_PATHS, pid)!;
-  return { pid, startTicks: live.startTicks, cmdline: live.cmdline };
+  return { pid, startTicks: live.startTicks, cmdline: live.cmdline, exe: live.exe };
 }
 const plan = (action: ActionPlan['action'], targets: ProcessIdentity[]): ActionPlan => ({
   action,
@@ -174,7 +174,10 @@ describe('the other catalog actions', () => {
       suggest: ['kill_process_group'],
       event: false,
     };
-    const group = planFor(finding, 'kill_process_group', processes, { liveOwner: () => false })!;
+    const group = planFor(finding, 'kill_process_group', processes, {
+      liveOwner: () => false,
+      exeOf: (pid) => readExe(LIVE_PATHS, pid),
+    })!;
     assert.equal(group.command, `kill -- -${leader.pid}`);
     assert.deepEqual(group.targets.map((t) => t.pid).sort(), [...members].sort());
     const result = await executePlan(group, ctx(), { graceMs: 1000 });
