@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { LoadedConfig } from '../config/load.js';
 import { vigilVersion } from '../host/version.js';
 import type { Finding } from '../rules/types.js';
@@ -15,6 +16,26 @@ import type { MetricsInput, VigilMetrics } from './registry.js';
  * A failure here (a port in use, an address not on this machine) turns this one feature off with a log
  * line; it never stops the daemon. A scrape reads what the last full cycle saw: it never collects.
  */
+
+/**
+ * What a connection may take, so that a local user holding connections (idle, dribbling a request a
+ * byte at a time, or never reading an answer) cannot keep Prometheus out for long. Node checks the header
+ * and request deadlines every {@link CHECK_EVERY_MS}; the idle timeout covers a socket that never sends a
+ * byte, which those deadlines do not.
+ */
+export const METRICS_LIMITS = {
+  /** Open connections at most; at the cap a newcomer replaces the oldest one not being answered. */
+  maxConnections: 32,
+  /** The request head must be complete this long after it started. */
+  headersTimeoutMs: 5_000,
+  /** The whole request, likewise. */
+  requestTimeoutMs: 10_000,
+  /** A kept-alive connection waits this long for its next request. */
+  keepAliveTimeoutMs: 5_000,
+  /** A socket with no traffic either way this long is closed. */
+  idleTimeoutMs: 10_000,
+} as const;
+const CHECK_EVERY_MS = 1_000;
 
 export interface MetricsServerOptions {
   log(line: string): void;
@@ -33,6 +54,43 @@ async function loadMetrics(version: string): Promise<VigilMetrics> {
     { Registry: registry.default, Gauge: gauge.default, Counter: counter.default },
     version,
   );
+}
+
+/**
+ * At most `max` open connections. Where `server.maxConnections` refuses every newcomer once the cap is
+ * reached — so whoever holds 32 idle sockets shuts Prometheus out — a newcomer here replaces the oldest
+ * connection that is not in the middle of being answered; only when all are is it refused. Holding
+ * sockets then buys an attacker nothing but churn, and a scrape (which sends its request at once and is
+ * answered from memory) gets through.
+ */
+function capConnections(server: Server, max: number): void {
+  /** Open sockets, oldest first (a Set keeps insertion order). */
+  const open = new Set<Socket>();
+  const answering = new WeakSet<Socket>();
+  server.on('connection', (socket: Socket) => {
+    if (open.size >= max) {
+      let oldest: Socket | undefined;
+      for (const candidate of open) {
+        if (!answering.has(candidate)) {
+          oldest = candidate;
+          break;
+        }
+      }
+      if (oldest === undefined) {
+        socket.destroy();
+        return;
+      }
+      open.delete(oldest);
+      oldest.destroy();
+    }
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    answering.add(socket);
+    res.once('close', () => answering.delete(socket));
+  });
 }
 
 export class MetricsServer {
@@ -96,10 +154,17 @@ export class MetricsServer {
       this.metrics ??= await loadMetrics(this.options.version ?? vigilVersion());
       if (this.last) this.metrics.update(this.last);
       const { createServer } = await import('node:http');
-      const server = createServer((req, res) => void this.handle(req, res));
-      server.maxConnections = 32;
-      server.requestTimeout = 10_000;
-      server.headersTimeout = 5_000;
+      const server = createServer(
+        {
+          headersTimeout: METRICS_LIMITS.headersTimeoutMs,
+          requestTimeout: METRICS_LIMITS.requestTimeoutMs,
+          keepAliveTimeout: METRICS_LIMITS.keepAliveTimeoutMs,
+          connectionsCheckingInterval: CHECK_EVERY_MS,
+        },
+        (req, res) => void this.handle(req, res),
+      );
+      server.setTimeout(METRICS_LIMITS.idleTimeoutMs);
+      capConnections(server, METRICS_LIMITS.maxConnections);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(address.port, address.host, () => {
