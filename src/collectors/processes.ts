@@ -3,6 +3,7 @@ import { errorCode, listDir, readText, tryReadText } from '../host/files.js';
 import type { HostPaths } from '../host/paths.js';
 import type { ProcessSample } from '../model/snapshot.js';
 import { printable } from '../model/text.js';
+import { MASK, redactArgv } from '../redact/redact.js';
 import type { CollectContext, CollectReport, SyncCollector } from './types.js';
 
 /**
@@ -108,13 +109,23 @@ export function parseStatusUid(text: string): number | null {
 }
 
 /**
- * /proc/[pid]/cmdline: NUL-separated argv, usually with a trailing NUL; empty for kernel threads. Each
- * argument comes back printable (control characters written out), since the process chose it.
+ * /proc/[pid]/cmdline: NUL-separated argv, usually with a trailing NUL; empty for kernel threads. Secrets
+ * are masked here, where the argv enters vigil (redactArgv: `--token x`, `mysql -pX`, keys, URLs with a
+ * password…), so no later sink ever sees them; then each argument is made printable (control characters
+ * written out), since the process chose it. The process collector reads this once per process, and the
+ * identity check before an action reads through here too, so both compare the same masked form.
  */
 export function parseCmdline(text: string): string[] {
   if (text.length === 0) return [];
-  const argv = text.split('\0');
-  if (argv[argv.length - 1] === '') argv.pop();
+  const raw = text.split('\0');
+  if (raw[raw.length - 1] === '') raw.pop();
+  let argv: string[];
+  try {
+    argv = redactArgv(raw);
+  } catch {
+    // Never expected; if masking ever fails, keep the program's name and nothing it was given.
+    argv = raw.length > 1 ? [raw[0]!, MASK] : raw;
+  }
   for (let i = 0; i < argv.length; i++) argv[i] = printable(argv[i]!);
   return argv;
 }
