@@ -19,9 +19,11 @@ import { onHost } from './messages.js';
  * - `json`: the documented {@link noticeRecord} object (version, id, kind, reason, host, at, language,
  *   title, text, findings[], resolved[]).
  * - `slack` (incoming webhook): `{ text, blocks }` — `text` is the fallback shown in notifications; the
- *   blocks are a header (the title), a section (the findings, mrkdwn) and a context line (host, time).
+ *   blocks are a header (the title), a section (the findings) and a context line (host, time), all
+ *   plain text with Slack's control characters escaped ({@link slackEscape}).
  * - `discord` (channel webhook): `{ content, embeds, allowed_mentions }` — one embed coloured by
- *   severity; mentions are disabled so a summary can never ping `@everyone`.
+ *   severity; text escaped ({@link discordEscape}) and mentions disabled, so a summary can never format,
+ *   link or ping `@everyone`.
  *
  * A 2xx answer is delivered. Anything else — another status, a refused connection, no answer within
  * `timeoutMs` (5 s) — is retried by the outbox with backoff. 400, 413 and 422 say the far end refuses this
@@ -73,9 +75,28 @@ function cut(text: string, max: number): string {
   return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
 }
 
-/** Slack's mrkdwn and text fields give meaning to these three. */
-function slackEscape(text: string): string {
+/**
+ * Slack reads `&`, `<` and `>` as its control characters in every text (`<!channel>`, `<@U123>`,
+ * `<http://evil|click>`), so they are written as entities. Text from the machine also goes in `plain_text`
+ * objects, where `*bold*`, `_italic_`, `~strike~` and `` `code` `` mean nothing (Slack has no escape for them in
+ * mrkdwn).
+ */
+export function slackEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * Discord reads Markdown in messages and embeds (`**`, `_`, `~~`, `` ` ``, `||` spoilers, `[text](url)`
+ * links, `# ` headings, `> ` quotes) and mentions (`<@id>`, `<@&role>`, `<#channel>`, `@everyone`,
+ * `@here`). Text from the machine is shown literally: the Markdown characters are backslash-escaped and
+ * an `@` before a name gets a zero-width space, so it neither formats nor pings — `allowed_mentions`
+ * also forbids pings, but the text would still show as one.
+ */
+export function discordEscape(text: string): string {
+  return text
+    .replace(/[\\*_~`|[\]<]/g, '\\$&')
+    .replace(/^(\s*)([#>-])/gm, '$1\\$2')
+    .replace(/@(?=[\w-])/g, '@\u200b');
 }
 
 /** The request body for a notice, as an object (JSON.stringify gives the bytes sent). */
@@ -90,9 +111,12 @@ export function webhookBody(notice: Notice, format: WebhookFormat): object {
     return {
       text: cut(`${slackEscape(title)} (${slackEscape(where)})\n${body}`, 3000),
       blocks: [
-        { type: 'header', text: { type: 'plain_text', text: cut(title, 150), emoji: true } },
-        { type: 'section', text: { type: 'mrkdwn', text: cut(body || ' ', 3000) } },
-        { type: 'context', elements: [{ type: 'mrkdwn', text: slackEscape(`vigil ${where} · ${time}`) }] },
+        { type: 'header', text: { type: 'plain_text', text: cut(slackEscape(title), 150), emoji: true } },
+        { type: 'section', text: { type: 'plain_text', text: cut(body || ' ', 3000), emoji: true } },
+        {
+          type: 'context',
+          elements: [{ type: 'plain_text', text: slackEscape(`vigil ${where} · ${time}`), emoji: true }],
+        },
       ],
     };
   }
@@ -101,11 +125,11 @@ export function webhookBody(notice: Notice, format: WebhookFormat): object {
       ? DISCORD_COLORS.resolved
       : DISCORD_COLORS[topSeverity(notice)];
   return {
-    content: cut(`**${title}** (${where})`, 2000),
+    content: cut(`**${discordEscape(title)}** (${discordEscape(where)})`, 2000),
     embeds: [
       {
-        title: cut(title, 256),
-        description: cut(lines.join('\n'), 4096),
+        title: cut(discordEscape(title), 256),
+        description: cut(lines.map(discordEscape).join('\n'), 4096),
         color,
         timestamp: time,
         footer: { text: cut(`vigil ${where}`, 2048) },

@@ -177,7 +177,7 @@ export function reportMarkdown(r: Report, lang: Language = 'en'): string {
   else {
     out.push(`| ${w.metric} | ${w.peak} | ${w.when} |`, '|---|---|---|');
     for (const p of r.peaks)
-      out.push(`| ${metricName(lang, p.metric)} | ${fixed(p.value)}${p.unit} | ${time(p.at)} |`);
+      out.push(`| ${cell(metricName(lang, p.metric))} | ${fixed(p.value)}${p.unit} | ${time(p.at)} |`);
     out.push('');
   }
   const offenderTable = (title: string, rows: readonly Offender[]) => {
@@ -192,7 +192,7 @@ export function reportMarkdown(r: Report, lang: Language = 'en'): string {
     );
     for (const o of rows) {
       out.push(
-        `| ${cell(o.name)} | ${o.kind ?? ''} | ${formatDuration(o.cpuSeconds)} | ${formatBytes(o.peakRssBytes)} | ${o.processes} |`,
+        `| ${cell(o.name)} | ${cell(o.kind ?? '')} | ${formatDuration(o.cpuSeconds)} | ${formatBytes(o.peakRssBytes)} | ${o.processes} |`,
       );
     }
     out.push('');
@@ -204,7 +204,8 @@ export function reportMarkdown(r: Report, lang: Language = 'en'): string {
   if (r.actions.length === 0) out.push(w.none, '');
   else {
     out.push(`| ${w.timeHead} | ${w.action} | ${w.target} | ${w.outcome} |`, '|---|---|---|---|');
-    for (const a of r.actions) out.push(`| ${time(a.at)} | ${a.action} | ${cell(a.target)} | ${a.outcome} |`);
+    for (const a of r.actions)
+      out.push(`| ${time(a.at)} | ${a.action} | ${cell(a.target)} | ${cell(a.outcome)} |`);
     out.push('');
   }
   out.push(`## ${w.collectorProblems}`, '');
@@ -221,9 +222,22 @@ export function reportMarkdown(r: Report, lang: Language = 'en'): string {
   return `${out.join('\n')}\n`;
 }
 
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\s+/g, ' ');
+/**
+ * Text from the machine (process names, summaries, targets, errors) as literal Markdown on one line: the
+ * characters CommonMark and GitHub give meaning to inline are backslash-escaped (`*`, `_`, `` ` ``, `~`,
+ * `[`, `]`, `<`, `>`, `&`, `|`, `\`), so a process named `[click](http://evil)` or `<img src=x>` shows as
+ * written rather than as a link or HTML; and an `@` before a name gets a zero-width space after it, so
+ * `@everyone` or `@org/team` pasted into an issue or a chat mentions nobody. Line-start syntax (`#`, `-`,
+ * `>`) cannot occur: a cell never starts a line.
+ */
+export function markdownText(text: string): string {
+  return text
+    .replace(/\s+/g, ' ')
+    .replace(/[\\`*_~[\]<>&|]/g, '\\$&')
+    .replace(/@(?=[\w-])/g, '@\u200b');
 }
+
+const cell = markdownText;
 
 /** The terminal form: the Markdown without its table syntax, aligned. */
 export function reportText(r: Report, lang: Language = 'en'): string {

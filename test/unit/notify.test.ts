@@ -485,7 +485,7 @@ describe('webhook payloads', () => {
     });
   });
 
-  it('slack: { text, blocks } with mrkdwn escaped', () => {
+  it('slack: { text, blocks } with control characters escaped', () => {
     const body = webhookBody(raised, 'slack') as {
       text: string;
       blocks: Array<{ type: string; text?: { type: string; text: string } }>;
@@ -506,7 +506,7 @@ describe('webhook payloads', () => {
       allowed_mentions: { parse: string[] };
     };
     assert.equal(body.content, '**High: ram high** (on devbox)');
-    assert.equal(body.embeds[0]!.description, 'RAM 93% <used> & more');
+    assert.equal(body.embeds[0]!.description, 'RAM 93% \\<used> & more', 'a < cannot open a mention');
     assert.equal(body.embeds[0]!.color, 0xf57c00);
     assert.equal(body.embeds[0]!.timestamp, '2026-11-21T09:58:12.000Z');
     assert.deepEqual(body.allowed_mentions, { parse: [] });
