@@ -4,6 +4,7 @@ import { type ActionPlan, type ProcessKnowledge, planFor } from '../actions/plan
 import { checkTarget, type PolicyContext } from '../actions/policy.js';
 import { SEVERITIES, type Severity } from '../config/schema.js';
 import type { ProcessSample } from '../model/snapshot.js';
+import { printable } from '../model/text.js';
 import { redact } from '../redact/redact.js';
 import { CATALOG_ACTION_IDS, type CatalogActionId, type Finding } from '../rules/types.js';
 
@@ -68,8 +69,51 @@ export const ANSWER_JSON_SCHEMA = {
 
 export type ParsedAnswer = { ok: true; answer: Answer } | { ok: false; error: string };
 
-/** Parses and validates the model's text. Never throws. */
+/**
+ * The longest text parsed as an answer: the schema's limits add up to about 26,000 characters, and JSON
+ * around them (escapes included) stays well under this.
+ */
+export const MAX_ANSWER_CHARS = 256 * 1024;
+
+/** Line breaks and tabs (C0, NEL, U+2028/9): an answer's field is shown as one paragraph. */
+const BREAKS = /[\t\n\v\f\r\u0085\u2028\u2029]+/g;
+
+/**
+ * Model text made safe to show, as process names are (../model/text.ts): line breaks become a space and
+ * every other control character — ESC of a cursor move or an OSC 52 clipboard write, BEL, C1 CSI, bidi
+ * overrides — is written out (`\e]52;…`), so nothing the model writes acts on a terminal.
+ */
+export function printableAnswerText(text: string): string {
+  return printable(text.replace(BREAKS, ' '));
+}
+
+/** Every text of an answer made printable (what is shown, stored and mapped is this form). */
+function printableAnswer(answer: Answer): Answer {
+  return {
+    diagnostic: printableAnswerText(answer.diagnostic),
+    severity: answer.severity,
+    actions: answer.actions.map((a) => ({
+      type: printableAnswerText(a.type),
+      target: printableAnswerText(a.target),
+      command: printableAnswerText(a.command),
+      risk: a.risk,
+      explanation: printableAnswerText(a.explanation),
+    })),
+    prevention: printableAnswerText(answer.prevention),
+  };
+}
+
+/**
+ * Parses and validates the model's text; a text longer than {@link MAX_ANSWER_CHARS} is refused unread.
+ * The answer's texts come back printable ({@link printableAnswerText}), and so does the error, which may
+ * quote the text. Never throws.
+ */
 export function parseAnswer(body: string): ParsedAnswer {
+  if (body.length > MAX_ANSWER_CHARS)
+    return {
+      ok: false,
+      error: `too long: ${body.length} characters, more than the ${MAX_ANSWER_CHARS} an answer can need`,
+    };
   let data: unknown;
   try {
     // Tolerate a fenced block, the one liberty models take with JSON.
@@ -79,15 +123,20 @@ export function parseAnswer(body: string): ParsedAnswer {
       .replace(/```\s*$/, '');
     data = JSON.parse(unfenced);
   } catch (error) {
-    return { ok: false, error: `not JSON: ${(error as Error).message}` };
+    return { ok: false, error: printable(`not JSON: ${(error as Error).message}`.slice(0, 300)) };
   }
   const result = v.safeParse(AnswerSchema, data);
   if (!result.success) {
     const issue = result.issues[0];
     const path = issue?.path?.map((p) => String(p.key)).join('.') ?? '';
-    return { ok: false, error: `does not match the schema${path ? ` at ${path}` : ''}: ${issue?.message}` };
+    return {
+      ok: false,
+      error: printable(
+        `does not match the schema${path ? ` at ${path}` : ''}: ${issue?.message}`.slice(0, 300),
+      ),
+    };
   }
-  return { ok: true, answer: result.output };
+  return { ok: true, answer: printableAnswer(result.output) };
 }
 
 /** One suggestion of the model, after vigil judged it. */
@@ -248,4 +297,26 @@ export interface Advice {
   readonly severity: Severity;
   readonly prevention: string;
   readonly suggestions: readonly Suggestion[];
+}
+
+/**
+ * Advice read back from the store with its texts made printable. Advice parsed by this vigil already is;
+ * a row written by an older one may hold raw control characters, which must not reach a terminal either.
+ */
+export function printableAdvice(advice: Advice): Advice {
+  const clean = (text: string | null): string | null => (text === null ? null : printableAnswerText(text));
+  return {
+    ...advice,
+    diagnostic: printableAnswerText(String(advice.diagnostic ?? '')),
+    prevention: printableAnswerText(String(advice.prevention ?? '')),
+    suggestions: (advice.suggestions ?? []).map((s) => ({
+      ...s,
+      type: printableAnswerText(String(s.type ?? '')),
+      target: printableAnswerText(String(s.target ?? '')),
+      explanation: printableAnswerText(String(s.explanation ?? '')),
+      reason: clean(s.reason),
+      modelCommand: clean(s.modelCommand),
+      command: clean(s.command),
+    })),
+  };
 }

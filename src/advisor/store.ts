@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { redact } from '../redact/redact.js';
-import type { Advice } from './answer.js';
+import { type Advice, printableAdvice } from './answer.js';
 
 /**
  * The `advice` table (migration 4): one row per model call, answered or not, and one per cached answer
@@ -21,7 +21,9 @@ export type AdviceOutcome =
   | 'timeout'
   | 'network'
   | 'rejected'
-  | 'aborted';
+  | 'aborted'
+  /** A reply larger than the advisor reads (see client.ts MAX_REPLY_BYTES). */
+  | 'too_large';
 
 export interface AdviceRow {
   readonly id: number;
@@ -50,7 +52,7 @@ interface Row {
 function toRow(row: Row): AdviceRow {
   let advice: Advice | null = null;
   try {
-    advice = row.advice === null ? null : (JSON.parse(row.advice) as Advice);
+    advice = row.advice === null ? null : printableAdvice(JSON.parse(row.advice) as Advice);
   } catch {
     advice = null;
   }

@@ -22,7 +22,13 @@ export type FakeReply =
   /** An API error. */
   | { readonly status: number; readonly errorType?: string; readonly headers?: Record<string, string> }
   /** Never answers (the client times out). */
-  | { readonly hang: true };
+  | { readonly hang: true }
+  /**
+   * A message whose text block holds `bytes` bytes of filler, streamed in 64 KiB writes (the fake never
+   * holds it whole): with a content-length header, or chunked when `chunked` is set, so a client that
+   * trusts the header and one that counts bytes are both tried.
+   */
+  | { readonly huge: number; readonly chunked?: boolean; readonly status?: number };
 
 export class FakeAnthropic {
   readonly requests: FakeRequest[] = [];
@@ -75,6 +81,10 @@ export class FakeAnthropic {
         return;
       }
       if ('hang' in reply) return;
+      if ('huge' in reply) {
+        this.huge(res, reply);
+        return;
+      }
       if ('status' in reply) {
         this.error(res, reply.status, reply.errorType ?? errorTypeOf(reply.status), reply.headers ?? {});
         return;
@@ -104,6 +114,38 @@ export class FakeAnthropic {
     });
   }
 
+  private huge(res: ServerResponse, reply: { huge: number; chunked?: boolean; status?: number }): void {
+    const head = Buffer.from(
+      `{"id":"msg_fake_huge","type":"message","role":"assistant","model":"fake","content":[{"type":"text","text":"`,
+    );
+    const tail = Buffer.from(
+      `"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}`,
+    );
+    const chunk = Buffer.alloc(64 * 1024, 'A');
+    const total = head.length + reply.huge + tail.length;
+    res.writeHead(reply.status ?? 200, {
+      'content-type': 'application/json',
+      ...(reply.chunked ? {} : { 'content-length': String(total) }),
+    });
+    res.write(head);
+    let left = reply.huge;
+    const pump = (): void => {
+      while (left > 0) {
+        const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+        left -= piece.length;
+        if (!res.write(piece)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end(tail);
+    };
+    res.on('error', () => {
+      // the client hung up (as it should once it has seen enough)
+    });
+    pump();
+  }
+
   private error(res: ServerResponse, status: number, type: string, headers: Record<string, string>): void {
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify({ type: 'error', error: { type, message: `fake ${type}` } }));
@@ -123,6 +165,15 @@ function errorTypeOf(status: number): string {
   if (status >= 500) return 'api_error';
   return 'invalid_request_error';
 }
+
+/**
+ * Text a hostile or confused model could answer with: a cursor move and screen clear, an OSC 52 write to
+ * the clipboard, a window-title change, a C1 CSI, a bell and a right-to-left override that would reorder
+ * what follows. None of it may reach a terminal raw.
+ */
+export const CONTROL_TEXT =
+  'Stale servers\u001b[2J\u001b[H were left behind.\u001b]52;c;cm0gLXJmIH4K\u0007 ' +
+  '\u001b]0;pwned\u0007\u009b31m\u0007 See \u202eexe.live\u202c for details.\r\nDone.';
 
 /** A well-formed answer, with the actions given. */
 export function answer(
