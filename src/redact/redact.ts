@@ -452,6 +452,8 @@ const ID_OPTION_WORD = new RegExp(`^${ID_OPTION}$`);
 /** …or after one of these keys: a digest, the container a kernel OOM line names (`cpuset=<id>`). */
 const HEX_ID_KEY =
   /(?:sha\d*|digest|cpuset|memcg|cgroup|container[_-]?id|sandbox[_-]?id|pod[_-]?id|id)[:=]$/i;
+const DIGEST_PREFIX = /^(?:sha(?:1|224|256|384|512)|md5|blake2b)-/i;
+const DIGEST_LABEL = /(?:sha(?:1|224|256|384|512)|md5|blake2b)[:=]$/i;
 /** Hex with separators and an optional short prefix: UUIDs, GPU-<uuid>, MIG-<uuid>, build ids. */
 const HEX_LIKE = /^(?:[A-Za-z]{1,8}[-_])?[0-9a-fA-F]+(?:[-_][0-9a-fA-F]+)*$/;
 
@@ -521,7 +523,13 @@ export function looksRandom(run: string): boolean {
 
 function redactBlobs(text: string, keepHex: boolean): string {
   let out = text;
-  if (out.length >= 40) out = out.replace(BLOB, (run) => (looksRandom(run) ? MASK : run));
+  if (out.length >= 40)
+    out = out.replace(BLOB, (run, offset: number, whole: string) => {
+      // A content digest is not a secret: `sha512-…` (npm integrity), `SHA256:…` (a key's fingerprint).
+      if (DIGEST_PREFIX.test(run) || DIGEST_LABEL.test(whole.slice(Math.max(0, offset - 8), offset)))
+        return run;
+      return looksRandom(run) ? MASK : run;
+    });
   if (out.length >= 64 && !keepHex)
     out = out.replace(HEX_BLOB, (hex, offset: number, whole: string) => {
       const before = whole.slice(Math.max(0, offset - 40), offset);

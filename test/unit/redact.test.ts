@@ -160,6 +160,8 @@ describe('redaction leaves a developer’s ordinary command lines alone', () => 
       '/nix/store/9krlzvny65gdc8s7kpb6lkx8cd02c25c-python3-3.11.9/bin/python3 -m pip',
       'ls /var/lib/docker/overlay2/4f1c2b9a8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c/merged',
       'memho cpuset=2e088fe462e25e60be1dafafe2c05c47bda1a97978648d10ad2b7484fc0b8f50 mems_allowed=0',
+      'Accepted publickey for dev from 10.0.0.2 port 51514 ssh2: ED25519 SHA256:Yp3kQ9rT2vLm8Xw4Nb7Hc1Zs6Fd0Ga5Ju3Ke9Ro2Wq',
+      'npm install --integrity sha512-Qm9Xk2LrT7vNp4Hs8WdZ1cYb6Ue3GaJf0RtKiq5Bx7Vn2Mw8Pl4Dy9Cz1Ao6Eu3Hr5Ts7Kg0Jf2Nb4Wq8Lm==',
     ]) {
       assert.equal(redact(text), text);
     }
