@@ -11,7 +11,7 @@
  * - `Authorization:`/`Cookie:` header values, `Bearer …`;
  * - well-known token shapes: Anthropic, OpenAI, AWS access key ids, GitHub, GitLab, Slack (tokens and
  *   webhook URLs), Discord webhook URLs, Stripe, Google, SendGrid, npm, PyPI, Docker Hub, Hugging Face,
- *   JWTs, PEM blocks;
+ *   Vault, Grafana, DigitalOcean, Shopify, age keys, JWTs, PEM blocks;
  * - the password in a URL of any scheme (`postgres://u:p@h`, `redis://:p@h`);
  * - program-specific options ({@link PROGRAM_RULES}): `curl -u user:pass`, `mysql -pSECRET`,
  *   `sshpass -p x`, `redis-cli -a x`, `docker login -p x`… `-p` means a port, a parent directory or a patch
@@ -179,6 +179,13 @@ const TOKEN_SHAPES: readonly RegExp[] = [
   /(?<![A-Za-z0-9_-])dckr_pat_[A-Za-z0-9_-]{20,}/g,
   // Hugging Face
   /\bhf_[A-Za-z0-9]{30,}/g,
+  // HashiCorp Vault service, batch and recovery tokens; Grafana service accounts; DigitalOcean; Shopify
+  /(?<![A-Za-z0-9_-])hv[sbr]\.[A-Za-z0-9_-]{24,}/g,
+  /\bglsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}/g,
+  /\bdo[por]_v1_[a-f0-9]{64}/g,
+  /\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}/g,
+  // age secret keys
+  /\bAGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}/g,
   // JWTs (header.payload.signature, base64url)
   /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
 ];

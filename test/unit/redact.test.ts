@@ -103,6 +103,9 @@ describe('redaction keeps what names the secret', () => {
     ['curl -uadmin:hunter2 http://localhost', 'curl -uadmin:‹redacted› http://localhost'],
     ['curl --user=admin:hunter2 http://localhost', 'curl --user=admin:‹redacted› http://localhost'],
     ['Cookie: session=abc123; theme=dark', 'Cookie: ‹redacted›'],
+    [`vault login ${'hvs.'}CAESIJ3kQ9rT2vLm8Xw4Nb7Hc1Zs6Fd0Ga5Ju3Ke`, 'vault login ‹redacted›'],
+    [`grafana ${'glsa_'}${'Ab3'.repeat(10)}Cd_0a1b2c3d`, 'grafana ‹redacted›'],
+    [`doctl auth init -t ${'dop_v1_'}${'0a1b2c3d'.repeat(8)}`, 'doctl auth init -t ‹redacted›'],
     [
       'vault write auth/approle/login VAULT_SECRET_ID=5f0c2a41-0b7e',
       'vault write auth/approle/login VAULT_SECRET_ID=‹redacted›',
