@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import {
   describeJournalSource,
   exitText,
@@ -10,7 +9,13 @@ import {
   parseJournalJson,
 } from '../collectors/journal.js';
 import type { JournalSource } from '../collectors/types.js';
-import { CommandNotFound, type CommandResult, runCommand } from '../host/command.js';
+import {
+  CommandNotFound,
+  type CommandResult,
+  type GroupChild,
+  runCommand,
+  startInGroup,
+} from '../host/command.js';
 import type { JournalEntry } from '../model/snapshot.js';
 
 /**
@@ -58,7 +63,8 @@ const STDERR_TAIL_CHARS = 4_096;
 
 /** One `journalctl -f` child and what it has said so far. */
 interface FollowRun {
-  readonly child: ChildProcess;
+  /** journalctl in a process group of its own (see startInGroup). */
+  readonly group: GroupChild;
   readonly startedAtMs: number;
   /** Output after the last newline: the start of a line still being written. */
   partial: string;
@@ -153,7 +159,7 @@ export class JournalFollower {
 
   /** Pid of the running `journalctl -f`, or null; for tests and `vigil health`. */
   get childPid(): number | null {
-    return this.#run?.child.pid ?? null;
+    return this.#run?.group.child.pid ?? null;
   }
 
   /** Starts following; returns at once. Calling it while started does nothing. */
@@ -166,11 +172,11 @@ export class JournalFollower {
   }
 
   /**
-   * Stops following: kills journalctl (SIGTERM, SIGKILL after 0.5 s) and waits for it to exit, at most
-   * one second; a probe under way is waited for within the same second (it normally takes milliseconds,
-   * and its own timeout ends it otherwise). Once called, no entries, cursors or skips are reported; the
-   * last callback is the state `off`, before the returned promise resolves. The follower can be started
-   * again and resumes after the last entry it delivered.
+   * Stops following: kills journalctl's process group (SIGTERM, SIGKILL after 0.5 s, pipes closed) and
+   * waits for it to exit, at most one second; a probe under way is waited for within the same second (it
+   * normally takes milliseconds, and its own timeout ends it otherwise). Once called, no entries, cursors
+   * or skips are reported; the last callback is the state `off`, before the returned promise resolves.
+   * The follower can be started again and resumes after the last entry it delivered.
    */
   async stop(): Promise<void> {
     if (!this.#active) return;
@@ -183,8 +189,8 @@ export class JournalFollower {
     const waits: Promise<unknown>[] = [];
     let killTimer: NodeJS.Timeout | null = null;
     if (run !== null && !run.ended) {
-      run.child.kill('SIGTERM');
-      killTimer = setTimeout(() => run.child.kill('SIGKILL'), STOP_KILL_MS);
+      run.group.signal('SIGTERM');
+      killTimer = setTimeout(() => run.group.cut(), STOP_KILL_MS);
       waits.push(run.closed);
     }
     if (this.#probing !== null) waits.push(this.#probing);
@@ -285,16 +291,17 @@ export class JournalFollower {
     else args.push('-n', 'all', '--after-cursor', resume);
     args.push(...journalMatchArgs(this.#options.priority ?? 'warning'));
 
-    let child: ChildProcess;
+    let group: GroupChild;
     try {
-      child = spawn(this.#program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      group = startInGroup([this.#program, ...args]);
     } catch (error) {
       this.#retry(epoch, `cannot start journalctl: ${(error as Error).message}`);
       return;
     }
     let markClosed = () => {};
+    const { child } = group;
     const run: FollowRun = {
-      child,
+      group,
       startedAtMs: this.#now(),
       partial: '',
       stderrTail: '',
@@ -352,7 +359,7 @@ export class JournalFollower {
     } catch (error) {
       // Not delivered: keep the cursor where it was and have journalctl read these entries again.
       run.failure = `onEntries failed: ${(error as Error).message}`;
-      run.child.kill('SIGKILL');
+      run.group.cut();
       return;
     }
     let cursor: string | null = null;
