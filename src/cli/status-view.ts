@@ -16,7 +16,12 @@ import {
   type SampleOptions,
 } from '../collectors/index.js';
 import type { Severity } from '../config/schema.js';
-import type { ProcessSample, Snapshot } from '../model/snapshot.js';
+import {
+  type CollectorStatus,
+  collectorNotes,
+  type ProcessSample,
+  type Snapshot,
+} from '../model/snapshot.js';
 import type { Finding } from '../rules/types.js';
 import { bar, fit, formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 import type { StatusJudgement } from './status-judge.js';
@@ -228,7 +233,17 @@ export function renderStatus(s: Snapshot, options: RenderOptions, judgement?: St
   const failed = s.collectors.filter((x) => !x.ok);
   const unsupported = s.collectors.filter((x) => x.unsupported);
   if (failed.length > 0) {
-    lines.push(c.red(`Collectors failing: ${failed.map((x) => `${x.name} (${x.error})`).join('; ')}`));
+    lines.push(
+      c.red(`Collectors failing: ${failed.map((x) => `${x.name} (${withNotes(x.error, x)})`).join('; ')}`),
+    );
+  }
+  const waiting = s.collectors.filter((x) => x.ok && x.inFlightMs !== undefined);
+  if (waiting.length > 0) {
+    lines.push(
+      c.dim(
+        `Collectors still answering: ${waiting.map((x) => `${x.name} (${withNotes(null, x)})`).join('; ')}`,
+      ),
+    );
   }
   if (unsupported.length > 0) {
     lines.push(
@@ -279,4 +294,9 @@ function processTable(
       return `  ${String(p.pid).padStart(7)} ${fit(p.user ?? String(p.uid), 10, true)} ${formatPercent(p.cpuPercent, 1).padStart(6)} ${formatBytes(p.rssBytes).padStart(9)} ${p.state} ${age.padStart(7)} ${fit(kind, 15, true)}  ${fit(command, cmdWidth)}`;
     }),
   ];
+}
+
+/** A collector's error (or none) followed by its timeouts, backoff and run in flight. */
+function withNotes(error: string | null, x: CollectorStatus): string {
+  return [...(error === null ? [] : [error]), ...collectorNotes(x)].join('; ');
 }

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { CommandTimedOut } from '../host/command.js';
 import type { HostPaths } from '../host/paths.js';
 import type {
   CollectorStatus,
@@ -55,7 +56,11 @@ export const COLLECTOR_NAMES: readonly CollectorName[] = [
 /** Collectors whose values are rates between two samples (CPU %, bytes/s). */
 export const RATE_COLLECTORS: readonly CollectorName[] = ['processes', 'cpu', 'disks', 'network'];
 
-/** Collectors that run an external program (slow, so started first and awaited last). */
+/**
+ * Collectors that run an external program: slow, and at the mercy of that program (a hung GPU driver
+ * hangs nvidia-smi). Started first and awaited last; the daemon runs them in the background and never
+ * waits on them for long (see Watcher.cycle).
+ */
 export const COMMAND_COLLECTORS: readonly CollectorName[] = ['gpu', 'journal', 'units'];
 
 type CollectorMap = { [K in CollectorName]: Collector<SliceMap[K]> };
@@ -98,7 +103,8 @@ async function runOne<K extends CollectorName>(
     return { value, status: done({ ok: true }) };
   } catch (error) {
     if (error instanceof Unsupported) return { status: done({ ok: true, unsupported: error.message }) };
-    return { status: done({ error: error instanceof Error ? error.message : String(error) }) };
+    const timedOut = error instanceof CommandTimedOut ? { timedOut: true } : {};
+    return { status: done({ error: error instanceof Error ? error.message : String(error), ...timedOut }) };
   }
 }
 

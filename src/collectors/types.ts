@@ -20,6 +20,8 @@ export interface CollectContext {
   readonly journalSince: string;
   /** Upper bound for any external command (nvidia-smi, journalctl). */
   readonly commandTimeoutMs: number;
+  /** Aborted when whoever runs the collectors stops: external commands end at once. */
+  readonly signal?: AbortSignal;
 }
 
 /** Thrown by a collector whose source does not exist here (no GPU, no PSI, no journal). Not an error. */

@@ -224,6 +224,36 @@ export interface CollectorStatus {
   readonly unsupported: string | null;
   /** Items skipped because their files were garbled or truncated, with the reason. */
   readonly skipped?: readonly string[];
+  /** The run behind this status was cut by its command's deadline (nvidia-smi, systemctl hung). */
+  readonly timedOut?: boolean;
+  /** Runs in a row cut by the deadline (absent after an answer). */
+  readonly timeouts?: number;
+  /** Backing off after those timeouts: asked again only this long after the last one (at most 10 min). */
+  readonly backoffMs?: number;
+  /**
+   * A run started this long ago has not answered yet: the slice and the rest of this status are those of
+   * the last completed run (none yet: no slice). Set by the daemon, which never waits on a slow command.
+   */
+  readonly inFlightMs?: number;
+}
+
+/**
+ * What a collector's status says beyond ok or failing, for `vigil health` and `vigil status`: its
+ * timeouts in a row and the backoff they earned, a run still waiting for its command.
+ */
+export function collectorNotes(c: CollectorStatus): string[] {
+  const notes: string[] = [];
+  if (c.timeouts) {
+    const wait = c.backoffMs ? `; backing off, next run ${spanText(c.backoffMs)} after the last` : '';
+    notes.push(`timed out ${c.timeouts === 1 ? 'once' : `${c.timeouts} times in a row`}${wait}`);
+  }
+  if (c.inFlightMs !== undefined) notes.push(`a run in flight for ${spanText(c.inFlightMs)}`);
+  return notes;
+}
+
+function spanText(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 100) / 10} s`;
 }
 
 export interface Snapshot {
