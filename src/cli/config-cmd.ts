@@ -83,7 +83,7 @@ function pathSources(flags: ShowFlags, env: NodeJS.ProcessEnv, file: string): So
     ? { source: 'environment' as const, origin: 'VIGIL_RUNTIME_DIR' }
     : env['XDG_RUNTIME_DIR']
       ? { source: 'environment' as const, origin: 'XDG_RUNTIME_DIR' }
-      : { source: 'default' as const, origin: 'the temp directory (XDG_RUNTIME_DIR unset)' };
+      : { source: 'default' as const, origin: 'the state directory (XDG_RUNTIME_DIR unset)' };
   return [
     { name: 'config file', path: file, ...configSource },
     { name: 'user rules', path: join(configDir(env), 'rules'), ...xdg('XDG_CONFIG_HOME', '~/.config') },

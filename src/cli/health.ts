@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
 import { sightDaemon } from '../daemon/lock.js';
+import { collectorNotes } from '../model/snapshot.js';
 import type { Heartbeat } from '../store/types.js';
 import type { GlobalOptions } from './context.js';
 import { formatBytes, formatDuration } from './format.js';
@@ -27,12 +28,20 @@ export interface HealthReport {
     durationMs: number;
     error: string | null;
     unsupported: string | null;
+    /** Timeouts in a row and the backoff they earned; a run still waiting for its command. */
+    timeouts: number;
+    backoffMs: number | null;
+    inFlightMs: number | null;
+    /** The same in words ('' when there is nothing to say). */
+    notes: string;
   }>;
   readonly journal: Heartbeat['journal'] | null;
   /** The daemon's notification channels as its last heartbeat saw them. */
   readonly notifications: NonNullable<Heartbeat['notifications']> | null;
-  readonly config: { ok: boolean; path: string; problems: string[] };
-  readonly rules: { count: number; problems: string[] };
+  /** `refused`: the file exists but someone else could have written it, so the defaults apply. */
+  readonly config: { ok: boolean; path: string; problems: string[]; refused: string | null };
+  /** `refused`: user rule or kinds files not loaded for the same reason (vigil holds observe mode). */
+  readonly rules: { count: number; problems: string[]; refused: string[] };
   readonly self: {
     rssBytes: number;
     cpuPercent: number;
@@ -91,13 +100,18 @@ export async function checkHealth(
   let rules: HealthReport['rules'];
   try {
     const runtime = loadRulesRuntime({ configPath, env });
-    config = { ok: true, path: runtime.config.path, problems: [] };
-    rules = { count: runtime.rules.rules.length, problems: runtime.problems.map(formatProblem) };
+    const refusedConfig = runtime.config.refused;
+    config = { ok: true, path: runtime.config.path, problems: [], refused: refusedConfig?.line ?? null };
+    rules = {
+      count: runtime.rules.rules.length,
+      problems: runtime.problems.map(formatProblem),
+      refused: runtime.refused.filter((r) => r !== refusedConfig).map((r) => r.line),
+    };
   } catch (error) {
     const problems =
       error instanceof ProblemsError ? error.problems.map(formatProblem) : [(error as Error).message];
-    config = { ok: false, path: configPath ?? '', problems };
-    rules = { count: 0, problems: [] };
+    config = { ok: false, path: configPath ?? '', problems, refused: null };
+    rules = { count: 0, problems: [], refused: [] };
   }
 
   const collectors = (heartbeat?.collectors ?? []).map((c) => ({
@@ -106,6 +120,10 @@ export async function checkHealth(
     durationMs: c.durationMs,
     error: c.error,
     unsupported: c.unsupported,
+    timeouts: c.timeouts ?? 0,
+    backoffMs: c.backoffMs ?? null,
+    inFlightMs: c.inFlightMs ?? null,
+    notes: collectorNotes(c).join('; '),
   }));
   const failing = collectors.filter((c) => !c.ok);
   const failingChannel = fresh ? heartbeat?.notifications?.channels.find((c) => c.state === 'failing') : null;
@@ -120,9 +138,12 @@ export async function checkHealth(
     reason = `the daemon (pid ${pid}) has not completed a cycle for ${age === null ? 'ever' : formatDuration(age)}: it may be hung`;
   else if (!database.ok)
     reason = `the history store is failing: ${database.error ?? `integrity check says ${database.integrity}`}`;
+  else if (config.refused) reason = config.refused;
+  else if (rules.refused.length > 0) reason = rules.refused[0]!;
   else if (!config.ok) reason = `the configuration has problems: ${config.problems[0]}`;
   else if (rules.problems.length > 0) reason = `a rule file has problems: ${rules.problems[0]}`;
-  else if (failing.length > 0) reason = `collector ${failing[0]!.name} is failing: ${failing[0]!.error}`;
+  else if (failing.length > 0)
+    reason = `collector ${failing[0]!.name} is failing: ${failing[0]!.error}${failing[0]!.notes ? ` (${failing[0]!.notes})` : ''}`;
   else if (failingChannel)
     reason = `notification channel ${failingChannel.name} is failing: ${failingChannel.detail}`;
   else if (heartbeat && !heartbeat.config.ok)
@@ -178,15 +199,15 @@ export function renderHealth(h: HealthReport): string {
     lines.push(`notify     ${channels.join('; ') || 'no channel'}`);
   }
   lines.push(
-    `config     ${h.config.ok ? `ok (${h.config.path})` : `PROBLEMS: ${h.config.problems.join('; ')}`}`,
+    `config     ${h.config.refused ? `REFUSED: ${h.config.refused}` : h.config.ok ? `ok (${h.config.path})` : `PROBLEMS: ${h.config.problems.join('; ')}`}`,
   );
   lines.push(
-    `rules      ${h.rules.count} loaded${h.rules.problems.length ? `, PROBLEMS: ${h.rules.problems.join('; ')}` : ''}`,
+    `rules      ${h.rules.count} loaded${h.rules.refused.length ? `, REFUSED: ${h.rules.refused.join('; ')}` : ''}${h.rules.problems.length ? `, PROBLEMS: ${h.rules.problems.join('; ')}` : ''}`,
   );
   if (h.collectors.length > 0) {
     lines.push('collectors');
     for (const c of h.collectors) {
-      const state = c.error ? `FAILING: ${c.error}` : c.unsupported ? `unsupported: ${c.unsupported}` : 'ok';
+      const state = `${c.error ? `FAILING: ${c.error}` : c.unsupported ? `unsupported: ${c.unsupported}` : 'ok'}${c.notes ? ` (${c.notes})` : ''}`;
       lines.push(`  ${c.name.padEnd(10)} ${`${c.durationMs.toFixed(1)} ms`.padStart(10)}  ${state}`);
     }
   }

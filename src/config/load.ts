@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import * as v from 'valibot';
-import { errorCode } from '../host/files.js';
-import { type Problem, ProblemsError, problemsFromIssues } from './problems.js';
+import { type Refusal, readTrustedFile, refusal, type TrustContext, warnOnce } from '../host/trusted-file.js';
+import { ProblemsError, problemsFromIssues } from './problems.js';
 import { type Config, ConfigSchema } from './schema.js';
 
 /** `$XDG_CONFIG_HOME/vigil`, `~/.config/vigil` when unset. */
@@ -18,14 +17,16 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
- * Where the running daemon keeps its pid file and latest heartbeat: `$XDG_RUNTIME_DIR/vigil`, else a
- * per-user directory under the temp dir; `VIGIL_RUNTIME_DIR` overrides. Kept apart from the state
- * directory so `vigil health` can still read the heartbeat when the database's directory cannot be written.
+ * Where the running daemon keeps its pid file and latest heartbeat: `$XDG_RUNTIME_DIR/vigil`, else (cron,
+ * ssh without a session, containers) `run` in the state directory; `VIGIL_RUNTIME_DIR` overrides. Not a
+ * directory under /tmp: another user could make that one first (and stop vigil from starting). The
+ * runtime directory is apart from the database so `vigil health` can still read the heartbeat when the
+ * database cannot be written.
  */
 export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env['VIGIL_RUNTIME_DIR']) return env['VIGIL_RUNTIME_DIR'];
   if (env['XDG_RUNTIME_DIR']) return join(env['XDG_RUNTIME_DIR'], 'vigil');
-  return join(tmpdir(), `vigil-${process.getuid?.() ?? 'user'}`);
+  return join(stateDir(env), 'run');
 }
 
 /** The config file in force: `--config`, else `VIGIL_CONFIG`, else the XDG path. */
@@ -55,33 +56,60 @@ export function validateConfig(file: string, text: string, data: unknown): Confi
 
 export interface LoadedConfig {
   readonly config: Config;
-  /** The file read, or null when it does not exist and the defaults apply. */
+  /** The file read, or null when it does not exist (or was refused) and the defaults apply. */
   readonly file: string | null;
   readonly path: string;
   readonly text: string;
+  /** The file exists but someone else could have written it: nothing in it is used (defaults apply). */
+  readonly refused: Refusal | null;
+}
+
+/** How loaders of the files that steer vigil check and report them (tests pass another user's trust). */
+export interface TrustOptions {
+  /** Whose files may steer vigil; the running user by default. */
+  readonly trust?: TrustContext;
+  /** Where the one line about a refused file goes; stderr, once per process, by default. */
+  readonly warn?: (line: string) => void;
 }
 
 /**
  * Loads and validates the config. A missing file means defaults (not an error, unless the path was given
- * explicitly); a broken one throws ProblemsError naming file, line and key.
+ * explicitly); a broken one throws ProblemsError naming file, line and key. The file is read only if
+ * nobody but the user or root could have written it (see host/trusted-file.ts): at the default path an
+ * untrusted file is refused whole — built-in defaults, observe mode, one line said through `warn` — so
+ * nothing it names (a program, a URL, a listen address) is run or contacted; given with `--config` or
+ * VIGIL_CONFIG, it throws instead, as a missing one does: the user pointed at that file.
  */
-export function loadConfig(explicit?: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfig(
+  explicit?: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: TrustOptions = {},
+): LoadedConfig {
   const path = configPath(explicit, env);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const code = errorCode(error);
-    if (code === 'ENOENT' && !explicit && !env['VIGIL_CONFIG']) {
-      return { config: validateConfig(path, '', {}), file: null, path, text: '' };
-    }
-    const problem: Problem = {
+  const given = Boolean(explicit || env['VIGIL_CONFIG']);
+  const read = readTrustedFile(path, options.trust);
+  if (read.ok) {
+    const { text } = read;
+    return {
+      config: validateConfig(path, text, parseTomlFile(path, text)),
       file: path,
-      line: null,
-      key: null,
-      message: code === 'ENOENT' ? 'no such file' : `cannot read: ${(error as Error).message}`,
+      path,
+      text,
+      refused: null,
     };
-    throw new ProblemsError([problem]);
   }
-  return { config: validateConfig(path, text, parseTomlFile(path, text)), file: path, path, text };
+  if (!given && read.why === 'missing')
+    return { config: validateConfig(path, '', {}), file: null, path, text: '', refused: null };
+  if (!given && read.why === 'refused') {
+    const refused = refusal(path, read.reason, 'running on built-in defaults in observe mode', options.trust);
+    (options.warn ?? warnOnce)(refused.line);
+    return { config: validateConfig(path, '', {}), file: null, path, text: '', refused };
+  }
+  const message =
+    read.why === 'missing'
+      ? 'no such file'
+      : read.why === 'refused'
+        ? `refused: ${read.reason}`
+        : read.reason;
+  throw new ProblemsError([{ file: path, line: null, key: null, message }]);
 }

@@ -1,12 +1,12 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CATALOG, runsAutomatically } from '../actions/catalog.js';
 import { executePlan } from '../actions/execute.js';
+import { readExe } from '../actions/identity.js';
 import { ActionLog } from '../actions/log.js';
 import { type ActionPlan, describePlan, planFor } from '../actions/plan.js';
-import { policyContext } from '../actions/policy.js';
+import { type PolicyContext, policyContext, procfsRefusal } from '../actions/policy.js';
 import { Advisor, adviceLines } from '../advisor/advisor.js';
 import { type AuditKind, AuditLog } from '../audit/chain.js';
 import { loadOrCreateIdentity } from '../audit/identity.js';
@@ -18,6 +18,8 @@ import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
 import type { Mode, Severity } from '../config/schema.js';
 import { readText } from '../host/files.js';
+import { ensurePrivateDir, writeFileAtomicPrivate } from '../host/private-files.js';
+import { showPath } from '../host/trusted-file.js';
 import { MetricsServer } from '../metrics/server.js';
 import type { JournalEntry, Snapshot } from '../model/snapshot.js';
 import type { ActionStep } from '../notify/channel.js';
@@ -41,7 +43,11 @@ import { SdNotify } from './sdnotify.js';
 export interface DaemonSettings {
   readonly runtime: RulesRuntime;
   readonly sampling: SampleOptions;
-  readonly mode: Mode;
+  /**
+   * The mode given on the command line (`--mode`), which keeps winning over the config's general.mode
+   * across reloads; null: general.mode decides, at start and on every SIGHUP.
+   */
+  readonly mode: Mode | null;
   readonly intervalMs: number;
   readonly once: boolean;
   readonly exitAfterMs: number | null;
@@ -60,6 +66,11 @@ const PRUNE_STEP_ROWS = 200;
 /** Fast path period bounds: 1 s when memory is comfortable, down to 100 ms under pressure (as earlyoom). */
 const FAST_MAX_MS = 1000;
 const FAST_MIN_MS = 100;
+/**
+ * How long a full cycle waits for nvidia-smi and systemctl beyond the time it spends reading /proc (they
+ * run meanwhile); one still running answers into a later cycle, and the fast path goes on meanwhile.
+ */
+const COMMAND_WAIT_MS = 100;
 
 /**
  * How long the fast path waits before its next look, as earlyoom adapts its sleep: 1 s while used memory
@@ -86,7 +97,10 @@ export function fastPauseMs(
 export class Daemon {
   private readonly lock: PidLock;
   private store: OpenedStore | null = null;
+  /** The store's state as last judged (and said): why it is failing, or null while it works. */
   private storeError: string | null = null;
+  /** The first store failure since the last judgement. */
+  private storeFailure: string | null = null;
   private watcher: Watcher;
   private runtime: RulesRuntime;
   private follower: JournalFollower | null = null;
@@ -119,7 +133,7 @@ export class Daemon {
     number,
     { fingerprint: string; rule: string; alertId: number | null; severity: Severity }
   >();
-  /** The mode in force: the one asked for, or observe while a steering file is unsafe. */
+  /** The mode in force: the one asked for, or observe while a steering file is refused. */
   private mode: Mode;
 
   constructor(private readonly settings: DaemonSettings) {
@@ -140,20 +154,45 @@ export class Daemon {
     this.settings.log(`vigil: ${redact(message)}`);
   }
 
-  /** Fail closed: any unsafe steering file (or none loaded) keeps vigil in observe mode. */
+  /** Fail closed: any refused steering file (config, rules, kinds) keeps vigil in observe mode. */
   private effectiveMode(): Mode {
-    if (this.settings.mode !== 'observe' && this.runtime.unsafe.length > 0) {
-      this.log(`running in observe mode instead of ${this.settings.mode}: ${this.runtime.unsafe.join('; ')}`);
+    const asked = this.requestedMode();
+    const { refused } = this.runtime;
+    if (asked !== 'observe' && refused.length > 0) {
+      const files = refused.map((r) => showPath(r.file)).join(', ');
+      this.log(`running in observe mode instead of ${asked}: vigil refused ${files} (said above)`);
       return 'observe';
     }
-    return this.settings.mode;
+    return asked;
+  }
+
+  /**
+   * After a reload: the mode in force becomes what the new config (and trust in it) says, at once — a
+   * scheduled action that is due later runs only if it is still auto then (runDue), and a signal in
+   * flight is checked against it (policyNow).
+   */
+  private applyMode(): void {
+    const before = this.mode;
+    this.mode = this.effectiveMode();
+    const configured = this.runtime.config.config.general.mode;
+    if (this.settings.mode !== null && configured !== this.settings.mode)
+      this.log(
+        `general.mode is ${configured} in the config; --mode ${this.settings.mode} given on the command line stays in force`,
+      );
+    if (this.mode !== before) this.log(`mode ${before} -> ${this.mode}`);
+  }
+
+  /** The mode asked for: `--mode` when given (it wins over the config across reloads), else general.mode. */
+  private requestedMode(): Mode {
+    return this.settings.mode ?? this.runtime.config.config.general.mode;
   }
 
   /** Runs until stopped (signal, --exit-after, --once); resolves with the exit status. */
   async run(): Promise<number> {
     // First, so that no program vigil starts inherits NOTIFY_SOCKET.
     this.systemd = new SdNotify(this.settings.env, { log: (line) => this.log(line) });
-    this.lock.acquire();
+    const runtimeNote = this.lock.acquire();
+    if (runtimeNote) this.log(runtimeNote);
     try {
       this.openHistory();
       this.notifier = new Notifier({
@@ -174,6 +213,8 @@ export class Daemon {
       this.log(
         `started (pid ${process.pid}, mode ${this.mode}, every ${this.settings.intervalMs / 1000} s, ${this.runtime.rules.rules.length} rules, history ${this.store?.path ?? 'unavailable'})`,
       );
+      const notLive = procfsRefusal(this.settings.sampling.paths.procfs);
+      if (notLive !== null) this.log(notLive);
       this.systemd.ready(`watching, mode ${this.mode}`);
       if (this.settings.once) {
         // CPU % and rates need a previous sample: prime them, then take the real cycle.
@@ -211,20 +252,25 @@ export class Daemon {
 
   private async loop(): Promise<void> {
     let nextFull = 0;
-    while (!this.stopping) {
-      this.systemd?.alive();
-      if (this.reloadRequested) this.reload();
-      const now = performance.now();
-      let pauseMs: number;
-      if (now >= nextFull) {
-        nextFull = now + this.settings.intervalMs;
-        await this.fullCycle();
-        pauseMs = FAST_MAX_MS;
-      } else {
-        pauseMs = this.fastCycle();
+    try {
+      while (!this.stopping) {
+        this.systemd?.alive();
+        if (this.reloadRequested) this.reload();
+        const now = performance.now();
+        let pauseMs: number;
+        if (now >= nextFull) {
+          nextFull = now + this.settings.intervalMs;
+          await this.fullCycle();
+          pauseMs = FAST_MAX_MS;
+        } else {
+          pauseMs = this.fastCycle();
+        }
+        if (this.stopping) break;
+        await this.pause(Math.min(pauseMs, Math.max(0, nextFull - performance.now())));
       }
-      if (this.stopping) break;
-      await this.pause(Math.min(pauseMs, Math.max(0, nextFull - performance.now())));
+    } finally {
+      // A hung nvidia-smi still in flight is killed with its process group, not left behind.
+      this.watcher.close();
     }
   }
 
@@ -243,14 +289,19 @@ export class Daemon {
   private reload(): void {
     this.reloadRequested = false;
     try {
-      const runtime = loadRulesRuntime({ configPath: this.settings.configPath, env: this.settings.env });
+      // Every reload says again which file it refused (at start, main.ts said it once).
+      const runtime = loadRulesRuntime({
+        configPath: this.settings.configPath,
+        env: this.settings.env,
+        warn: (line) => this.log(line),
+      });
       this.runtime = runtime;
       this.watcher.reload(runtime);
       this.notifier?.reconfigure(runtime.config.config);
       this.applyAdvisor();
       void this.metrics.apply(runtime.config);
       this.configError = null;
-      this.mode = this.effectiveMode();
+      this.applyMode();
       this.audit('config_reload', {
         ok: true,
         path: runtime.config.path,
@@ -297,7 +348,11 @@ export class Daemon {
   private async fullCycle(): Promise<void> {
     const journal = this.pendingJournal;
     this.pendingJournal = [];
-    const { snapshot, facts, evaluation } = await this.watcher.cycle(this.follower ? { journal } : {});
+    // A slow command collector answers into a later cycle: the watchdog never waits on a hung GPU.
+    const { snapshot, facts, evaluation } = await this.watcher.cycle({
+      ...(this.follower ? { journal } : {}),
+      ...(this.settings.once ? {} : { commandWaitMs: COMMAND_WAIT_MS }),
+    });
     this.lastSnapshot = snapshot;
     const now = snapshot.takenAt;
     const alertIds = this.decide(evaluation, now, true, (store) =>
@@ -445,28 +500,48 @@ export class Daemon {
     return alertIds;
   }
 
+  /**
+   * Runs one store call; a failure is noted for the cycle, never thrown. Whether the store is failing is
+   * judged once per full cycle ({@link judgeStore}), not per call: on a full disk reads succeed while
+   * writes fail, and judging per call said "writable again" and "failing" every cycle.
+   */
   private withStore(action: (store: HistoryStore) => void): void {
     if (!this.store) return;
     try {
       action(this.store);
-      if (this.storeError) this.log('history store writable again');
-      this.storeError = null;
     } catch (error) {
-      const message = (error as Error).message;
-      if (this.storeError !== message)
-        this.log(`history store failing (collection and rules go on): ${message}`);
-      this.storeError = message;
+      this.storeFailure ??= (error as Error).message;
     }
+  }
+
+  /**
+   * The store's state for the heartbeat, judged over the store calls since the last judgement (each full
+   * cycle writes at least its heartbeat, so a cycle without a failure wrote): failing when any of them
+   * failed, writable when none did. The log says it once per change of state.
+   */
+  private judgeStore(): Heartbeat['store'] {
+    const path = this.store?.path ?? join(stateDir(this.settings.env), 'vigil.db');
+    if (!this.store) return { ok: false, error: this.storeError ?? 'no history store', path };
+    const failure = this.storeFailure;
+    this.storeFailure = null;
+    if (failure !== null && this.storeError === null)
+      this.log(`history store failing (collection and rules go on): ${failure}`);
+    else if (failure === null && this.storeError !== null) this.log('history store writable again');
+    this.storeError = failure;
+    return { ok: failure === null, error: failure, path };
   }
 
   private openHistory(): void {
     const dir = stateDir(this.settings.env);
     const path = join(dir, 'vigil.db');
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      this.storeError = `cannot create ${dir}: ${(error as Error).message}`;
+    // The database, log and key live here: the user's own directory, 0700, or none at all.
+    const checked = ensurePrivateDir(dir, { symlink: 'own' });
+    if (!checked.ok) {
+      this.storeError = checked.reason;
+      this.log(`history unavailable, running without it: ${this.storeError}`);
+      return;
     }
+    if (checked.note) this.log(checked.note);
     try {
       this.store = openStore(path, { log: (message) => this.log(message) });
     } catch (error) {
@@ -556,6 +631,14 @@ export class Daemon {
       return orphan.get(p.pid) !== true && parent !== undefined && !isAdopter(parent);
     };
     const config = this.runtime.config.config;
+    const { paths } = this.settings.sampling;
+    // Judged on a /proc that is not the live one of vigil's pid namespace: recorded as refused, bound to
+    // no executable, so neither this daemon nor `vigil fix` ever acts on what that tree says.
+    const notLive = evaluation.raised.length > 0 ? procfsRefusal(paths.procfs) : null;
+    const knowledge = {
+      liveOwner,
+      exeOf: (pid: number) => (notLive === null ? readExe(paths, pid) : null),
+    };
     let snoozed = new Set<string>();
     this.withStore(() => {
       snoozed = log.snoozed(now);
@@ -566,13 +649,26 @@ export class Daemon {
       let plan: ActionPlan | null = null;
       for (const id of finding.suggest) {
         if (id === 'notify_only') continue;
-        plan = planFor(finding, id, processes, { liveOwner });
+        plan = planFor(finding, id, processes, knowledge);
         if (plan) break;
       }
       if (!plan) continue;
       const entry = CATALOG[plan.action];
       const automatic = this.mode === 'auto' && runsAutomatically(entry);
       this.withStore(() => {
+        if (notLive !== null) {
+          log.add({
+            alertId,
+            fingerprint: finding.fingerprint,
+            plan: plan!,
+            mode: this.mode,
+            state: 'refused',
+            reason: notLive,
+            now,
+          });
+          this.log(`${finding.rule}: ${describePlan(plan!)} refused (alert ${alertId}): ${notLive}`);
+          return;
+        }
         if (!automatic) {
           log.add({
             alertId,
@@ -652,21 +748,35 @@ export class Daemon {
     this.verifying.clear();
   }
 
-  /** Runs the scheduled actions whose veto window has passed. */
+  /**
+   * Runs the scheduled actions whose veto window has passed, only while the mode in force is auto. Out of
+   * auto mode — a reload, a restart in observe or suggest mode, a fail-closed downgrade — every scheduled
+   * action, due or not and whoever scheduled it, is cancelled with the reason recorded (`vigil fix` can
+   * still run it by hand). The mode, the policy and each target's identity are checked again before
+   * every signal, the SIGKILL after the grace period included.
+   */
   private async runDue(now: number, snoozed: ReadonlySet<string>): Promise<void> {
     const log = this.actions;
     if (!log) return;
     let due: ReturnType<ActionLog['due']> = [];
     this.withStore(() => {
-      due = log.due(now);
+      due = this.mode === 'auto' ? log.due(now) : log.scheduled();
     });
-    const config = this.runtime.config.config;
     for (const action of due) {
       const rule = action.fingerprint?.slice(0, action.fingerprint.indexOf('|')) ?? '';
+      const policy = this.autoPolicyNow();
+      if (typeof policy === 'string' || !runsAutomatically(CATALOG[action.plan.action])) {
+        const why = typeof policy === 'string' ? policy : `${action.plan.action} never runs automatically`;
+        const reason = `not run: ${why} (it was scheduled in auto mode; vigil fix ${action.alertId} runs it by hand)`;
+        this.withStore(() => log.setState(action.id, 'vetoed', Date.now(), reason));
+        this.tell(`CANCELLED ${rule}: ${describePlan(action.plan)} ${reason}`);
+        continue;
+      }
       if (snoozed.has(rule)) {
         this.withStore(() => log.setState(action.id, 'vetoed', now, `rule ${rule} is snoozed`));
         continue;
       }
+      const config = this.runtime.config.config;
       const kills = action.plan.action.startsWith('kill');
       let recent = 0;
       this.withStore(() => {
@@ -690,8 +800,10 @@ export class Daemon {
         continue;
       }
       this.withStore(() => log.setState(action.id, 'started', now));
-      const policy = policyContext(this.settings.sampling.paths, config);
-      const result = await executePlan(action.plan, policy, { graceMs: config.actions.grace_secs * 1000 });
+      const result = await executePlan(action.plan, policy, {
+        graceMs: config.actions.grace_secs * 1000,
+        policyNow: () => this.autoPolicyNow(),
+      });
       this.withStore(() => log.finish(action.id, result, Date.now()));
       this.metrics.countAction(action.plan.action, result.outcome);
       if (action.fingerprint)
@@ -711,6 +823,17 @@ export class Daemon {
         `${describePlan(action.plan)}: ${result.outcome}, ${result.detail}${result.freedBytes ? `, ${Math.round(result.freedBytes / 1048576)} MiB freed` : ''}`,
       );
     }
+  }
+
+  /**
+   * The policy an automatic action runs under at this moment, or why none may run. A SIGHUP that arrived
+   * while an action waits out its grace period is applied here first, so a mode it changes decides.
+   */
+  private autoPolicyNow(): PolicyContext | string {
+    if (this.reloadRequested) this.reload();
+    if (this.mode !== 'auto')
+      return `vigil is in ${this.mode} mode now; automatic actions run only in auto mode`;
+    return policyContext(this.settings.sampling.paths, this.runtime.config.config);
   }
 
   /**
@@ -795,11 +918,7 @@ export class Daemon {
       rssBytes: process.memoryUsage.rss(),
       cpuPercent: Math.round(cpuPercent * 100) / 100,
       cpuSeconds: (usage.user + usage.system) / 1e6,
-      store: {
-        ok: this.store !== null && this.storeError === null,
-        error: this.storeError,
-        path: this.store?.path ?? join(stateDir(this.settings.env), 'vigil.db'),
-      },
+      store: this.judgeStore(),
       journal: this.journalState,
       config: { ok: this.configError === null, path: this.runtime.config.path, error: this.configError },
       rules: { count: this.runtime.rules.rules.length, problems: this.runtime.problems.map(formatProblem) },
@@ -810,8 +929,7 @@ export class Daemon {
     // Also beside the pid file, so `vigil health` can tell a failing store from a dead daemon.
     try {
       const file = join(this.runtimePath, 'heartbeat.json');
-      writeFileSync(`${file}.tmp`, JSON.stringify(heartbeat), { mode: 0o600 });
-      renameSync(`${file}.tmp`, file);
+      writeFileAtomicPrivate(file, JSON.stringify(heartbeat));
     } catch {
       // the runtime directory is gone: health will say the heartbeat is stale
     }

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { sampleOptionsFrom, UsageError } from '../cli/context.js';
 import { ProblemsError } from '../config/problems.js';
+import { UnsafePath } from '../host/private-files.js';
 import { loadRulesRuntime } from '../rules/runtime.js';
 import { ArgsError, parseRunArgs, RUN_USAGE } from './args.js';
 import { Daemon } from './daemon.js';
@@ -45,7 +46,7 @@ export async function runDaemon(
     const daemon = new Daemon({
       runtime,
       sampling,
-      mode: options.mode ?? config.general.mode,
+      mode: options.mode ?? null,
       intervalMs: (options.intervalSecs ?? config.general.interval_secs) * 1000,
       once: options.once,
       exitAfterMs: options.exitAfterSecs === undefined ? null : options.exitAfterSecs * 1000,
@@ -64,7 +65,7 @@ export async function runDaemon(
       process.stderr.write(`vigil: ${error.message}\n`);
       return 2;
     }
-    if (error instanceof AlreadyRunning) {
+    if (error instanceof AlreadyRunning || error instanceof UnsafePath) {
       process.stderr.write(`vigil: ${error.message}\n`);
       return 1;
     }
