@@ -429,6 +429,10 @@ export class Advisor {
         this.notBefore = this.now() + REJECTED_PAUSE_MS;
         this.options.log(`advisor: the API rejected the request (${result.detail}); check [ai] model`);
         return;
+      case 'too_large':
+        record('too_large', null);
+        this.options.log(`advisor: ignored an answer about ${p.finding.rule}: ${result.detail}`);
+        return;
     }
   }
 
@@ -491,7 +495,8 @@ export function adviceLines(event: AdviceEvent): string[] {
 }
 
 function oneLine(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
+  // Masked before the cut, which would leave half a token that no longer looks like one.
+  const flat = redact(text).replace(/\s+/g, ' ').trim();
   return flat.length > 400 ? `${flat.slice(0, 399)}…` : flat;
 }
 
@@ -604,6 +609,9 @@ export async function askOnce(options: {
     case 'rejected':
       record('rejected', null);
       return { kind: 'unavailable', reason: `the API rejected the request (${result.detail})` };
+    case 'too_large':
+      record('too_large', null);
+      return { kind: 'unavailable', reason: `the answer was ignored: ${result.detail}` };
     default:
       record(result.kind, null);
       return {
