@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import { CommandNotFound, type CommandResult, runCommand } from '../host/command.js';
+import { CommandNotFound, type CommandResult, CommandTimedOut, runCommand } from '../host/command.js';
 import { readAttribute } from '../host/files.js';
 import type { GpuProcessSample, GpuSample, GpuSlice } from '../model/snapshot.js';
 import { printable } from '../model/text.js';
+import { redact } from '../redact/redact.js';
 import { type CollectContext, type Collector, Unsupported } from './types.js';
 
 /** The columns of `--query-gpu`, in the order asked for; a header line, if any, overrides the order. */
@@ -171,7 +172,8 @@ export function parseComputeAppsCsv(text: string): { processes: GpuProcessSample
     processes.push({
       gpuUuid: textCell(cell('gpu_uuid')),
       pid,
-      name: textCell(cell('process_name')) ?? '',
+      // A process name is a path its owner chose: secrets masked where it enters vigil.
+      name: redact(textCell(cell('process_name')) ?? ''),
       usedMemoryBytes: memoryCell(cell('used_memory')),
     });
   }
@@ -191,9 +193,10 @@ export function createGpuCollector(): Collector<GpuSlice> {
     name: 'gpu',
     async collect(ctx, report) {
       const timeoutMs = ctx.commandTimeoutMs;
+      const run = { timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) };
       const [gpuRun, appsRun] = await Promise.allSettled([
-        runCommand(gpuQueryArgs(ctx.nvidiaSmi), { timeoutMs }),
-        runCommand(computeAppsQueryArgs(ctx.nvidiaSmi), { timeoutMs }),
+        runCommand(gpuQueryArgs(ctx.nvidiaSmi), run),
+        runCommand(computeAppsQueryArgs(ctx.nvidiaSmi), run),
       ]);
       if (gpuRun.status === 'rejected') {
         const error = gpuRun.reason;
@@ -243,7 +246,7 @@ function readApps(
 
 /** Throws on a timeout or a failed exit, with nvidia-smi's own first line (it prints errors on stdout). */
 function checkRun(result: CommandResult, timeoutMs: number): void {
-  if (result.timedOut) throw new Error(`nvidia-smi did not answer within ${timeoutMs} ms`);
+  if (result.timedOut) throw new CommandTimedOut('nvidia-smi', timeoutMs);
   if (result.exitCode === 0) return;
   const said = firstLine(result.stdout) ?? firstLine(result.stderr) ?? 'no output';
   if (/^no devices were found/i.test(said)) throw new Unsupported('nvidia-smi found no NVIDIA GPU');

@@ -1,6 +1,7 @@
-import { CommandNotFound, runCommand } from '../host/command.js';
+import { CommandNotFound, CommandTimedOut, runCommand } from '../host/command.js';
 import type { JournalEntry } from '../model/snapshot.js';
 import { printable } from '../model/text.js';
+import { redact } from '../redact/redact.js';
 import { type Collector, type JournalSource, Unsupported } from './types.js';
 
 /** How many entries one read returns at most (journalctl `-n`). */
@@ -67,7 +68,9 @@ export function parseJournalJson(text: string): { entries: JournalEntry[]; skipp
       ),
       pid: parsePid(firstText(fields['_PID'])),
       transport: firstText(fields['_TRANSPORT']),
-      message: printable(messageText(fields['MESSAGE'])),
+      // Secrets masked where the text enters vigil (a program may log its own token or a URL with a
+      // password), before anything stores, shows or sends it; then made printable.
+      message: printable(redact(messageText(fields['MESSAGE']))),
       messageId: firstText(fields['MESSAGE_ID']),
       cursor: firstText(fields['__CURSOR']),
     });
@@ -155,7 +158,7 @@ export function createJournalCollector(options: JournalCollectorOptions = {}): C
       const source = ctx.journal;
       const argv = journalctlArgs(source, ctx.journalSince, limit, priority);
       argv[0] = program;
-      const result = await run(argv, ctx.commandTimeoutMs);
+      const result = await run(argv, ctx.commandTimeoutMs, ctx.signal);
       if (result.exitCode !== 0) {
         const why = firstLine(result.stderr) ?? firstLine(result.stdout) ?? 'no output';
         throw new Error(
@@ -174,6 +177,7 @@ export function createJournalCollector(options: JournalCollectorOptions = {}): C
         const probe = await run(
           [program, '--no-pager', '-n', '0', ...journalSourceArgs(source)],
           ctx.commandTimeoutMs,
+          ctx.signal,
         );
         if (/no journal files were found/i.test(probe.stderr)) {
           if (source.kind === 'system') throw new Unsupported(noJournalText(source));
@@ -198,17 +202,17 @@ export function journalSourceArgs(source: JournalSource): string[] {
   }
 }
 
-async function run(argv: string[], timeoutMs: number) {
+async function run(argv: string[], timeoutMs: number, signal: AbortSignal | undefined) {
   let result: Awaited<ReturnType<typeof runCommand>>;
   try {
-    result = await runCommand(argv, { timeoutMs });
+    result = await runCommand(argv, { timeoutMs, ...(signal ? { signal } : {}) });
   } catch (error) {
     if (error instanceof CommandNotFound && error.code === 'ENOENT') {
       throw new Unsupported(JOURNALCTL_NOT_INSTALLED);
     }
     throw error;
   }
-  if (result.timedOut) throw new Error(`journalctl did not answer within ${timeoutMs} ms`);
+  if (result.timedOut) throw new CommandTimedOut('journalctl', timeoutMs);
   return result;
 }
 
@@ -249,8 +253,13 @@ function firstLine(text: string): string | null {
   return line === undefined ? null : line.trim();
 }
 
+/**
+ * The start of a skipped line, for the log: redacted before it is cut (a cut token would no longer look
+ * like one), and printable. Only the first 4 KiB is looked at, since a garbled line may be megabytes.
+ */
 function preview(line: string): string {
-  return line.length > 120 ? `${line.slice(0, 120)}...` : line;
+  const shown = printable(redact(line.slice(0, 4096)));
+  return shown.length > 120 ? `${shown.slice(0, 120)}...` : shown;
 }
 
 /** The text of a field: a string, bytes decoded as UTF-8, or the first of several values. */

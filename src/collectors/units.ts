@@ -1,5 +1,7 @@
-import { CommandNotFound, runCommand } from '../host/command.js';
+import { CommandNotFound, CommandTimedOut, runCommand } from '../host/command.js';
 import type { UnitSample } from '../model/snapshot.js';
+import { printable } from '../model/text.js';
+import { redact } from '../redact/redact.js';
 import { type Collector, Unsupported } from './types.js';
 
 /**
@@ -16,7 +18,8 @@ export function parseListUnits(text: string): UnitSample[] {
     if (!name || !load || !active || !sub) continue;
     units.push({
       name,
-      description: description.join(' '),
+      // Free text from a unit file: secrets masked and control characters written out where it enters.
+      description: printable(redact(description.join(' '))),
       active_state: active,
       sub_state: sub,
       failed: active === 'failed',
@@ -46,12 +49,15 @@ export function createUnitsCollector(options: { systemctl?: string } = {}): Coll
       ];
       let result: Awaited<ReturnType<typeof runCommand>>;
       try {
-        result = await runCommand(argv, { timeoutMs: ctx.commandTimeoutMs });
+        result = await runCommand(argv, {
+          timeoutMs: ctx.commandTimeoutMs,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+        });
       } catch (error) {
         if (error instanceof CommandNotFound) throw new Unsupported('systemctl not found (no systemd)');
         throw error;
       }
-      if (result.timedOut) throw new Error(`systemctl did not answer within ${ctx.commandTimeoutMs} ms`);
+      if (result.timedOut) throw new CommandTimedOut('systemctl', ctx.commandTimeoutMs);
       const complaint = `${result.stderr}\n${result.stdout}`;
       if (
         /Failed to connect to bus|No medium found|\$DBUS_SESSION_BUS_ADDRESS|XDG_RUNTIME_DIR/.test(complaint)
