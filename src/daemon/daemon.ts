@@ -769,7 +769,13 @@ export class Daemon {
         const why = typeof policy === 'string' ? policy : `${action.plan.action} never runs automatically`;
         const reason = `not run: ${why} (it was scheduled in auto mode; vigil fix ${action.alertId} runs it by hand)`;
         this.withStore(() => log.setState(action.id, 'vetoed', Date.now(), reason));
-        this.tell(`CANCELLED ${rule}: ${describePlan(action.plan)} ${reason}`);
+        // Told to every channel that heard the NOTICE, so a pop-up promising a kill is taken back.
+        this.tellAction(
+          'cancelled',
+          { rule, severity: this.severityOf(action.fingerprint) },
+          action.alertId,
+          `${describePlan(action.plan)} ${reason}`,
+        );
         continue;
       }
       if (snoozed.has(rule)) {

@@ -27,11 +27,20 @@ export type NoticeKind = 'raised' | 'resolved' | 'digest' | 'action';
 
 /**
  * The steps of an action, as the daemon tells them: `suggest` (the exact command, suggest mode),
- * `notice` (auto mode will act after the veto window), `acted` (done, with the outcome), `verified` (did
+ * `notice` (auto mode will act after the veto window), `cancelled` (an announced action will not run:
+ * the mode in force is no longer auto, or the policy could not be loaded), `acted` (done, with the outcome), `verified` (did
  * the finding clear), `escalate` (two actions failed: only notifying now), `limit` (the hourly kill limit
  * stopped it).
  */
-export const ACTION_STEPS = ['suggest', 'notice', 'acted', 'verified', 'escalate', 'limit'] as const;
+export const ACTION_STEPS = [
+  'suggest',
+  'notice',
+  'cancelled',
+  'acted',
+  'verified',
+  'escalate',
+  'limit',
+] as const;
 export type ActionStep = (typeof ACTION_STEPS)[number];
 
 /** What an `action` notice carries. Texts are already redacted. */
@@ -233,7 +242,7 @@ export interface FindingRecord {
  * | `title`, `text` | ready to show: one line, and the body (lines joined by `\n`) |
  * | `findings[]` | raised / resolved: the one finding; digest: the findings raised, most severe first |
  * | `resolved[]` | digest: the findings that cleared in the same batch; else empty |
- * | `action` | only for kind `action`: `step` (suggest, notice, acted, verified, escalate, limit), `rule`, `severity`, `text`, `alertId` |
+ * | `action` | only for kind `action`: `step` (suggest, notice, cancelled, acted, verified, escalate, limit), `rule`, `severity`, `text`, `alertId` |
  */
 export interface NoticeRecord {
   version: 1;

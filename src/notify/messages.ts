@@ -91,6 +91,7 @@ export function actionTitle(
   const en: Record<string, string> = {
     suggest: 'Suggested fix',
     notice: 'vigil will act',
+    cancelled: 'vigil will not act',
     acted: 'vigil acted',
     verified: 'Action checked',
     escalate: 'Action did not help',
@@ -99,6 +100,7 @@ export function actionTitle(
   const fr: Record<string, string> = {
     suggest: 'Correction proposée',
     notice: 'vigil va agir',
+    cancelled: 'vigil n’agira pas',
     acted: 'vigil a agi',
     verified: 'Action vérifiée',
     escalate: 'L’action n’a pas suffi',

@@ -403,6 +403,17 @@ describe('the mode in force at the moment of acting decides', { skip }, () => {
       outcome,
       /^vetoed: not run: vigil is in observe mode now; automatic actions run only in auto mode/,
     );
+    // The channels that heard the NOTICE hear it taken back (the JSON log stands for them all).
+    const steps = readFileSync(join(h.stateDir, 'notifications.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { kind: string; action?: { step: string; text: string } })
+      .filter((n) => n.kind === 'action')
+      .map((n) => n.action!.step);
+    assert.deepEqual(
+      steps.filter((s) => s === 'notice' || s === 'cancelled' || s === 'acted'),
+      ['notice', 'cancelled'],
+    );
   });
 
   it('cancels a kill scheduled before a restart when vigil comes back in observe mode', async () => {
