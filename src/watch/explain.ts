@@ -1,5 +1,6 @@
 import { formatBytes, formatDuration, formatPercent } from '../cli/format.js';
 import type { ProcessSample } from '../model/snapshot.js';
+import { printable } from '../model/text.js';
 import { redact } from '../redact/redact.js';
 import type { ProcRow, WatchFrame } from './model.js';
 
@@ -83,6 +84,15 @@ export function lineage(p: ProcessSample, byPid: ReadonlyMap<number, ProcessSamp
  * (the advisor's JSON shape); any other JSON or text is shown as it is.
  */
 export function adviceText(raw: string): string {
+  // Stored advice is the advisor's text: written out like a process name (rows stored before vigil did
+  // so as it stored them may hold escape sequences), line by line, so the lines given here stay lines.
+  return adviceLines(raw)
+    .split('\n')
+    .map((line) => printable(line))
+    .join('\n');
+}
+
+function adviceLines(raw: string): string {
   let value: unknown;
   try {
     value = JSON.parse(raw);
