@@ -290,11 +290,11 @@ export function makeKillCommand(): Command {
           { comm: live.comm, argv: live.cmdline.split(' '), cmdline: live.cmdline },
           loadKindPatterns(kindFiles()).patterns,
         );
-        const { readFileSync } = await import('node:fs');
-        const uptime = Number.parseFloat(readFileSync(join(paths.procfs, 'uptime'), 'utf8'));
+        const { readText } = await import('../host/files.js');
+        const uptime = Number.parseFloat(readText(join(paths.procfs, 'uptime')));
         const children = (() => {
           try {
-            return readFileSync(join(paths.procfs, String(pid), 'task', String(pid), 'children'), 'utf8')
+            return readText(join(paths.procfs, String(pid), 'task', String(pid), 'children'))
               .trim()
               .split(/\s+/)
               .filter(Boolean).length;

@@ -30,8 +30,8 @@ export async function adviceFromExplain(
   language: 'en' | 'fr',
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
-  const [{ execFile }, { fileURLToPath }, { renderAdvice }] = await Promise.all([
-    import('node:child_process'),
+  const [{ runCommand }, { fileURLToPath }, { renderAdvice }] = await Promise.all([
+    import('../host/command.js'),
     import('node:url'),
     import('../advisor/explain.js'),
   ]);
@@ -41,14 +41,21 @@ export async function adviceFromExplain(
     const flag = key === 'nvidiaSmi' ? '--nvidia-smi' : `--${key}`;
     return value ? [flag, value] : [];
   });
-  const stdout = await new Promise<string>((resolve, reject) =>
-    execFile(
-      process.execPath,
-      [bin, ...passed, 'explain', String(pid), '--json'],
-      { timeout: 120_000, maxBuffer: 8 * 1024 * 1024, env },
-      (error, out) => (error && !out ? reject(error) : resolve(out)),
-    ),
-  );
+  // In a process group of its own with a deadline, as every program vigil starts: the advisor child it
+  // starts in turn goes with it.
+  const run = await runCommand([process.execPath, bin, ...passed, 'explain', String(pid), '--json'], {
+    timeoutMs: 120_000,
+    maxOutputBytes: 8 * 1024 * 1024,
+    env,
+  });
+  const stdout = run.stdout;
+  if (!stdout.trim()) {
+    throw new Error(
+      run.timedOut
+        ? 'vigil explain did not answer within 120 s'
+        : run.stderr.trim().split('\n')[0] || `vigil explain exited ${run.exitCode ?? run.signal}`,
+    );
+  }
   const answer = JSON.parse(stdout) as {
     advice: Parameters<typeof renderAdvice>[0] | null;
     advisor: { state: string; detail: string | null };

@@ -48,6 +48,9 @@ export class StaticSource implements FrameSource {
   }
 }
 
+/** How long a frame after the first waits for a command collector started with it (as the daemon). */
+const FRAME_COMMAND_WAIT_MS = 100;
+
 const RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
 export function bySeverity(a: AlertView, b: AlertView): number {
@@ -257,7 +260,11 @@ export class LiveSource implements FrameSource {
 
   /** One frame: a Watcher cycle, what the rules know of each process, and the alerts. */
   async frame(): Promise<WatchFrame> {
-    const { snapshot, facts, evaluation } = await this.watcher.cycle();
+    // The first frame waits for nvidia-smi and systemctl (within their deadline); later ones never wait
+    // on them for more than a moment: a hung GPU answers into a later frame, as in the daemon.
+    const { snapshot, facts, evaluation } = await this.watcher.cycle(
+      this.cycles === 0 ? {} : { commandWaitMs: FRAME_COMMAND_WAIT_MS },
+    );
     const info = this.watcher.facts.processInfo(snapshot, facts);
     const env = this.options.env ?? process.env;
     const daemon = readDaemonState(env);
