@@ -490,10 +490,12 @@ describe('watch view-model: screen and explanation', () => {
   it('writes out the escape sequences an advice stored before vigil cleaned it may hold', () => {
     const text = adviceText(
       JSON.stringify({
-        diagnostic: 'clear \u001b[2J title \u001b]0;pwned\u0007 clipboard \u001b]52;c;ZXZpbA==\u0007 \u202eevil',
+        diagnostic:
+          'clear \u001b[2J title \u001b]0;pwned\u0007 clipboard \u001b]52;c;ZXZpbA==\u0007 \u202eevil',
         actions: [],
       }),
     );
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
     assert.doesNotMatch(text, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
     assert.match(text, /clear \\e\[2J title \\e\]0;pwned\\x07/);
   });
