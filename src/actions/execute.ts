@@ -159,14 +159,22 @@ export async function executePlan(
       `${first} sent to ${acted.join(', ')}`,
     );
   }
+  const ending = (live: LiveProcess | null, target: ProcessIdentity): boolean =>
+    live === null ||
+    live.startTicks !== target.startTicks ||
+    live.state === 'Z' ||
+    live.exiting ||
+    // Exiting: its memory is released (no cmdline, no executable) before it becomes a zombie.
+    (live.cmdline === '' && live.exe === null);
   const presence = (target: ProcessIdentity): Presence => {
     const live = readLiveProcess(ctx.paths, target.pid);
-    if (live === null || live.startTicks !== target.startTicks || live.state === 'Z') return 'gone';
-    // Exiting: its memory is released (no cmdline, no executable) before it becomes a zombie.
-    if (live.cmdline === '' && live.exe === null) return 'gone';
+    if (ending(live, target)) return 'gone';
     // The executable first: exec(2) replaces it before the new argv is in place (an empty cmdline).
-    const changed = sameExecutable(target, live) ?? sameProcess(target, live);
-    return changed === null ? 'there' : { changed };
+    const changed = sameExecutable(target, live!) ?? sameProcess(target, live);
+    if (changed === null) return 'there';
+    // Its files are read one after another: a process that began to exit after its stat was read has
+    // lost its executable by the time that is read. Looked at again, it says it is ending.
+    return ending(readLiveProcess(ctx.paths, target.pid), target) ? 'gone' : { changed };
   };
   /**
    * Waits up to `ms` for the targets to go; returns those still there. A changed one is set aside. The

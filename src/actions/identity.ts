@@ -42,6 +42,8 @@ export interface LiveProcess extends ProcessIdentity {
   readonly pgid: number;
   readonly state: string;
   readonly kernelThread: boolean;
+  /** PF_EXITING: it is ending (killed, or returned from main) and releasing its memory and executable. */
+  readonly exiting: boolean;
   readonly rssPages: number;
   readonly oomScoreAdj: number | null;
 }
@@ -86,6 +88,7 @@ export function readLiveProcess(paths: HostPaths, pid: number): LiveProcess | nu
     pgid: stat.pgid,
     state: stat.state,
     kernelThread: (stat.flags & 0x00200000) !== 0,
+    exiting: (stat.flags & 0x00000004) !== 0,
     rssPages: stat.rssPages,
     oomScoreAdj: Number.isNaN(adj) ? null : adj,
   };
