@@ -131,8 +131,14 @@ export class Daemon {
   /** Actions just taken, waiting for the next full cycle to say whether their finding cleared. */
   private verifying = new Map<
     number,
-    { fingerprint: string; rule: string; alertId: number | null; severity: Severity }
+    { fingerprint: string; rule: string; alertId: number | null; severity: Severity; doneAt: number }
   >();
+  /**
+   * The due actions being carried out, or null. Stopping a storm waits out grace periods (seconds), so it
+   * runs beside the loop rather than in it: the fast path, the heartbeat and the next cycles go on
+   * meanwhile. One batch at a time; what falls due meanwhile waits for the next cycle.
+   */
+  private acting: Promise<void> | null = null;
   /** The mode in force: the one asked for, or observe while a steering file is refused. */
   private mode: Mode;
 
@@ -727,7 +733,14 @@ export class Daemon {
         }
       });
     }
-    await this.runDue(now, snoozed);
+    if (this.acting === null) {
+      this.acting = this.runDue(now, snoozed)
+        .catch((error: unknown) => this.log(`acting failed: ${(error as Error).message}`))
+        .finally(() => {
+          this.acting = null;
+        });
+    }
+    if (this.settings.once) await this.acting;
   }
 
   /** After an action: did its finding clear on the next full cycle? Recorded and told. */
@@ -735,7 +748,10 @@ export class Daemon {
     const log = this.actions;
     if (!log) return;
     const firing = new Set(evaluation.firing.map((f) => f.fingerprint));
-    for (const [id, { fingerprint, rule, alertId, severity }] of this.verifying) {
+    for (const [id, { fingerprint, rule, alertId, severity, doneAt }] of this.verifying) {
+      // Judged on a sample taken after the action ended (it runs beside the loop), never before.
+      if (now <= doneAt) continue;
+      this.verifying.delete(id);
       const cleared = !firing.has(fingerprint);
       this.withStore(() => log.verified(id, cleared, now));
       this.tellAction(
@@ -745,7 +761,6 @@ export class Daemon {
         `${cleared ? 'the finding cleared' : 'the finding is still there'} (action ${id})`,
       );
     }
-    this.verifying.clear();
   }
 
   /**
@@ -763,6 +778,8 @@ export class Daemon {
       due = this.mode === 'auto' ? log.due(now) : log.scheduled();
     });
     for (const action of due) {
+      // Stopping: what has not started stays scheduled, for the next run to judge under its own mode.
+      if (this.stopping) break;
       const rule = action.fingerprint?.slice(0, action.fingerprint.indexOf('|')) ?? '';
       const policy = this.autoPolicyNow();
       if (typeof policy === 'string' || !runsAutomatically(CATALOG[action.plan.action])) {
@@ -810,13 +827,15 @@ export class Daemon {
         graceMs: config.actions.grace_secs * 1000,
         policyNow: () => this.autoPolicyNow(),
       });
-      this.withStore(() => log.finish(action.id, result, Date.now()));
+      const doneAt = Date.now();
+      this.withStore(() => log.finish(action.id, result, doneAt));
       this.metrics.countAction(action.plan.action, result.outcome);
       if (action.fingerprint)
         this.verifying.set(action.id, {
           fingerprint: action.fingerprint,
           rule,
           alertId: action.alertId,
+          doneAt,
           // Told at the severity it had when acted on: once it clears, it is no longer firing.
           severity: this.severityOf(action.fingerprint),
         });
@@ -836,6 +855,8 @@ export class Daemon {
    * while an action waits out its grace period is applied here first, so a mode it changes decides.
    */
   private autoPolicyNow(): PolicyContext | string {
+    // A stop ends a grace period at once: no SIGKILL from a daemon on its way out.
+    if (this.stopping) return 'vigil is stopping';
     if (this.reloadRequested) this.reload();
     if (this.mode !== 'auto')
       return `vigil is in ${this.mode} mode now; automatic actions run only in auto mode`;
@@ -942,6 +963,9 @@ export class Daemon {
   }
 
   private async shutdown(): Promise<void> {
+    // An action under way ends first (its grace period and SIGKILL, or a refusal): stopping in the middle
+    // would leave processes SIGTERMed and the action unrecorded.
+    await this.acting;
     const deadline = setTimeout(() => {
       this.log('shutdown took longer than 2 s; exiting');
       process.exit(0);

@@ -475,6 +475,30 @@ describe('the mode in force at the moment of acting decides', { skip }, () => {
     await d.stop();
   });
 
+  it('keeps watching while a kill waits out its grace period, and a stop then ends it without SIGKILL', async () => {
+    const h = home('grace-watch');
+    const storm = await stormOf(h, 'mark-term');
+    writeConfig(h, 'mode = "auto"', 'veto_secs = 1\ngrace_secs = 60');
+    const d = new VictimDaemon(h, []);
+    await d.waitFor(/NOTICE\s+ghost_process_storm/, 'stdout');
+    await waitUntil(
+      () => storm.pids.every((pid) => existsSync(join(storm.marks, `${pid}.term`))),
+      'SIGTERM to every member',
+      20_000,
+    );
+    // Inside the 60 s grace period the daemon goes on cycling (it used to wait the whole period out).
+    const heartbeat = join(h.runtimeDir, 'heartbeat.json');
+    const cycleAt = () =>
+      (JSON.parse(readFileSync(heartbeat, 'utf8')) as { lastCycleAt: number }).lastCycleAt;
+    const first = cycleAt();
+    await waitUntil(() => cycleAt() >= first + 2000, 'two more cycles during the grace period', 15_000);
+    assert.doesNotMatch(d.stdout, /ACTED/);
+    await d.stop();
+    assert.match(d.stdout, /ACTED\s+ghost_process_storm: .*: failed, 0 of 8 gone, 8 survived, 8 refused/);
+    assert.match(d.stderr, /not sent SIGKILL: vigil is stopping/);
+    for (const pid of storm.pids) assert.ok(alive(pid), `pid ${pid} is alive`);
+  });
+
   it('keeps the --mode given on the command line over a changed general.mode across a reload', async () => {
     const h = home('mode-flag');
     const config = writeConfig(h, 'mode = "observe"', 'veto_secs = 1');
