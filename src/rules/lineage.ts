@@ -16,8 +16,13 @@ interface ParentRecord {
   readonly parentCmdline: string;
   readonly parentComm: string;
   reparented: boolean;
+  /** When vigil first saw it re-parented (ms since the epoch, the snapshot's clock), null before that. */
+  reparentedAt: number | null;
   seenCycle: number;
 }
+
+/** What vigil remembers of a process's first parent, as {@link Lineage.firstParent} shows it. */
+export type FirstParent = Readonly<ParentRecord>;
 
 export interface Orphanhood {
   readonly orphan: boolean;
@@ -60,14 +65,21 @@ export class Lineage {
   constructor(private readonly procfs: string) {}
 
   /** Records first parents and notices re-parenting. Call once per scan, before `orphanhood`. */
-  observe(processes: readonly ProcessSample[], byPid: ReadonlyMap<number, ProcessSample>): void {
+  observe(
+    processes: readonly ProcessSample[],
+    byPid: ReadonlyMap<number, ProcessSample>,
+    now: number = Date.now(),
+  ): void {
     this.cycle++;
     for (const p of processes) {
       const id = identityOf(p);
       const record = this.records.get(id);
       if (record) {
         record.seenCycle = this.cycle;
-        if (record.ppid !== p.ppid) record.reparented = true;
+        if (record.ppid !== p.ppid && !record.reparented) {
+          record.reparented = true;
+          record.reparentedAt = now;
+        }
         continue;
       }
       const parent = byPid.get(p.ppid);
@@ -78,6 +90,7 @@ export class Lineage {
         parentComm: parent?.comm ?? '',
         parentCmdline: parent?.cmdline ?? '',
         reparented: false,
+        reparentedAt: null,
         seenCycle: this.cycle,
       });
     }
@@ -90,6 +103,11 @@ export class Lineage {
     return record
       ? { name: record.parentName, comm: record.parentComm, cmdline: record.parentCmdline }
       : null;
+  }
+
+  /** Everything vigil remembers of this process's first parent (for attribution), null when never seen. */
+  firstParent(p: Pick<ProcessSample, 'pid' | 'startTicks'>): FirstParent | null {
+    return this.records.get(identityOf(p)) ?? null;
   }
 
   orphanhood(p: ProcessSample, byPid: ReadonlyMap<number, ProcessSample>): Orphanhood {

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -22,7 +22,7 @@ const holdMemory = (mib: number, execOnUsr1 = false) =>
 export function spawnOrphanedStorm(
   count: number,
   mib: number,
-  options: { execOnUsr1?: boolean } = {},
+  options: { execOnUsr1?: boolean; cwd?: string } = {},
 ): number[] {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-mcp-'));
   const server = join(dir, 'mcp_server_fake.py');
@@ -36,8 +36,89 @@ export function spawnOrphanedStorm(
     }
     setTimeout(() => { process.stdout.write(pids.join(' ')); process.exit(0); }, 300);
   `;
-  const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['-e', script], {
+    encoding: 'utf8',
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
   return out.trim().split(' ').map(Number);
+}
+
+/** What {@link spawnAgentStorm} started. */
+export interface AgentStorm {
+  /** The agent CLI: a node program run as `claude` (through a symlink, so its comm is `claude` too). */
+  readonly agent: number;
+  readonly servers: number[];
+  /** Ends the agent with SIGKILL, as a crash or a closed terminal does; resolves once it has exited. */
+  leave(): Promise<void>;
+  /** Kills the agent and the servers and removes the program's temporary directory. */
+  stop(): void;
+}
+
+/**
+ * An agent CLI — `claude <dir>/agent.js --resume <session>`, run in `cwd` — that starts `count` identical
+ * python MCP servers on stdin pipes (they inherit its working directory) and lives until `leave()`: the
+ * shape vigil sees when it watched the agent before it died, so it knows who left the servers.
+ */
+export async function spawnAgentStorm(
+  count: number,
+  mib: number,
+  options: { cwd: string; session: string },
+): Promise<AgentStorm> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-agent-'));
+  const server = join(dir, 'mcp_server_fake.py');
+  writeFileSync(server, holdMemory(mib));
+  const program = join(dir, 'agent.js');
+  writeFileSync(
+    program,
+    `const { spawn } = require('node:child_process');
+const pids = [];
+for (let i = 0; i < ${count}; i++) {
+  const child = spawn('python3', [${JSON.stringify(server)}, '--port', String(43000 + i)], { stdio: ['pipe', 'ignore', 'ignore'] });
+  pids.push(child.pid);
+}
+process.stdout.write(pids.join(' ') + '\\n');
+setInterval(() => {}, 60000);
+`,
+  );
+  const claude = join(dir, 'claude');
+  symlinkSync(process.execPath, claude);
+  const agent = spawn(claude, [program, '--resume', options.session], {
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const exited = new Promise<void>((resolve) => agent.on('exit', () => resolve()));
+  const servers = await new Promise<number[]>((resolve) => {
+    let out = '';
+    agent.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out.trim().split(' ').map(Number));
+    });
+  });
+  agent.stdout!.destroy();
+  await waitUntil(
+    () => servers.every((pid) => readlinkOr(`/proc/${pid}/exe`).includes('python')),
+    'the servers',
+  );
+  return {
+    agent: agent.pid!,
+    servers,
+    leave: async () => {
+      agent.kill('SIGKILL');
+      await exited;
+    },
+    stop: () => {
+      killAll([agent.pid!, ...servers]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function readlinkOr(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
 }
 
 /** A shell that starts `count` identical sleepers and stays alive waiting for them: no orphans. */
