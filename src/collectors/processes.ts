@@ -100,6 +100,52 @@ function integerAt(line: string, from: number, to: number): number {
   return negative ? -value : value;
 }
 
+/**
+ * The resident set of /proc/[pid]/statm in pages: the second of its seven numbers (size resident shared
+ * text lib data dt, see proc(5)). It is what `ps -o rss` and `top` show: procps-ng 4 reads `VmRSS` from
+ * status, which the kernel computes from the same counters (anon + file + shmem pages). The `rss` field
+ * of stat is no substitute: since Linux 6.2 the counters are per-CPU, and stat reads them without
+ * summing the CPUs' pending deltas (on 6.18 it was 100–300 KiB low on most processes), while statm and
+ * status sum them. NaN when the line is garbled.
+ */
+export function parseStatmResident(text: string): number {
+  const first = text.indexOf(' ');
+  if (first < 0) return Number.NaN;
+  let end = text.indexOf(' ', first + 1);
+  if (end < 0) end = text.charCodeAt(text.length - 1) === 10 ? text.length - 1 : text.length;
+  return integerAt(text, first + 1, end);
+}
+
+/**
+ * `VmSwap` of /proc/[pid]/status in bytes (the kernel writes kB): the process's anonymous memory that is
+ * out in swap. null when the line is absent: a process without an address space (a zombie, a kernel
+ * thread) or a kernel before 2.6.34.
+ */
+export function parseStatusSwapBytes(text: string): number | null {
+  const at = text.indexOf('\nVmSwap:');
+  if (at < 0) return null;
+  const kib = Number.parseInt(text.slice(at + 8, at + 40).trimStart(), 10);
+  return Number.isNaN(kib) ? null : kib * 1024;
+}
+
+/**
+ * Swap in use from /proc/meminfo (`SwapTotal` − `SwapFree`, kB) in bytes; null when a line is missing.
+ * Only these two lines are looked for: the process collector reads this once a cycle to know whether
+ * any process can have memory in swap at all.
+ */
+export function parseSwapUsedBytes(meminfo: string): number | null {
+  const total = meminfoKiB(meminfo, '\nSwapTotal:');
+  const free = meminfoKiB(meminfo, '\nSwapFree:');
+  return total === null || free === null ? null : Math.max(0, total - free) * 1024;
+}
+
+function meminfoKiB(text: string, key: string): number | null {
+  const at = text.indexOf(key);
+  if (at < 0) return null;
+  const value = Number.parseInt(text.slice(at + key.length, at + key.length + 40).trimStart(), 10);
+  return Number.isNaN(value) ? null : value;
+}
+
 /** The lines of /proc/[pid]/status that vigil reads: the real uid (first of the four Uid values). */
 export function parseStatusUid(text: string): number | null {
   const at = text.indexOf('\nUid:');
@@ -191,10 +237,36 @@ interface Identity {
   seenCycle: number;
   cpuTicks: number;
   cpuAtMs: number;
+  /** VmSwap as last read from status (null: the line was absent), and the resident bytes at that read. */
+  swapBytes: number | null;
+  swapResidentBytes: number;
 }
 
 /**
- * Page size for converting stat's `rss` (pages) to bytes. Node does not expose sysconf(_SC_PAGESIZE), so
+ * How often a process's swap is read again while swap is in use: every this many cycles, staggered by
+ * pid so each cycle reads the status of one process in six (every 30 s at the default 5 s interval).
+ */
+export const SWAP_REFRESH_CYCLES = 6;
+/**
+ * Read swap again at once when the resident set moved this much since the last read (and at least an
+ * eighth of it): pages going out to swap are pages leaving the resident set, pages coming back join it.
+ */
+const SWAP_MOVE_BYTES = 1024 * 1024;
+
+/**
+ * Whether to read status again for a process's swap this cycle (swap in use, the process seen before):
+ * its turn in the staggered refresh, or its resident set shrank (paged out) or, with swap already out,
+ * grew (paged back in) by at least {@link SWAP_MOVE_BYTES} and an eighth since the last read.
+ */
+function swapDue(identity: Identity, pid: number, cycle: number, residentBytes: number): boolean {
+  if ((cycle + pid) % SWAP_REFRESH_CYCLES === 0) return true;
+  const moved = residentBytes - identity.swapResidentBytes;
+  const enough = Math.max(SWAP_MOVE_BYTES, identity.swapResidentBytes / 8);
+  return -moved >= enough || (moved >= enough && (identity.swapBytes ?? 0) > 0);
+}
+
+/**
+ * Page size for converting statm's and stat's page counts to bytes. Node does not expose sysconf(_SC_PAGESIZE), so
  * it is measured once from this process: status `VmRSS` (kB) against statm's resident pages.
  */
 export function measurePageSize(procfs: string): number {
@@ -215,11 +287,17 @@ export interface ProcessCollector extends SyncCollector<ProcessSample[]> {
 }
 
 /**
- * The process table from /proc/[pid]/{stat,status,cmdline,cgroup}. On the first sight of a process
- * (pid + start ticks) it reads all four files; afterwards only `stat`, since uid, argv and cgroup are fixed
- * for a process's life in practice. An exec(2) is noticed by its new comm and re-reads them; a setuid or
- * setproctitle without exec is the rare case left stale. A process that vanishes mid-read is skipped silently; a garbled
- * file is skipped with a reason.
+ * The process table from /proc/[pid]/{stat,statm,status,cmdline,cgroup}. On the first sight of a process
+ * (pid + start ticks) it reads all of them; afterwards `stat` and `statm` (the resident set as `ps` shows
+ * it, see {@link parseStatmResident}), since uid, argv and cgroup are fixed for a process's life in
+ * practice. An exec(2) is noticed by its new comm and re-reads them; a setuid or setproctitle without exec
+ * is the rare case left stale. Kernel threads and zombies have no memory: statm is not read for them.
+ *
+ * Swap (`VmSwap`) is only in status, the largest of these files, so it is not read every cycle: when
+ * /proc/meminfo says no swap is in use, every process has none; otherwise a process's swap is the one
+ * read at first sight, read again in its turn (one process in {@link SWAP_REFRESH_CYCLES} a cycle) and at
+ * once when its resident set moves (see swapDue). A process that vanishes mid-read is skipped silently; a
+ * garbled file is skipped with a reason.
  */
 export function createProcessCollector(): ProcessCollector {
   const identities = new Map<number, Identity>();
@@ -246,6 +324,9 @@ export function createProcessCollector(): ProcessCollector {
     const samples: ProcessSample[] = [];
     // Plain concatenation: path.join normalises every path, thousands of times a scan.
     const root = procfs.endsWith('/') ? procfs : `${procfs}/`;
+    // Unknown (no meminfo in a copied tree): read swap as if some were in use.
+    const meminfo = tryReadText(`${root}meminfo`);
+    const swapInUse = (meminfo === undefined ? null : parseSwapUsedBytes(meminfo)) !== 0;
     for (const name of listDir(procfs)) {
       const first = name.charCodeAt(0);
       if (first < 48 || first > 57) continue;
@@ -259,11 +340,17 @@ export function createProcessCollector(): ProcessCollector {
         report.skip(`${dir}/stat: ${(error as Error).message}`);
         continue;
       }
+      const kernelThread = (stat.flags & PF_KTHREAD) !== 0;
+      const hasMemory = !kernelThread && stat.state !== 'Z' && stat.state !== 'X';
+      // statm gone after stat was read: the process is exiting (or the tree is a copy without statm).
+      const resident = hasMemory ? parseStatmResident(tryReadText(`${dir}/statm`) ?? '') : 0;
+      const residentBytes = (Number.isFinite(resident) ? resident : stat.rssPages) * pageSize;
       let identity = identities.get(pid);
+      let status: string | undefined;
       // exec(2) keeps pid and start time but replaces the program (a shim or wrapper becoming python3):
       // a changed comm means the cached argv is stale.
       if (identity === undefined || identity.startTicks !== stat.startTicks || identity.comm !== stat.comm) {
-        const status = tryReadText(join(dir, 'status'));
+        status = tryReadText(`${dir}/status`);
         if (status === undefined) continue; // gone between the two reads
         const uid = parseStatusUid(status);
         if (uid === null) {
@@ -282,9 +369,16 @@ export function createProcessCollector(): ProcessCollector {
           seenCycle: cycle,
           cpuTicks: Number.NaN,
           cpuAtMs: 0,
+          swapBytes: null,
+          swapResidentBytes: residentBytes,
         };
         identities.set(pid, identity);
+      } else if (hasMemory && swapInUse && swapDue(identity, pid, cycle, residentBytes)) {
+        status = tryReadText(`${dir}/status`);
       }
+      if (!hasMemory || !swapInUse) identity.swapBytes = 0;
+      else if (status !== undefined) identity.swapBytes = parseStatusSwapBytes(status);
+      if (status !== undefined || !swapInUse) identity.swapResidentBytes = residentBytes;
       identity.seenCycle = cycle;
       const cpuTicks = stat.utimeTicks + stat.stimeTicks;
       let cpuPercent: number | null = null;
@@ -308,14 +402,15 @@ export function createProcessCollector(): ProcessCollector {
         startTime: Math.round(bootTimeMs + (stat.startTicks * 1000) / CLOCK_TICKS_PER_SEC),
         startTicks: stat.startTicks,
         threads: stat.threads,
-        rssBytes: stat.rssPages * pageSize,
+        rssBytes: residentBytes,
+        swapBytes: identity.swapBytes,
         virtualBytes: stat.virtualBytes,
         nice: stat.nice,
         cpuPercent,
         cpuSeconds: cpuTicks / CLOCK_TICKS_PER_SEC,
         cgroup: identity.cgroup,
         tty: ttyName(stat.ttyNr),
-        kernelThread: (stat.flags & PF_KTHREAD) !== 0,
+        kernelThread,
         gpuMemoryBytes: null,
       });
     }

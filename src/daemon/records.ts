@@ -47,6 +47,7 @@ export function snapshotRecord(
       cpuPercent: round(p.cpuPercent ?? 0),
       cpuSeconds: round(p.cpuSeconds),
       rssBytes: p.rssBytes,
+      swapBytes: p.swapBytes,
       state: p.state,
       orphan: f?.orphan ?? false,
     };

@@ -41,7 +41,14 @@ export interface ProcessSample {
   /** Start time in clock ticks since boot: with the pid, the identity of a process (pids are reused). */
   readonly startTicks: number;
   readonly threads: number;
+  /** Resident set as `ps -o rss` and `top` show it (statm's resident pages). */
   readonly rssBytes: number;
+  /**
+   * Memory of this process out in swap (`VmSwap` of status); 0 when no swap is in use, null when
+   * unknown. Read at first sight, then in turns and when the resident set moves, so it may lag a cycle
+   * or a few (see the process collector).
+   */
+  readonly swapBytes: number | null;
   readonly virtualBytes: number;
   readonly nice: number;
   /** CPU use since the previous sample, 100 = one core; null on the first sample. */

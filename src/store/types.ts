@@ -25,6 +25,8 @@ export interface ProcessRecord {
   /** utime + stime since the process started. */
   readonly cpuSeconds: number;
   readonly rssBytes: number;
+  /** Out in swap; null when unknown (snapshots stored before vigil read swap); absent counts as unknown. */
+  readonly swapBytes?: number | null;
   readonly state: string;
   readonly orphan: boolean;
 }

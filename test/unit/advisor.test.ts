@@ -27,6 +27,7 @@ function proc(pid: number, over: Partial<ProcessSample> = {}): ProcessSample {
     startTicks: pid * 10,
     threads: 1,
     rssBytes: 100 * 1024 * 1024,
+    swapBytes: 0,
     virtualBytes: 0,
     nice: 0,
     cpuPercent: 1,

@@ -57,6 +57,7 @@ function proc(over: Partial<ProcessRecord> = {}): ProcessRecord {
     cpuPercent: 85.25,
     cpuSeconds: 311.42,
     rssBytes: 1_288_490_188,
+    swapBytes: 268_435_456,
     state: 'S',
     orphan: true,
     ...over,
@@ -427,16 +428,16 @@ describe('history store: snapshots, runs and state', () => {
     db.close();
   });
 
-  it('packs a process sample into 26 bytes and back, joined with its identity', () => {
-    const { cpuPercent, cpuSeconds, rssBytes, state, orphan, ...identity } = proc({
+  it('packs a process sample into 30 bytes and back, joined with its identity', () => {
+    const { cpuPercent, cpuSeconds, rssBytes, swapBytes, state, orphan, ...identity } = proc({
       cpuPercent: 412.37,
       cpuSeconds: 86_400.25,
       rssBytes: 3 * 2 ** 30,
       state: 'D',
     });
-    const sample = { id: 7, cpuPercent, cpuSeconds, rssBytes, state, orphan };
+    const sample = { id: 7, cpuPercent, cpuSeconds, rssBytes, swapBytes, state, orphan };
     const packed = packSamples([sample, { ...sample, id: 8, state: 'S' }, { ...sample, orphan: false }]);
-    assert.equal(packed.length, 1 + 3 * 26);
+    assert.equal(packed.length, 1 + 3 * 30);
     assert.deepEqual(unpackSamples(packed, new Map([[7, identity]])), [
       proc({ cpuPercent, cpuSeconds, rssBytes, state }),
       proc({ cpuPercent, cpuSeconds, rssBytes, state, orphan: false }),

@@ -47,6 +47,7 @@ function proc(pid: number, ppid: number, cmdline: string, extra: Partial<Process
     startTicks: pid * 10,
     threads: 1,
     rssBytes: 10 * 2 ** 20,
+    swapBytes: 0,
     virtualBytes: 100 * 2 ** 20,
     nice: 0,
     cpuPercent: 0,
