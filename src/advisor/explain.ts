@@ -31,6 +31,8 @@ export interface ExplainFacts {
   readonly ageSecs: number;
   readonly rssBytes: number;
   readonly rssPercent: number;
+  /** Out in swap; null when unknown. */
+  readonly swapBytes: number | null;
   readonly cpuPercent: number | null;
   readonly threads: number;
   readonly nice: number;
@@ -155,6 +157,7 @@ export function explainFacts(
     ageSecs: Math.max(0, (now - p.startTime) / 1000),
     rssBytes: p.rssBytes,
     rssPercent: memTotal > 0 ? (p.rssBytes / memTotal) * 100 : 0,
+    swapBytes: p.swapBytes,
     cpuPercent: p.cpuPercent,
     threads: p.threads,
     nice: p.nice,
@@ -215,6 +218,7 @@ const WORDS = {
     age: 'running for',
     memory: 'memory',
     ofRam: 'of RAM',
+    swap: 'swap',
     cpu: 'CPU',
     threads: 'threads',
     lineage: 'lineage',
@@ -249,6 +253,7 @@ const WORDS = {
     age: 'lancé depuis',
     memory: 'mémoire',
     ofRam: 'de la RAM',
+    swap: 'swap',
     cpu: 'CPU',
     threads: 'threads',
     lineage: 'ascendance',
@@ -293,7 +298,9 @@ export function renderExplain(f: ExplainFacts, language: Language = 'en'): strin
     w.age,
     `${formatDuration(f.ageSecs)} (${new Date(f.startedAt).toISOString().replace('T', ' ').slice(0, 19)} UTC)`,
   );
-  row(w.memory, `${formatBytes(f.rssBytes)} (${f.rssPercent.toFixed(1)}% ${w.ofRam})`);
+  // Swap only when there is some: a process paged out shows what it really holds.
+  const swap = f.swapBytes ? `, ${w.swap} ${formatBytes(f.swapBytes)}` : '';
+  row(w.memory, `${formatBytes(f.rssBytes)} (${f.rssPercent.toFixed(1)}% ${w.ofRam})${swap}`);
   row(
     w.cpu,
     `${f.cpuPercent === null ? '-' : `${f.cpuPercent.toFixed(1)}%`}, ${f.threads} ${w.threads}, nice ${f.nice}`,

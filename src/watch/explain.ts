@@ -34,7 +34,7 @@ export function explainRow(frame: WatchFrame, row: ProcRow): string[] {
   );
   lines.push(`  ${redact(p.cmdline || `[${p.comm}]`)}`);
   lines.push(
-    `  CPU ${formatPercent(p.cpuPercent, 1)}, ${formatBytes(p.rssBytes)} resident, ${p.threads} thread(s)${p.tty ? `, terminal ${p.tty}` : ''}${p.gpuMemoryBytes ? `, ${formatBytes(p.gpuMemoryBytes)} GPU memory` : ''}`,
+    `  CPU ${formatPercent(p.cpuPercent, 1)}, ${formatBytes(p.rssBytes)} resident${p.swapBytes ? `, ${formatBytes(p.swapBytes)} in swap` : ''}, ${p.threads} thread(s)${p.tty ? `, terminal ${p.tty}` : ''}${p.gpuMemoryBytes ? `, ${formatBytes(p.gpuMemoryBytes)} GPU memory` : ''}`,
   );
   if (p.cgroup) lines.push(`  cgroup ${p.cgroup}`);
   lines.push(`lineage: ${lineage(p, byPid)}`);

@@ -60,6 +60,8 @@ describe('the live machine, read by vigil and by procps', { skip: procps }, () =
     // Processes present in both ps reads existed throughout: vigil must have seen every one.
     const stable = [...before.keys()].filter((pid) => after.has(pid) && pid !== process.pid);
     assert.ok(stable.length > 5, `ps listed ${stable.length} stable processes`);
+    const rssKept: number[] = [];
+    const rssDiffers: string[] = [];
     for (const pid of stable) {
       const ps = after.get(pid)!;
       const p = ours.get(pid);
@@ -78,7 +80,21 @@ describe('the live machine, read by vigil and by procps', { skip: procps }, () =
         diffKiB <= Math.max(2048, ps.rssKiB * 0.1),
         `rss of ${pid} (${ps.comm}): vigil ${p.rssBytes / 1024} KiB, ps ${ps.rssKiB} KiB`,
       );
+      // Where ps read the same RSS before and after vigil, vigil must have read it too, to the KiB: ps
+      // takes VmRSS from status, vigil statm's resident pages, one counter. (stat's rss field, an
+      // approximate per-CPU sum, was 100–300 KiB low on most processes.)
+      if (ps.rssKiB > 0 && before.get(pid)!.rssKiB === ps.rssKiB) {
+        rssKept.push(pid);
+        if (p.rssBytes / 1024 !== ps.rssKiB)
+          rssDiffers.push(`${pid} (${ps.comm}): vigil ${p.rssBytes / 1024} KiB, ps ${ps.rssKiB} KiB`);
+      }
     }
+    // A busy process can move and come back between the reads: allow a few of those.
+    assert.ok(rssKept.length > 5, `only ${rssKept.length} processes kept their RSS between the ps reads`);
+    assert.ok(
+      rssDiffers.length <= rssKept.length / 10,
+      `vigil's RSS differs from ps's on ${rssDiffers.length} of ${rssKept.length} processes whose RSS held still:\n${rssDiffers.join('\n')}`,
+    );
   });
 
   it('agrees with free -b on memory and swap', () => {
