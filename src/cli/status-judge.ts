@@ -1,46 +1,138 @@
+import { join } from 'node:path';
+import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
+import { sightDaemon } from '../daemon/lock.js';
 import type { Snapshot } from '../model/snapshot.js';
-import { RuleEngine } from '../rules/engine.js';
+import { RuleEngine, SEVERITY_RANK } from '../rules/engine.js';
 import { FactBuilder, type ProcessInfo } from '../rules/facts.js';
 import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
-import type { Finding } from '../rules/types.js';
+import type { CatalogActionId, Finding } from '../rules/types.js';
+import { type OpenAlert, OpenAlertsReader } from '../store/open-alerts.js';
+
+/** What the running daemon says is open, read during the sampling window. */
+export interface DaemonAlerts {
+  readonly pid: number | null;
+  /** Its open alerts as findings, most severe first; null when they could not be read (see `problem`). */
+  readonly findings: Finding[] | null;
+  readonly problem: string | null;
+}
 
 /** Rules loaded and the first sample's facts built: what `status` prepares during its sampling window. */
 export interface PreparedJudge {
   readonly runtime: RulesRuntime;
   readonly builder: FactBuilder;
+  /** The running daemon's open alerts; null when no daemon runs. */
+  readonly daemon: DaemonAlerts | null;
 }
 
-export function prepareJudge(configPath: string | undefined, procfs: string, first: Snapshot): PreparedJudge {
+export async function prepareJudge(
+  configPath: string | undefined,
+  paths: { readonly procfs: string; readonly etc: string },
+  first: Snapshot,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PreparedJudge> {
   const runtime = loadRulesRuntime({ configPath });
-  const builder = new FactBuilder({ procfs, kinds: runtime.kinds, uid: process.getuid?.() ?? -1 });
+  const builder = new FactBuilder({
+    procfs: paths.procfs,
+    etc: paths.etc,
+    kinds: runtime.kinds,
+    uid: process.getuid?.() ?? -1,
+  });
   builder.build(first, runtime.config.config);
-  return { runtime, builder };
+  return { runtime, builder, daemon: await daemonAlerts(runtime, env) };
 }
 
-/** What one look establishes: the point rules' findings, and which rules need the daemon's history. */
+/**
+ * The open alerts of this user's running daemon (its pid file and heartbeat in the runtime directory),
+ * from its database opened read-only; null when no daemon runs.
+ */
+export async function daemonAlerts(
+  runtime: RulesRuntime,
+  env: NodeJS.ProcessEnv,
+): Promise<DaemonAlerts | null> {
+  const { pid, running, heartbeat } = sightDaemon(runtimeDir(env));
+  if (!running) return null;
+  const reader = new OpenAlertsReader(heartbeat?.store?.path ?? join(stateDir(env), 'vigil.db'));
+  try {
+    const open = await reader.openAlerts();
+    return {
+      pid,
+      findings: open === null ? null : open.map((a) => findingOf(a, runtime)).sort(bySeverity),
+      problem: open === null ? (reader.problem ?? `the daemon has no database at ${reader.path} yet`) : null,
+    };
+  } finally {
+    reader.close();
+  }
+}
+
+function findingOf(a: OpenAlert, runtime: RulesRuntime): Finding {
+  const rule = runtime.rules.rules.find((r) => r.id === a.rule);
+  return {
+    fingerprint: a.fingerprint,
+    rule: a.rule,
+    title: rule?.spec.title ?? a.rule,
+    severity: a.severity,
+    scope: rule?.spec.scope ?? 'system',
+    subject: a.subject,
+    summary: a.summary,
+    pids: a.pids,
+    since: a.since,
+    suggest: a.suggest as CatalogActionId[],
+    event: false,
+  };
+}
+
+function bySeverity(a: Finding, b: Finding): number {
+  return SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || a.since - b.since;
+}
+
+/** What one look establishes, or what the running daemon says: findings, and what vigil knows of each process. */
 export interface StatusJudgement {
   readonly findings: Finding[];
+  /** `daemon`: the running daemon's open alerts (duration rules included); `local`: this look's point rules. */
+  readonly from: 'daemon' | 'local';
+  /** The daemon's pid when the findings are its own. */
+  readonly daemonPid: number | null;
+  /** Why a running daemon's alerts are not shown (its database unreadable), null otherwise. */
+  readonly daemonProblem: string | null;
   /** What vigil knows of each process beyond /proc, by pid. */
   readonly processes: ReadonlyMap<number, ProcessInfo>;
+  /** Rules one look cannot judge (empty when the daemon's findings are shown: it judges them). */
   readonly needHistory: string[];
   readonly problems: string[];
 }
 
 /**
- * Judges a status snapshot with the point rules (no `for` duration, no history-derived facts); the
- * first sample is shown to the lineage too, so a process re-parented during the window is known.
+ * Judges a status snapshot. With a running daemon whose alerts could be read, the findings are its open
+ * alerts — the rules that hold for a duration or read history included. Otherwise the point rules (no
+ * `for` duration, no history-derived facts) are judged here; the first sample is shown to the lineage
+ * too, so a process re-parented during the window is known.
  */
 export function judgeStatus(prepared: PreparedJudge, snapshot: Snapshot): StatusJudgement {
-  const { runtime, builder } = prepared;
+  const { runtime, builder, daemon } = prepared;
   const facts = builder.build(snapshot, runtime.config.config);
+  const processes = builder.processInfo(snapshot, facts);
+  const problems = runtime.problems.map(formatProblem);
+  if (daemon?.findings) {
+    return {
+      findings: daemon.findings,
+      from: 'daemon',
+      daemonPid: daemon.pid,
+      daemonProblem: null,
+      processes,
+      needHistory: [],
+      problems,
+    };
+  }
   const engine = new RuleEngine(runtime.rules.rules);
   const { firing, raised } = engine.evaluate(facts, { pointOnly: true });
-  const processes = builder.processInfo(snapshot, facts);
   return {
-    processes,
     findings: [...firing, ...raised.filter((f) => f.event)],
+    from: 'local',
+    daemonPid: null,
+    daemonProblem: daemon?.problem ?? null,
+    processes,
     needHistory: runtime.rules.rules.filter((r) => r.needsHistory).map((r) => r.id),
-    problems: runtime.problems.map(formatProblem),
+    problems,
   };
 }

@@ -47,14 +47,21 @@ export function makeStatusCommand(): Command {
         import('./status-view.js'),
       ]);
       const { snapshot, prepared } = await takeStatusSnapshot(sampling, options.sample, async (first) =>
-        judge.prepareJudge(global.config, sampling.paths.procfs, first),
+        judge.prepareJudge(global.config, sampling.paths, first),
       );
       const judgement = judge.judgeStatus(prepared!, snapshot);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(statusJson(snapshot, judgement), null, 2)}\n`);
       } else {
         const color = process.stdout.isTTY === true && !process.env['NO_COLOR'];
-        const view = { color, top: options.top, width: process.stdout.columns ?? 100 };
+        // On a terminal, the view fits its height unless --top was given: the findings stay on screen.
+        const fitted = process.stdout.isTTY === true && command.getOptionValueSource('top') === 'default';
+        const view = {
+          color,
+          top: options.top,
+          width: process.stdout.columns ?? 100,
+          ...(fitted && process.stdout.rows ? { rows: process.stdout.rows } : {}),
+        };
         process.stdout.write(renderStatus(snapshot, view, judgement));
       }
       if (options.check) process.exitCode = checkStatus(judgement.findings);

@@ -4,9 +4,7 @@
  * stored answers, read from its database without writing to it. Without a daemon the rules are evaluated
  * here. Nothing here throws out of a cycle: a failing part becomes a note on the screen.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
 import { COLLECTOR_NAMES, type SampleOptions } from '../collectors/index.js';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
@@ -15,6 +13,7 @@ import { Watcher } from '../daemon/cycle.js';
 import { sightDaemon } from '../daemon/lock.js';
 import type { RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
+import { type OpenAlert, OpenAlertsReader } from '../store/open-alerts.js';
 import { adviceText } from './explain.js';
 import type { AlertView, DaemonState, WatchFrame } from './model.js';
 
@@ -79,101 +78,17 @@ export function readDaemonState(
   };
 }
 
-interface AlertRow {
-  id: number;
-  fingerprint: string;
-  rule: string;
-  severity: Severity;
-  summary: string;
-  pids: string;
-  first_seen: number;
-}
-
-/** The daemon's database, opened read-only: open alerts and the advisor's answers. */
-class HistoryReader {
-  private db: Database | null = null;
-  private adviceQuery: Database.Statement<[string], { advice: string }> | null = null;
-  problem: string | null = null;
-
-  constructor(readonly path: string) {}
-
-  private async open(): Promise<Database | null> {
-    if (this.db) return this.db;
-    if (!existsSync(this.path)) return null;
-    try {
-      const { default: Sqlite } = await import('better-sqlite3');
-      this.db = new Sqlite(this.path, { readonly: true, fileMustExist: true });
-      this.db.pragma('busy_timeout = 1000');
-      try {
-        this.adviceQuery = this.db.prepare(
-          'SELECT advice FROM advice WHERE fingerprint = ? AND advice IS NOT NULL ORDER BY at DESC LIMIT 1',
-        );
-      } catch {
-        this.adviceQuery = null; // a database from before the advisor (schema < 4)
-      }
-      this.problem = null;
-      return this.db;
-    } catch (error) {
-      this.problem = `cannot read ${this.path}: ${(error as Error).message}`;
-      this.close();
-      return null;
-    }
-  }
-
-  async openAlerts(): Promise<AlertView[] | null> {
-    const db = await this.open();
-    if (!db) return null;
-    try {
-      const rows = db
-        .prepare(
-          'SELECT id, fingerprint, rule, severity, summary, pids, first_seen FROM alerts WHERE resolved_at IS NULL AND event = 0',
-        )
-        .all() as AlertRow[];
-      return rows.map((r) => ({
-        id: r.id,
-        fingerprint: r.fingerprint,
-        rule: r.rule,
-        severity: r.severity,
-        summary: r.summary,
-        pids: parsePids(r.pids),
-        since: r.first_seen,
-        advice: this.advice(r.fingerprint),
-      }));
-    } catch (error) {
-      this.problem = `cannot read the daemon's alerts: ${(error as Error).message}`;
-      this.close();
-      return null;
-    }
-  }
-
-  advice(fingerprint: string): string | null {
-    if (!this.adviceQuery) return null;
-    try {
-      const row = this.adviceQuery.get(fingerprint);
-      return row ? adviceText(row.advice) : null;
-    } catch {
-      return null;
-    }
-  }
-
-  close(): void {
-    try {
-      this.db?.close();
-    } catch {
-      // already closed
-    }
-    this.db = null;
-    this.adviceQuery = null;
-  }
-}
-
-function parsePids(text: string): number[] {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return Array.isArray(value) ? value.filter((n): n is number => typeof n === 'number') : [];
-  } catch {
-    return [];
-  }
+function daemonAlertView(a: OpenAlert, advice: string | null): AlertView {
+  return {
+    id: a.id,
+    fingerprint: a.fingerprint,
+    rule: a.rule,
+    severity: a.severity,
+    summary: a.summary,
+    pids: a.pids,
+    since: a.since,
+    advice,
+  };
 }
 
 function toAlertView(f: Finding, advice: string | null): AlertView {
@@ -202,7 +117,7 @@ export class LiveSource implements FrameSource {
   private paused = false;
   private running = false;
   private listener: ((frame: WatchFrame) => void) | null = null;
-  private reader: HistoryReader | null = null;
+  private reader: OpenAlertsReader | null = null;
   private cycles = 0;
   private last: WatchFrame | null = null;
 
@@ -271,21 +186,25 @@ export class LiveSource implements FrameSource {
     const dbPath = daemon.dbPath ?? join(stateDir(env), 'vigil.db');
     if (this.reader === null || this.reader.path !== dbPath) {
       this.reader?.close();
-      this.reader = new HistoryReader(dbPath);
+      this.reader = new OpenAlertsReader(dbPath);
     }
     const notes: string[] = this.options.runtime.problems.map(formatProblem);
     let alerts: AlertView[] | null = null;
+    const reader = this.reader;
+    const advice = async (fingerprint: string) => {
+      const raw = await reader.advice(fingerprint);
+      return raw === null ? null : adviceText(raw);
+    };
     if (daemon.running) {
-      alerts = await this.reader.openAlerts();
-      if (alerts === null && this.reader.problem) notes.push(this.reader.problem);
+      const open = await reader.openAlerts();
+      if (open === null && reader.problem) notes.push(reader.problem);
+      if (open !== null)
+        alerts = await Promise.all(open.map(async (a) => daemonAlertView(a, await advice(a.fingerprint))));
     }
     const alertsFrom = alerts === null ? 'local' : 'daemon';
     if (alerts === null) {
-      const reader = existsSync(dbPath) ? this.reader : null;
-      if (reader) await reader.openAlerts(); // opens it, for the advice
-      alerts = [...evaluation.firing, ...evaluation.raised.filter((f) => f.event)].map((f) =>
-        toAlertView(f, reader ? reader.advice(f.fingerprint) : null),
-      );
+      const local = [...evaluation.firing, ...evaluation.raised.filter((f) => f.event)];
+      alerts = await Promise.all(local.map(async (f) => toAlertView(f, await advice(f.fingerprint))));
     }
     alerts.sort(bySeverity);
     for (const e of evaluation.errors.slice(0, 2)) notes.push(`rule ${e.rule}: ${e.message}`);
