@@ -11,6 +11,24 @@ import { type GlobalOptions, sampleOptionsFrom } from './context.js';
  * body that would be sent (redacted context included) and sends nothing.
  */
 
+/**
+ * The group of identical processes this pid belongs to, when vigil says who left it (see
+ * rules/attribution.ts): its size, name and attribution, for the `group` line and `--json`.
+ */
+function attributedGroup(
+  pid: number,
+  facts: import('../rules/engine.js').FactSet,
+): Pick<
+  import('../rules/facts-schema.js').GroupFacts,
+  'count' | 'name' | 'left_by' | 'session' | 'cwd' | 'owner_gone_secs' | 'attribution'
+> | null {
+  const subject = (facts.subjects.group ?? []).find((g) => g.pids.includes(pid));
+  const g = subject?.facts as import('../rules/facts-schema.js').GroupFacts | undefined;
+  if (!g || g.attribution === '') return null;
+  const { count, name, left_by, session, cwd, owner_gone_secs, attribution } = g;
+  return { count, name, left_by, session, cwd, owner_gone_secs, attribution };
+}
+
 function pidArgument(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0)
@@ -56,6 +74,7 @@ export function makeExplainCommand(): Command {
       const set = new CollectorSet();
       const builder = new FactBuilder({
         procfs: sampling.paths.procfs,
+        etc: sampling.paths.etc,
         kinds: runtime.kinds,
         uid: process.getuid?.() ?? -1,
       });
@@ -101,6 +120,7 @@ export function makeExplainCommand(): Command {
           // a failing store: explain from the live look alone
         }
         const known = explainFacts(pid, snapshot, facts, { alerts, findings, history, now })!;
+        const group = attributedGroup(pid, facts);
         const involved = [
           ...findings.filter((f) => f.pids.includes(pid)),
           ...alerts
@@ -171,11 +191,15 @@ export function makeExplainCommand(): Command {
 
         if (options.json) {
           process.stdout.write(
-            `${JSON.stringify({ process: known, advice, advisor: advisorState }, null, 2)}\n`,
+            `${JSON.stringify({ process: known, ...(group ? { group } : {}), advice, advisor: advisorState }, null, 2)}\n`,
           );
           return;
         }
         process.stdout.write(renderExplain(known, language));
+        if (group)
+          process.stdout.write(
+            `${(language === 'fr' ? 'groupe' : 'group').padEnd(14)} ${group.count} × ${group.name}, ${group.attribution}\n`,
+          );
         if (advice) process.stdout.write(`\n${renderAdvice(advice, language)}`);
         else if (options.ai && config.ai.enabled)
           process.stdout.write(

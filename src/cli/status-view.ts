@@ -4,6 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stripVTControlCharacters } from 'node:util';
 import { Chalk, type ChalkInstance } from 'chalk';
 import {
   assembleSnapshot,
@@ -16,6 +17,7 @@ import {
   type SampleOptions,
 } from '../collectors/index.js';
 import type { Severity } from '../config/schema.js';
+import { shortCommand } from '../model/command.js';
 import {
   type CollectorStatus,
   collectorNotes,
@@ -68,6 +70,8 @@ export function statusJson(snapshot: Snapshot, judgement?: StatusJudgement): unk
             since: f.since,
             suggest: f.suggest,
           })),
+          findingsFrom: judgement.from,
+          ...(judgement.daemonPid === null ? {} : { daemonPid: judgement.daemonPid }),
           rulesNeedingHistory: judgement.needHistory,
           ruleProblems: judgement.problems,
         }
@@ -86,10 +90,63 @@ export interface RenderOptions {
   readonly color: boolean;
   readonly top: number;
   readonly width: number;
+  /**
+   * The terminal's height: the view is made to fit it (the per-core lines go first, then the process
+   * tables shrink to 3 rows each), so the findings at its top are still on screen once it is printed.
+   * Undefined (a pipe) prints everything.
+   */
+  readonly rows?: number;
 }
 
-/** The human view of a snapshot. Plain text when `color` is false (NO_COLOR, pipes). */
+/** How much of each part a rendering shows. */
+interface Layout {
+  readonly top: number;
+  readonly perCore: boolean;
+  readonly findings: number;
+}
+
+/** Fewest rows each process table keeps when the view is fitted to a terminal. */
+const MIN_TOP = 3;
+
+/**
+ * The human view of a snapshot. Plain text when `color` is false (NO_COLOR, pipes). Findings come first;
+ * with `rows`, the view is fitted to the terminal so they stay on screen.
+ */
 export function renderStatus(s: Snapshot, options: RenderOptions, judgement?: StatusJudgement): string {
+  const rows = options.rows;
+  // Rows on the terminal: a line wider than it wraps; the shell's prompt takes the last row.
+  const used = (text: string) =>
+    text
+      .split('\n')
+      .slice(0, -1)
+      .reduce(
+        (sum, line) =>
+          sum +
+          Math.max(1, Math.ceil([...stripVTControlCharacters(line)].length / Math.max(1, options.width))),
+        0,
+      );
+  const fits = (text: string) => rows === undefined || used(text) <= rows - 1;
+  const findings = judgement?.findings.length ?? 0;
+  // However many findings there are, a third of the screen is theirs at most (the rest are counted).
+  const maxFindings = rows === undefined ? findings : Math.max(3, Math.floor(rows / 3));
+  let layout: Layout = { top: options.top, perCore: true, findings: Math.min(findings, maxFindings) };
+  let text = renderLayout(s, options, layout, judgement);
+  if (fits(text)) return text;
+  layout = { ...layout, perCore: false };
+  text = renderLayout(s, options, layout, judgement);
+  while (!fits(text) && layout.top > MIN_TOP) {
+    layout = { ...layout, top: layout.top - 1 };
+    text = renderLayout(s, options, layout, judgement);
+  }
+  return text;
+}
+
+function renderLayout(
+  s: Snapshot,
+  options: RenderOptions,
+  layout: Layout,
+  judgement?: StatusJudgement,
+): string {
   const c: ChalkInstance = new Chalk({ level: options.color ? 1 : 0 });
   const width = Math.max(60, Math.min(options.width, 160));
   const barWidth = 20;
@@ -118,9 +175,19 @@ export function renderStatus(s: Snapshot, options: RenderOptions, judgement?: St
       info: c.dim,
     };
     if (judgement.findings.length === 0) lines.push(c.green('No findings.'));
-    for (const f of judgement.findings) {
+    for (const f of judgement.findings.slice(0, layout.findings)) {
       lines.push(`${paint[f.severity](f.severity.toUpperCase().padEnd(8))} ${c.bold(f.rule)}: ${f.summary}`);
     }
+    const hidden = judgement.findings.length - layout.findings;
+    if (hidden > 0) lines.push(c.dim(`… and ${hidden} more (vigil status --json lists them all)`));
+    if (judgement.from === 'daemon')
+      lines.push(c.dim(`Open alerts of the running daemon (pid ${judgement.daemonPid ?? '?'}).`));
+    else if (judgement.daemonProblem)
+      lines.push(
+        c.yellow(
+          `The daemon runs, but its alerts could not be read (${judgement.daemonProblem}): judged here.`,
+        ),
+      );
     for (const problem of judgement.problems) lines.push(c.red(`Rule problem: ${problem}`));
     lines.push('');
   }
@@ -135,7 +202,8 @@ export function renderStatus(s: Snapshot, options: RenderOptions, judgement?: St
         `${core.name.padStart(6)} ${level(core.usagePercent, 80, 95)(bar(core.usagePercent, 10))} ${formatPercent(core.usagePercent).padStart(4)}${core.frequencyMhz ? ` ${Math.round(core.frequencyMhz)} MHz` : ''}`,
     );
     const perLine = Math.max(1, Math.floor(width / 32));
-    for (let i = 0; i < cores.length; i += perLine) lines.push(cores.slice(i, i + perLine).join('  '));
+    if (layout.perCore)
+      for (let i = 0; i < cores.length; i += perLine) lines.push(cores.slice(i, i + perLine).join('  '));
   }
   if (s.memory) {
     const m = s.memory;
@@ -199,15 +267,16 @@ export function renderStatus(s: Snapshot, options: RenderOptions, judgement?: St
       (a, b) => (b.cpuPercent ?? 0) - (a.cpuPercent ?? 0) || b.cpuSeconds - a.cpuSeconds,
     );
     const byMem = [...s.processes].sort((a, b) => b.rssBytes - a.rssBytes);
+    const known = judgement?.processes;
     lines.push(
       '',
-      c.bold(`Top ${options.top} by CPU`),
-      ...processTable(byCpu.slice(0, options.top), width, c),
+      c.bold(`Top ${layout.top} by CPU`),
+      ...processTable(byCpu.slice(0, layout.top), width, c, known),
     );
     lines.push(
       '',
-      c.bold(`Top ${options.top} by memory`),
-      ...processTable(byMem.slice(0, options.top), width, c),
+      c.bold(`Top ${layout.top} by memory`),
+      ...processTable(byMem.slice(0, layout.top), width, c, known),
     );
     const zombies = s.processes.filter((p) => p.state === 'Z').length;
     lines.push(
@@ -276,22 +345,69 @@ function wrapCells(cells: string[], width: number): string[] {
   return lines;
 }
 
+/** A column of the process tables. */
+interface TableColumn {
+  readonly id: 'pid' | 'user' | 'cpu' | 'rss' | 'state' | 'age' | 'kind';
+  readonly title: string;
+  readonly width: number;
+  readonly align: 'left' | 'right';
+}
+
+const TABLE_COLUMNS: readonly TableColumn[] = [
+  { id: 'pid', title: 'PID', width: 7, align: 'right' },
+  { id: 'user', title: 'USER', width: 8, align: 'left' },
+  { id: 'cpu', title: 'CPU%', width: 5, align: 'right' },
+  { id: 'rss', title: 'RSS', width: 8, align: 'right' },
+  { id: 'state', title: 'S', width: 1, align: 'left' },
+  { id: 'age', title: 'AGE', width: 7, align: 'right' },
+  { id: 'kind', title: 'KIND', width: 17, align: 'left' },
+];
+/** Dropped in this order when the width would leave the command fewer than MIN_COMMAND cells. */
+const DROP_ORDER: readonly TableColumn['id'][] = ['state', 'age', 'user'];
+const MIN_COMMAND = 36;
+
+/** The columns that fit `width` cells beside a command of at least MIN_COMMAND cells (where they can). */
+export function statusColumns(width: number): { columns: TableColumn[]; commandWidth: number } {
+  let columns = [...TABLE_COLUMNS];
+  const used = () => 2 + columns.reduce((sum, col) => sum + col.width + 1, 0);
+  for (const id of DROP_ORDER) {
+    if (width - used() >= MIN_COMMAND) break;
+    columns = columns.filter((col) => col.id !== id);
+  }
+  return { columns, commandWidth: Math.max(10, width - used()) };
+}
+
+/**
+ * Rows of a process table: KIND says what vigil knows a process to be (`mcp-server`, `·orphan` when its
+ * parent died), COMMAND its program and script (see model/command.ts), so processes that differ only by
+ * where they live or their arguments can be told apart at 80 to 120 columns.
+ */
 function processTable(
   rows: ProcessSample[],
   width: number,
   c: ChalkInstance,
   known?: StatusJudgement['processes'],
 ): string[] {
-  const header = `  ${'PID'.padStart(7)} ${'USER'.padEnd(10)} ${'CPU%'.padStart(6)} ${'RSS'.padStart(9)} S ${'AGE'.padStart(7)} ${'KIND'.padEnd(15)}  COMMAND`;
-  const cmdWidth = Math.max(10, width - header.length + 7);
+  const { columns, commandWidth } = statusColumns(width);
+  const cell = (col: TableColumn, text: string) =>
+    col.align === 'right' ? fit(text, col.width).padStart(col.width) : fit(text, col.width, true);
+  const header = `  ${columns.map((col) => cell(col, col.title)).join(' ')} COMMAND`;
   return [
     c.dim(header),
     ...rows.map((p) => {
-      const age = formatDuration((Date.now() - p.startTime) / 1000);
-      const command = p.cmdline || `[${p.comm}]`;
       const info = known?.get(p.pid);
-      const kind = `${info?.kind ?? ''}${info?.orphan ? (info.kind ? '·orphan' : 'orphan') : ''}`;
-      return `  ${String(p.pid).padStart(7)} ${fit(p.user ?? String(p.uid), 10, true)} ${formatPercent(p.cpuPercent, 1).padStart(6)} ${formatBytes(p.rssBytes).padStart(9)} ${p.state} ${age.padStart(7)} ${fit(kind, 15, true)}  ${fit(command, cmdWidth)}`;
+      const values: Record<TableColumn['id'], string> = {
+        pid: String(p.pid),
+        user: p.user ?? String(p.uid),
+        // One decimal below 100 % ("12.3%"), none above ("102%"): five cells either way.
+        cpu: formatPercent(p.cpuPercent, (p.cpuPercent ?? 0) >= 99.95 ? 0 : 1),
+        rss: formatBytes(p.rssBytes),
+        state: p.state,
+        age: formatDuration((Date.now() - p.startTime) / 1000),
+        kind: `${info?.kind ?? ''}${info?.orphan ? (info.kind ? '·orphan' : 'orphan') : ''}`,
+      };
+      const row = columns.map((col) => cell(col, values[col.id])).join(' ');
+      return `  ${row} ${fit(shortCommand(p.argv, p.comm), commandWidth)}`;
     }),
   ];
 }

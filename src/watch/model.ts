@@ -4,6 +4,7 @@
  * what these functions return, so every row, sort, filter, group and tree is tested without one.
  */
 import type { Severity } from '../config/schema.js';
+import { shortCommand, shortCommandLine } from '../model/command.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
 import type { ProcessInfo } from '../rules/facts.js';
 
@@ -79,8 +80,14 @@ export interface ProcRow {
   readonly rssBytes: number;
   readonly state: string;
   readonly ageSecs: number;
-  /** The cmdline, or `[comm]` when there is none; for a group its normalised cmdline. */
+  /**
+   * What the COMMAND column shows: the program's base name and its script (`python3 …/mcp_server.py
+   * --port 41000`, see model/command.ts), `[comm]` when there is no cmdline; for a group, its normalised
+   * cmdline so shortened.
+   */
   readonly command: string;
+  /** The whole cmdline (for a group its normalised cmdline): what the filter searches. */
+  readonly cmdline: string;
   /** The short name sorted on (`comm`). */
   readonly name: string;
   readonly group: string;
@@ -134,7 +141,8 @@ function rowOf(
     rssBytes: p.rssBytes,
     state: p.state,
     ageSecs: Math.max(0, (now - p.startTime) / 1000),
-    command: p.cmdline || `[${p.comm}]`,
+    command: shortCommand(p.argv, p.comm),
+    cmdline: p.cmdline || `[${p.comm}]`,
     name: p.comm,
     group: info?.group || (p.cmdline ? p.cmdline : `[${p.comm}]`),
     severity,
@@ -175,7 +183,7 @@ export function filterRows(rows: readonly ProcRow[], text: string): ProcRow[] {
   if (needle === '') return [...rows];
   return rows.filter(
     (r) =>
-      r.command.toLowerCase().includes(needle) ||
+      r.cmdline.toLowerCase().includes(needle) ||
       r.name.toLowerCase().includes(needle) ||
       r.user.toLowerCase().includes(needle) ||
       r.kind.toLowerCase().includes(needle) ||
@@ -214,7 +222,8 @@ export function groupRows(rows: readonly ProcRow[]): ProcRow[] {
       rssBytes: members.reduce((sum, m) => sum + m.rssBytes, 0),
       state: oldest.state,
       ageSecs: oldest.ageSecs,
-      command: group,
+      command: shortCommandLine(group),
+      cmdline: group,
       name: oldest.name,
       group,
       severity: members.reduce<Severity | null>((s, m) => moreSevere(s, m.severity), null),

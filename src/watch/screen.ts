@@ -333,13 +333,21 @@ function alertsPanel(frame: WatchFrame, ui: UiState, columns: number): Panel {
   const lines: Line[] = [title];
   alerts.slice(start, start + shown).forEach((a, i) => {
     const selected = focused && start + i === ui.alertIndex;
+    const head = ` ${a.id === null ? '' : `#${a.id} `}${a.rule}: `;
+    // A summary longer than the line goes on over a second one: who left a storm, and how long ago, is
+    // said at its end (`… left by claude (in ~/src/foo, 40 min ago)`) and must not be cut off.
+    const [first = '', ...rest] = wrapText(
+      a.summary.replace(/\s+/g, ' '),
+      Math.max(20, columns - 1 - width(SEVERITY_LABEL[a.severity]) - width(head)),
+    );
     lines.push([
       { text: ' ' },
       { text: SEVERITY_LABEL[a.severity], color: SEVERITY_COLOR[a.severity], bold: true, inverse: selected },
-      { text: ` ${a.id === null ? '' : `#${a.id} `}${a.rule}: `, bold: true, inverse: selected },
-      { text: a.summary.replace(/\s+/g, ' '), inverse: selected },
+      { text: head, bold: true, inverse: selected },
+      { text: first, inverse: selected },
       { text: a.advice ? '  [advice]' : '', dim: true },
     ]);
+    if (rest.length > 0) lines.push([{ text: `      ${rest.join(' ')}`, inverse: selected }]);
   });
   if (alerts.length > start + shown)
     lines.push([{ text: `  … ${alerts.length - start - shown} more`, dim: true }]);
@@ -465,7 +473,7 @@ function dialogLines(ui: UiState, columns: number): Line[] | null {
         : `pid ${row.pid}`;
     const lines: Line[] = [
       [{ text: `Kill ${who}?`, bold: true, inverse: true }],
-      [{ text: `  ${fit(row.command, columns - 4)}` }],
+      [{ text: `  ${fit(row.cmdline, columns - 4)}` }],
       [
         {
           text: `  user ${row.user} · ${formatBytes(row.rssBytes)} resident · up ${formatDuration(row.ageSecs)}`,

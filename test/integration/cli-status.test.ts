@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runVigil } from '../helpers/cli.js';
+import { runVigil, VIGIL_BIN } from '../helpers/cli.js';
+import { killAll, memTotalBytes, spawnOrphanedStorm, stateOf, waitUntil } from '../helpers/procs.js';
 import { fixturePath } from '../helpers/samples.js';
+import { hasTmux, TmuxPane } from '../helpers/tmux.js';
 
 describe('vigil status on the live machine', () => {
   it('prints a readable report without colour codes when piped', () => {
@@ -148,5 +150,46 @@ describe('vigil status when called wrongly or fed broken files', () => {
     assert.match(run.stdout, /Collectors failing: memory \(cannot read .*meminfo: no MemTotal line\)/);
     assert.match(run.stdout, /Top 10 by CPU/);
     assert.match(run.stdout, /Skipped \d+ unreadable item\(s\): processes: .*4242\/stat/);
+  });
+});
+
+describe('vigil status in a real terminal (tmux, 100×40)', () => {
+  let home = '';
+  let storm: number[] = [];
+  let pane: TmuxPane | null = null;
+  after(() => {
+    pane?.close();
+    killAll(storm);
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  it('fits the terminal: the findings at the top are still on screen above the prompt', async (t) => {
+    if (!hasTmux()) return t.skip('needs tmux (Debian package tmux)');
+    home = mkdtempSync(join(tmpdir(), 'vigil-status-tty-'));
+    mkdirSync(join(home, 'config', 'vigil'), { recursive: true });
+    // Eight orphaned servers holding a share of RAM above a low threshold: a ghost storm, judged here.
+    const share = ((8 * 4 * 2 ** 20) / memTotalBytes()) * 100;
+    writeFileSync(
+      join(home, 'config', 'vigil', 'config.toml'),
+      `[thresholds]\nghost_storm_min_ram_percent = ${(share / 4).toFixed(4)}\n`,
+    );
+    storm = spawnOrphanedStorm(8, 4);
+    await waitUntil(() => storm.every((pid) => stateOf(pid) !== null), 'the storm');
+    pane = new TmuxPane(100, 40, {
+      ...process.env,
+      NO_COLOR: '1',
+      XDG_CONFIG_HOME: join(home, 'config'),
+      VIGIL_STATE_DIR: join(home, 'state'),
+      VIGIL_RUNTIME_DIR: join(home, 'run'),
+    });
+    await pane.waitFor(/^PROMPT\$ ?$/m, 'the shell prompt');
+    pane.type(`${process.execPath} ${VIGIL_BIN} status --sample 200`, true);
+    const screen = await pane.waitFor(
+      (text) => text.includes(' processes') && /\nPROMPT\$ ?\s*$/.test(text),
+      'the status and the prompt after it',
+    );
+    assert.match(screen, /^HIGH +ghost_process_storm: ⚠️ 8 identical python3 mcp_server_fake/m);
+    assert.match(screen, /^vigil · /m, `the title line is still on screen:\n${screen}`);
+    assert.match(screen, /KIND +COMMAND/);
   });
 });

@@ -83,6 +83,9 @@ describe('vigil watch in a real terminal (tmux, 120×40)', () => {
       `the three servers and nothing else:\n${screen}`,
     );
     assert.match(screen, /3 of \d+ processes/);
+    // KIND says what each is, COMMAND the program and its script: the rows differ by their port.
+    for (const row of rows)
+      assert.match(row, /mcp-server·orphan +.* python3 …\/mcp_server_fake\.py --port 410\d\d /);
 
     pane.type('s');
     screen = await pane.waitFor(/sort mem ▼/, 'the memory sort');
@@ -103,7 +106,7 @@ describe('vigil watch in a real terminal (tmux, 120×40)', () => {
     screen = await pane.waitFor(/PID +KIND +CPU% +MEM▼ COMMAND/, 'the table to drop columns at 80×24');
     assert.doesNotMatch(screen, /AGE/);
     for (const line of screen.split('\n')) assert.ok([...line].length <= 80, `wider than 80: ${line}`);
-    assert.match(screen, /×3 python3/, 'the group is still shown');
+    assert.match(screen, /×3 python3 …\/mcp_server_fake\.py/, 'the group is still shown, with its script');
 
     pane.type('q');
     screen = await pane.waitFor(

@@ -177,10 +177,7 @@ describe('watch view-model: rows', () => {
       [401, 402, 403],
     );
     assert.equal(grouped.length, 6);
-    assert.match(
-      rowText(storm, tableColumns(120)),
-      /×3 python3 \/home\/dev\/mcp_server_fetch\.py --port <port>/,
-    );
+    assert.match(rowText(storm, tableColumns(120)), /×3 python3 …\/mcp_server_fetch\.py --port <port>/);
   });
 
   it('draws the tree by parent: children under their parent, siblings in sort order', () => {
@@ -560,7 +557,7 @@ describe('watch dashboard (ink)', () => {
     await press('g', /grouped · 1 of 8 processes/);
     assert.match(
       frame(),
-      /^! +401 dev +mcp-server·orphan +0\.0% +30 MiB S +1h 0m ×3 python3 \/home\/dev\/mcp_server_f/m,
+      /^! +401 dev +mcp-server·orphan +0\.0% +30 MiB S +1h 0m ×3 python3 …\/mcp_server_fetch\.py/m,
     );
     await press('\u001b', /list|grouped/);
     await until(() => !frame().includes('filter "mcp"'), 'Esc to clear the filter');
