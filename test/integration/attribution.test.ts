@@ -5,10 +5,10 @@ import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assembleSnapshot, CollectorSet, makeContext } from '../../src/collectors/index.js';
 import { defaultConfig } from '../../src/config/schema.js';
-import { LIVE_PATHS } from '../../src/host/paths.js';
 import { kindFiles, loadKindPatterns } from '../../src/rules/classify.js';
 import { FactBuilder } from '../../src/rules/facts.js';
 import type { GroupFacts } from '../../src/rules/facts-schema.js';
+import { liveSampling } from '../helpers/context.js';
 import {
   type AgentStorm,
   killAll,
@@ -25,7 +25,7 @@ const kinds = loadKindPatterns(kindFiles({}), {}).patterns;
 /** One look at the live machine through a builder that lives across looks, as the daemon's does. */
 async function look(builder: FactBuilder, marker: string): Promise<GroupFacts | undefined> {
   const set = new CollectorSet();
-  const ctx = makeContext({ paths: LIVE_PATHS });
+  const ctx = makeContext(liveSampling());
   const snapshot = assembleSnapshot(await set.run(['processes', 'memory'], ctx), ctx);
   const facts = builder.build(snapshot, config);
   return facts.subjects.group?.find((g) => g.key.includes(marker))?.facts as GroupFacts | undefined;
