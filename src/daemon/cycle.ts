@@ -79,6 +79,7 @@ export class Watcher {
     this.collectors = new CollectorSet({ tcpStatesEveryMs: options.tcpStatesEveryMs ?? 0 });
     this.facts = new FactBuilder({
       procfs: sampling.paths.procfs,
+      etc: sampling.paths.etc,
       kinds: runtime.kinds,
       uid: process.getuid?.() ?? -1,
       trackLeaks: options.trackLeaks ?? true,
