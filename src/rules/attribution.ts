@@ -154,8 +154,10 @@ export class Attributor {
   attribute(members: readonly ProcessSample[], ctx: AttributionContext): GroupAttribution {
     if (members.length === 0) return NO_ATTRIBUTION;
     const owners = new Map<string, { owner: Owner; count: number; goneAt: number | null }>();
+    // The members of a storm share one or a few owners: each owner's command line is read once.
+    const names = new Map<string, { name: string; session: string }>();
     members.forEach((p, i) => {
-      const owner = this.ownerOf(p, ctx.orphan(p, i), ctx);
+      const owner = this.ownerOf(p, ctx.orphan(p, i), ctx, names);
       const key = `${owner.alive}|${owner.name}|${owner.session}`;
       const entry = owners.get(key);
       if (!entry) owners.set(key, { owner, count: 1, goneAt: owner.goneAt });
@@ -171,7 +173,8 @@ export class Attributor {
     const top = ranked[0]!;
     const cwd = this.commonCwd(members);
     const gone = top.goneAt === null ? -1 : Math.max(0, (ctx.now - top.goneAt) / 1000);
-    const oldest = Math.max(0, ...members.map((p) => (ctx.now - p.startTime) / 1000));
+    let oldest = 0;
+    for (const p of members) oldest = Math.max(oldest, (ctx.now - p.startTime) / 1000);
     const facts = {
       left_by: top.owner.name,
       session: top.owner.session,
@@ -195,30 +198,44 @@ export class Attributor {
    * ancestor adopted without being an orphan (a daemon, a tmux server) ends the walk at the member's
    * live parent.
    */
-  private ownerOf(member: ProcessSample, memberOrphan: boolean, ctx: AttributionContext): Owner {
+  private ownerOf(
+    member: ProcessSample,
+    memberOrphan: boolean,
+    ctx: AttributionContext,
+    names: Map<string, { name: string; session: string }>,
+  ): Owner {
+    // Keyed by the owner's identity (`pid:start`), known for every owner vigil saw.
+    const named = (key: string, cmdline: string, fallback: string) => {
+      let found = names.get(key);
+      if (!found) {
+        found = { name: ownerName(cmdline, fallback), session: sessionOf(cmdline) };
+        names.set(key, found);
+      }
+      return found;
+    };
     let at = member;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
       const orphan = depth === 0 ? memberOrphan : ctx.lineage.orphanhood(at, ctx.byPid).orphan;
       if (orphan) {
         const first = ctx.lineage.firstParent(at);
         if (first?.reparented) {
-          return {
-            name: ownerName(first.parentCmdline, first.parentName || first.parentComm),
-            session: sessionOf(first.parentCmdline),
-            alive: false,
-            goneAt: first.reparentedAt,
-          };
+          const { name, session } = named(
+            first.parentIdentity ?? first.parentCmdline,
+            first.parentCmdline,
+            first.parentName || first.parentComm,
+          );
+          return { name, session, alive: false, goneAt: first.reparentedAt };
         }
         return { name: '', session: '', alive: false, goneAt: null };
       }
       const parent = ctx.byPid.get(at.ppid);
       if (!parent || isAdopter(parent) || parent.pid === at.pid) break;
-      if (OWNER_KINDS.has(ctx.kindOf(parent))) return liveOwner(parent);
+      if (OWNER_KINDS.has(ctx.kindOf(parent))) return liveOwner(parent, named);
       at = parent;
     }
     const parent = ctx.byPid.get(member.ppid);
     return parent && !isAdopter(parent)
-      ? liveOwner(parent)
+      ? liveOwner(parent, named)
       : { name: '', session: '', alive: false, goneAt: null };
   }
 
@@ -269,9 +286,11 @@ export class Attributor {
   }
 }
 
-function liveOwner(p: ProcessSample): Owner {
-  const name = p.argv.length > 0 ? programName(invocationOf(p.argv)) || p.comm : p.comm;
-  return { name, session: sessionOf(p.cmdline), alive: true, goneAt: null };
+function liveOwner(
+  p: ProcessSample,
+  named: (key: string, cmdline: string, fallback: string) => { name: string; session: string },
+): Owner {
+  return { ...named(identityOf(p), p.cmdline, p.comm), alive: true, goneAt: null };
 }
 
 /**
