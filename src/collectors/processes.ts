@@ -103,10 +103,10 @@ function integerAt(line: string, from: number, to: number): number {
 /**
  * The resident set of /proc/[pid]/statm in pages: the second of its seven numbers (size resident shared
  * text lib data dt, see proc(5)). It is what `ps -o rss` and `top` show: procps-ng 4 reads `VmRSS` from
- * status, which the kernel computes from the same counters (anon + file + shmem pages). The `rss` field
- * of stat is no substitute: since Linux 6.2 the counters are per-CPU, and stat reads them without
- * summing the CPUs' pending deltas (on 6.18 it was 100–300 KiB low on most processes), while statm and
- * status sum them. NaN when the line is garbled.
+ * status, which the kernel computes from the same counters (anon + file + shmem pages), so the two agree
+ * on every kernel. The `rss` field of stat does not: the counters are per-CPU since Linux 6.2, and on
+ * current kernels statm and status add up the CPUs' pending deltas while stat reads the approximate
+ * total (on 6.18 it was 100–300 KiB low on most processes). NaN when the line is garbled.
  */
 export function parseStatmResident(text: string): number {
   const first = text.indexOf(' ');
