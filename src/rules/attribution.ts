@@ -127,8 +127,13 @@ export interface AttributionContext {
   readonly lineage: Lineage;
   /** The kind of a process (`agent-cli`, `editor`…), '' when none. */
   readonly kindOf: (p: ProcessSample) => string;
-  /** Whether each member is an orphan, as the facts say (ancestors are asked of the lineage). */
-  readonly orphan: (p: ProcessSample, index: number) => boolean;
+  /**
+   * Whether a process (a member or one of its ancestors) is an orphan, as the facts finally say (identical
+   * detached siblings and servers under an orphaned runner included).
+   */
+  readonly orphan: (p: ProcessSample) => boolean;
+  /** Whether a process adopts orphans (pid 1, a subreaper, a container's init); default `isAdopter`. */
+  readonly isReaper?: (p: ProcessSample) => boolean;
   /** The snapshot's time, ms since the epoch. */
   readonly now: number;
 }
@@ -156,8 +161,8 @@ export class Attributor {
     const owners = new Map<string, { owner: Owner; count: number; goneAt: number | null }>();
     // The members of a storm share one or a few owners: each owner's command line is read once.
     const names = new Map<string, { name: string; session: string }>();
-    members.forEach((p, i) => {
-      const owner = this.ownerOf(p, ctx.orphan(p, i), ctx, names);
+    for (const p of members) {
+      const owner = this.ownerOf(p, ctx, names);
       const key = `${owner.alive}|${owner.name}|${owner.session}`;
       const entry = owners.get(key);
       if (!entry) owners.set(key, { owner, count: 1, goneAt: owner.goneAt });
@@ -166,7 +171,7 @@ export class Attributor {
         if (owner.goneAt !== null && (entry.goneAt === null || owner.goneAt < entry.goneAt))
           entry.goneAt = owner.goneAt;
       }
-    });
+    }
     const ranked = [...owners.values()].sort(
       (a, b) => Number(a.owner.alive) - Number(b.owner.alive) || b.count - a.count,
     );
@@ -193,14 +198,14 @@ export class Attributor {
   }
 
   /**
-   * The owner of one member: walking up from it through live ancestors (wrappers), the first that was
-   * orphaned names the parent that died; a live agent CLI or editor on the way owns it still; an
-   * ancestor adopted without being an orphan (a daemon, a tmux server) ends the walk at the member's
-   * live parent.
+   * The owner of one member, walking up from it through its live ancestors (runners such as `npm exec`,
+   * `uvx`, and the shells between): the first orphan whose re-parenting vigil saw names the parent that
+   * died, and when; an orphan adopted before vigil was watching leaves the owner unknown; a live agent CLI
+   * or editor on the way owns it still; an ancestor adopted without being an orphan (a daemon, a tmux
+   * server) ends the walk at the member's live parent.
    */
   private ownerOf(
     member: ProcessSample,
-    memberOrphan: boolean,
     ctx: AttributionContext,
     names: Map<string, { name: string; session: string }>,
   ): Owner {
@@ -213,10 +218,12 @@ export class Attributor {
       }
       return found;
     };
+    const reaper = ctx.isReaper ?? isAdopter;
+    const unknown: Owner = { name: '', session: '', alive: false, goneAt: null };
     let at = member;
     for (let depth = 0; depth < MAX_DEPTH; depth++) {
-      const orphan = depth === 0 ? memberOrphan : ctx.lineage.orphanhood(at, ctx.byPid).orphan;
-      if (orphan) {
+      const parent = ctx.byPid.get(at.ppid);
+      if (ctx.orphan(at)) {
         const first = ctx.lineage.firstParent(at);
         if (first?.reparented) {
           const { name, session } = named(
@@ -226,17 +233,17 @@ export class Attributor {
           );
           return { name, session, alive: false, goneAt: first.reparentedAt };
         }
-        return { name: '', session: '', alive: false, goneAt: null };
+        // An orphan under a live runner: the runner is what was left; else adopted before vigil looked.
+        if (!parent || reaper(parent) || parent.pid === at.pid) return unknown;
+        at = parent;
+        continue;
       }
-      const parent = ctx.byPid.get(at.ppid);
-      if (!parent || isAdopter(parent) || parent.pid === at.pid) break;
+      if (!parent || reaper(parent) || parent.pid === at.pid) break;
       if (OWNER_KINDS.has(ctx.kindOf(parent))) return liveOwner(parent, named);
       at = parent;
     }
     const parent = ctx.byPid.get(member.ppid);
-    return parent && !isAdopter(parent)
-      ? liveOwner(parent, named)
-      : { name: '', session: '', alive: false, goneAt: null };
+    return parent && !reaper(parent) ? liveOwner(parent, named) : unknown;
   }
 
   /** The directory most members run in, '' when none could be read. */

@@ -67,13 +67,19 @@ describe('who left a group behind', () => {
     lineage.observe(after, byPid(after), T0 + 5000);
     const later = T0 + 5000 + 40 * 60_000;
     lineage.observe(after, byPid(after), later);
-    const a = attributor.attribute(servers, {
+    // The facts call the servers orphans too (their runner was left behind), or only the runners: the
+    // owner is found either way.
+    const runners = new Set(wrappers.map((w) => w.pid));
+    const both = new Set([...runners, ...servers.map((p) => p.pid)]);
+    const ctx = (orphans: Set<number>) => ({
       byPid: byPid(after),
       lineage,
-      kindOf: (p) => (p.comm === 'claude' ? 'agent-cli' : ''),
-      orphan: () => false,
+      kindOf: (p: ProcessSample) => (p.comm === 'claude' ? 'agent-cli' : ''),
+      orphan: (p: ProcessSample) => orphans.has(p.pid),
       now: later,
     });
+    assert.deepEqual(attributor.attribute(servers, ctx(runners)), attributor.attribute(servers, ctx(both)));
+    const a = attributor.attribute(servers, ctx(both));
     assert.equal(a.left_by, 'claude');
     assert.equal(a.session, '3f2a9c1e-1b2c-4d5e-8f90-1234567890ab');
     assert.equal(a.owner_gone_secs, 40 * 60, 'counted from when vigil first saw the wrappers re-parented');
