@@ -78,7 +78,8 @@ describe('who left a storm, wherever its finding is shown (a real daemon saw the
       run.stdout,
       new RegExp(`^MEDIUM\\s+left_by_claude: ${SERVERS} servers ${line().source}`, 'm'),
     );
-    assert.match(run.stdout, /^HIGH\s+ghost_process_storm: /m);
+    // The shipped storm rule says who left it too (its summary ends with group.attribution).
+    assert.match(run.stdout, new RegExp(`^HIGH\\s+ghost_process_storm: .*: ${line().source}`, 'm'));
     assert.match(run.stdout, new RegExp(`Open alerts of the running daemon \\(pid ${d.pid}\\)`));
     assert.doesNotMatch(run.stdout, /Need the daemon's history/);
     const json = JSON.parse(runVigil(['status', '--json', '--sample', '0'], h.env).stdout);
