@@ -47,6 +47,13 @@ describe('vigil watch in a real terminal (tmux, 120×40)', () => {
     assert.match(screen, /^CPU +[█░]+ /m);
     assert.match(screen, /^Mem +[█░]+ /m);
     assert.match(screen, /sort cpu ▼ · list · \d+ processes/);
+    // vigil's own dashboard is not taken for a dev server's file watcher (`… watch` in its cmdline).
+    const status = JSON.parse(runVigil(['status', '--json', '--sample', '0']).stdout) as {
+      processes: Array<{ cmdline: string; kind: string | null }>;
+    };
+    const dashboard = status.processes.find((p) => p.cmdline.endsWith(`${VIGIL_BIN} watch --interval 1`));
+    assert.ok(dashboard, 'the dashboard is in the process table');
+    assert.equal(dashboard.kind, null);
 
     // A process whose name and cmdline hold a newline, a screen clear and a window title is one row with
     // its escapes written out; the header stays on the first line and the title stays vigil's.
