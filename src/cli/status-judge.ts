@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
 import { sightDaemon } from '../daemon/lock.js';
+import { LIVE_PATHS } from '../host/paths.js';
 import type { Snapshot } from '../model/snapshot.js';
 import { RuleEngine, SEVERITY_RANK } from '../rules/engine.js';
 import { FactBuilder, type ProcessInfo } from '../rules/facts.js';
@@ -39,7 +40,9 @@ export async function prepareJudge(
     uid: process.getuid?.() ?? -1,
   });
   builder.build(first, runtime.config.config);
-  return { runtime, builder, daemon: await daemonAlerts(runtime, env) };
+  // The daemon watches this machine: a look at another /proc (a fixture, a container's) is judged here.
+  const live = paths.procfs === LIVE_PATHS.procfs;
+  return { runtime, builder, daemon: live ? await daemonAlerts(runtime, env) : null };
 }
 
 /**

@@ -8,7 +8,7 @@ import { initialUiState } from '../../src/watch/model.js';
 import { buildScreen, lineText } from '../../src/watch/screen.js';
 import { LiveSource } from '../../src/watch/source.js';
 import { runVigil } from '../helpers/cli.js';
-import { liveSampling } from '../helpers/context.js';
+import { fixtureStatusArgs, liveSampling } from '../helpers/context.js';
 import { type DaemonHome, daemonHome, RunningDaemon } from '../helpers/daemon.js';
 import { type AgentStorm, memTotalBytes, spawnAgentStorm, waitUntil } from '../helpers/procs.js';
 
@@ -87,6 +87,9 @@ describe('who left a storm, wherever its finding is shown (a real daemon saw the
     assert.deepEqual(json.rulesNeedingHistory, []);
     const lasting = json.findings.find((f: { rule: string }) => f.rule === 'left_by_claude');
     assert.deepEqual([...lasting.pids].sort(), [...storm.servers].sort());
+    // A look at another /proc (a fixture, a container's) is judged there, not by this machine's daemon.
+    const other = JSON.parse(runVigil([...fixtureStatusArgs(), '--journal-dir', project], h.env).stdout);
+    assert.equal(other.findingsFrom, 'local');
   });
 
   it('vigil explain <pid> shows the daemon’s finding and the group the server belongs to', () => {
