@@ -334,12 +334,14 @@ function alertsPanel(frame: WatchFrame, ui: UiState, columns: number): Panel {
   alerts.slice(start, start + shown).forEach((a, i) => {
     const selected = focused && start + i === ui.alertIndex;
     const head = ` ${a.id === null ? '' : `#${a.id} `}${a.rule}: `;
-    // A summary longer than the line goes on over a second one: who left a storm, and how long ago, is
+    // A summary longer than the line goes on over up to two more: who left a storm, and how long ago, is
     // said at its end (`… left by claude (in ~/src/foo, 40 min ago)`) and must not be cut off.
-    const [first = '', ...rest] = wrapText(
-      a.summary.replace(/\s+/g, ' '),
+    const summary = a.summary.replace(/\s+/g, ' ');
+    const [first = ''] = wrapText(
+      summary,
       Math.max(20, columns - 1 - width(SEVERITY_LABEL[a.severity]) - width(head)),
     );
+    const rest = wrapText(summary.slice(first.length).trim(), Math.max(20, columns - 6)).filter(Boolean);
     lines.push([
       { text: ' ' },
       { text: SEVERITY_LABEL[a.severity], color: SEVERITY_COLOR[a.severity], bold: true, inverse: selected },
@@ -347,7 +349,7 @@ function alertsPanel(frame: WatchFrame, ui: UiState, columns: number): Panel {
       { text: first, inverse: selected },
       { text: a.advice ? '  [advice]' : '', dim: true },
     ]);
-    if (rest.length > 0) lines.push([{ text: `      ${rest.join(' ')}`, inverse: selected }]);
+    for (const more of rest.slice(0, 2)) lines.push([{ text: `      ${more}`, inverse: selected }]);
   });
   if (alerts.length > start + shown)
     lines.push([{ text: `  … ${alerts.length - start - shown} more`, dim: true }]);

@@ -116,13 +116,14 @@ describe('who left a storm, wherever its finding is shown (a real daemon saw the
     try {
       const frame = await live.frame();
       assert.equal(frame.alertsFrom, 'daemon');
-      const screen = buildScreen(frame, initialUiState(), [], { columns: 80, rows: 40 })
-        .lines.map(lineText)
-        .join('\n');
-      assert.match(
-        screen.replace(/\n +/g, ' '),
-        new RegExp(`left_by_claude: ${SERVERS} servers ${line().source}`),
-      );
+      // Other alerts may be open on this machine: the lasting one is selected in the alerts panel.
+      const at = frame.alerts.findIndex((a) => a.rule === 'left_by_claude');
+      const ui = { ...initialUiState(), focus: 'alerts' as const, alertIndex: at };
+      const screen = buildScreen(frame, ui, [], { columns: 80, rows: 40 }).lines.map(lineText).join('\n');
+      const joined = screen.replace(/\n +/g, ' ');
+      assert.match(joined, new RegExp(`left_by_claude: ${SERVERS} servers ${line().source}`));
+      assert.match(joined, new RegExp(`ghost_process_storm: ⚠️ ${SERVERS} identical .*: ${line().source}`));
+      for (const l of screen.split('\n')) assert.ok([...l].length <= 80, `wider than 80: ${l}`);
     } finally {
       live.stop();
     }
