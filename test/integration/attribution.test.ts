@@ -23,12 +23,15 @@ const config = defaultConfig();
 const kinds = loadKindPatterns(kindFiles({}), {}).patterns;
 
 /** One look at the live machine through a builder that lives across looks, as the daemon's does. */
-async function look(builder: FactBuilder, marker: string): Promise<GroupFacts | undefined> {
+async function look(builder: FactBuilder, pids: readonly number[]): Promise<GroupFacts | undefined> {
   const set = new CollectorSet();
   const ctx = makeContext(liveSampling());
   const snapshot = assembleSnapshot(await set.run(['processes', 'memory'], ctx), ctx);
   const facts = builder.build(snapshot, config);
-  return facts.subjects.group?.find((g) => g.key.includes(marker))?.facts as GroupFacts | undefined;
+  // Found by its pids: other storms of the same script may run on this machine meanwhile.
+  return facts.subjects.group?.find((g) => pids.every((pid) => g.pids.includes(pid)))?.facts as
+    | GroupFacts
+    | undefined;
 }
 
 describe('a ghost group says who left it', () => {
@@ -48,7 +51,7 @@ describe('a ghost group says who left it', () => {
   it('names the agent CLI, its --resume session and the project directory once the agent dies', async () => {
     const builder = new FactBuilder({ procfs: '/proc', kinds, uid: process.getuid?.() ?? -1 });
     storm = await spawnAgentStorm(4, 1, { cwd: project, session: SESSION });
-    const alive = await look(builder, 'mcp_server_fake');
+    const alive = await look(builder, storm.servers);
     assert.ok(alive, 'the four servers form a group');
     assert.equal(alive.left_by, 'claude');
     assert.equal(alive.owner_gone_secs, -1, 'the agent still runs');
@@ -62,7 +65,7 @@ describe('a ghost group says who left it', () => {
       () => storm!.servers.every((pid) => stateOf(pid) !== null),
       'the servers outliving the agent',
     );
-    const left = await look(builder, 'mcp_server_fake');
+    const left = await look(builder, storm!.servers);
     assert.ok(left);
     assert.equal(left.orphans, 4);
     assert.equal(left.left_by, 'claude');
@@ -82,7 +85,7 @@ describe('a ghost group says who left it', () => {
     const pids = spawnOrphanedStorm(3, 1, { cwd: project });
     orphans.push(...pids);
     const builder = new FactBuilder({ procfs: '/proc', kinds, uid: process.getuid?.() ?? -1 });
-    const group = await look(builder, 'mcp_server_fake.py --port <port> --workdir');
+    const group = await look(builder, pids);
     assert.ok(group, 'the three orphans form a group');
     assert.equal(group.orphans, 3);
     assert.equal(group.left_by, '');
