@@ -46,7 +46,7 @@ export const CATALOG: Readonly<Record<CatalogActionId, CatalogEntry>> = {
     consent: 'notice',
     needsRoot: false,
     description:
-      'every orphaned process of one ghost-storm group (one normalised cmdline), keeping those that still have a live owner',
+      'every orphaned process of one ghost-storm group (one normalised cmdline) with what it brings: the wrappers that launched it (npm exec, uvx, sh -c), its children, and its process group when that belongs only to the orphaned session; members that still have a live owner are kept',
   },
   renice: {
     id: 'renice',

@@ -58,6 +58,8 @@ type Presence = 'gone' | 'there' | { readonly changed: string };
  * live /proc of vigil's pid namespace, the same process (pid, start time, cmdline, executable), a user's
  * own, not protected, and whatever `policyNow` says (the mode in force) — then kills are syscalls:
  * SIGTERM, a grace period, SIGKILL for what is still the same process, then a check that it is gone.
+ * Targets are signalled in the plan's order, all before the one grace period: a ghost group's wrappers
+ * before their servers and the servers before their children, so nothing is left to start a server again.
  * renice is setpriority(2); ionice and systemctl run as argv arrays, never through a shell. Between the
  * check and kill(2) a pid could in principle change hands; without pidfds in Node that window (the
  * microseconds of one syscall) is what remains.
@@ -124,41 +126,6 @@ export async function executePlan(
     return result(outcome, refused, acted, [], [], 0, `${plan.action} on ${acted.join(', ') || 'nothing'}`);
   }
 
-  // Kills: each target checked immediately before its signal.
-  const first: NodeJS.Signals = options.force ? 'SIGKILL' : (options.signal ?? 'SIGTERM');
-  const signalled: Array<{ target: ProcessIdentity; live: LiveProcess }> = [];
-  let allowed = 0;
-  for (const target of plan.targets) {
-    const verdict = verdictNow(target);
-    if (!verdict.ok) {
-      refuse(target.pid, verdict.reason);
-      continue;
-    }
-    allowed++;
-    try {
-      process.kill(target.pid, first);
-      signalled.push({ target, live: verdict.live });
-    } catch (error) {
-      refuse(
-        target.pid,
-        `cannot signal: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-      );
-    }
-  }
-  if (allowed === 0) return allRefused();
-  const acted = signalled.map((s) => s.target.pid);
-  if (!['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGQUIT'].includes(first)) {
-    // A signal that does not ask a process to end (SIGHUP, SIGUSR1…): sent, nothing to wait for.
-    return result(
-      acted.length > 0 ? 'success' : 'failed',
-      refused,
-      acted,
-      [],
-      [],
-      0,
-      `${first} sent to ${acted.join(', ')}`,
-    );
-  }
   const ending = (live: LiveProcess | null, target: ProcessIdentity): boolean =>
     live === null ||
     live.startTicks !== target.startTicks ||
@@ -176,6 +143,57 @@ export async function executePlan(
     // lost its executable by the time that is read. Looked at again, it says it is ending.
     return ending(readLiveProcess(ctx.paths, target.pid), target) ? 'gone' : { changed };
   };
+  /**
+   * A group's kill stops wrappers, servers and their children in one pass, parents first: a child may end
+   * with its parent before its own signal. Such a target is gone, not refused — when the live /proc says
+   * so (a tree that is not the live one says nothing about what ended).
+   */
+  const endedOnItsOwn = (target: ProcessIdentity): boolean =>
+    plan.action === 'kill_matching' &&
+    procfsRefusal(ctx.paths.procfs, ctx.selfPid) === null &&
+    presence(target) === 'gone';
+
+  // Kills: each target checked immediately before its signal.
+  const first: NodeJS.Signals = options.force ? 'SIGKILL' : (options.signal ?? 'SIGTERM');
+  const signalled: Array<{ target: ProcessIdentity; live: LiveProcess }> = [];
+  const goneBefore: number[] = [];
+  let allowed = 0;
+  for (const target of plan.targets) {
+    const verdict = verdictNow(target);
+    if (!verdict.ok) {
+      if (endedOnItsOwn(target)) goneBefore.push(target.pid);
+      else refuse(target.pid, verdict.reason);
+      continue;
+    }
+    allowed++;
+    try {
+      process.kill(target.pid, first);
+      signalled.push({ target, live: verdict.live });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH' && endedOnItsOwn(target)) {
+        goneBefore.push(target.pid);
+        continue;
+      }
+      refuse(
+        target.pid,
+        `cannot signal: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
+    }
+  }
+  if (allowed === 0 && goneBefore.length === 0) return allRefused();
+  const acted = signalled.map((s) => s.target.pid);
+  if (!['SIGTERM', 'SIGKILL', 'SIGINT', 'SIGQUIT'].includes(first)) {
+    // A signal that does not ask a process to end (SIGHUP, SIGUSR1…): sent, nothing to wait for.
+    return result(
+      acted.length > 0 ? 'success' : 'failed',
+      refused,
+      acted,
+      [],
+      [],
+      0,
+      `${first} sent to ${acted.join(', ')}`,
+    );
+  }
   /**
    * Waits up to `ms` for the targets to go; returns those still there. A changed one is set aside. The
    * grace period also ends as soon as nothing more may be done (`policyNow` says why): no SIGKILL follows.
@@ -223,7 +241,7 @@ export async function executePlan(
   }
   const stillThere = new Set(survivors.map((t) => t.pid));
   const setAside = new Set(refused.map((r) => r.pid));
-  const gone = acted.filter((pid) => !stillThere.has(pid) && !setAside.has(pid));
+  const gone = [...acted.filter((pid) => !stillThere.has(pid) && !setAside.has(pid)), ...goneBefore];
   const pageSize = measurePageSize(ctx.paths.procfs);
   const freed = signalled
     .filter((s) => gone.includes(s.target.pid))

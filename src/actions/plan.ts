@@ -1,11 +1,21 @@
 import type { ProcessSample } from '../model/snapshot.js';
+import { isAdopter } from '../rules/lineage.js';
+import { basename, invocationOf } from '../rules/normalize.js';
 import type { CatalogActionId, Finding } from '../rules/types.js';
 import { CATALOG, RENICE_VALUE } from './catalog.js';
 import type { ExeIdentity, ProcessIdentity } from './identity.js';
 
+/**
+ * Why a target beyond the finding's own members is in a kill_matching plan: the package runner or
+ * `sh -c` that launched a member and holds nothing else (`wrapper`), a descendant of a target (`child`),
+ * or a process of a target's process group when that group belongs only to the orphaned session.
+ */
+export type TargetRole = 'wrapper' | 'child' | 'process group';
+
 /** One concrete action: a catalog entry and who it is aimed at, bound to identities. */
 export interface ActionPlan {
   readonly action: CatalogActionId;
+  /** kill_matching: parents before their children, so a wrapper is ending when its server goes. */
   readonly targets: readonly ProcessIdentity[];
   /** kill_matching: members left alone because a live process still owns them. */
   readonly kept: readonly ProcessIdentity[];
@@ -15,6 +25,11 @@ export interface ActionPlan {
   readonly command: string;
   /** Why: the finding's summary. */
   readonly reason: string;
+  /**
+   * kill_matching: the targets that are not members of the group, by pid, with why they are in the plan.
+   * Absent from plans stored by an older vigil (all their targets are members).
+   */
+  readonly roles?: Readonly<Record<string, TargetRole>>;
 }
 
 const UNIT_NAME = /^[A-Za-z0-9@._:\\-]+\.(service|socket|timer|target|path|scope|slice|mount)$/;
@@ -28,18 +43,222 @@ const UNIT_NAME = /^[A-Za-z0-9@._:\\-]+\.(service|socket|timer|target|path|scope
 export interface ProcessKnowledge {
   readonly liveOwner: (p: ProcessSample) => boolean;
   readonly exeOf?: (pid: number) => ExeIdentity | null;
+  /**
+   * Processes a plan never reaches beyond what the finding names (vigil, its parent, protected pids and
+   * commands): never added as a wrapper, child or process-group member, and a process group holding one
+   * is not taken whole. The finding's own members are left to the executor's policy, which says why.
+   */
+  readonly isProtected?: (p: ProcessSample) => boolean;
+}
+
+/**
+ * Whether a live process still owns `p`, as the daemon judges it: `p` is not an orphan (`orphanOf`, from
+ * lineage; a process re-parented to a subreaper is one) and its parent is alive and adopts nobody (pid 1,
+ * `systemd --user` and other subreapers own nothing they adopted).
+ */
+export function liveOwnerIn(
+  processes: readonly ProcessSample[],
+  orphanOf: (pid: number) => boolean | undefined = () => undefined,
+): (p: Pick<ProcessSample, 'pid' | 'ppid'>) => boolean {
+  const byPid = new Map(processes.map((p) => [p.pid, p]));
+  return (p) => {
+    const parent = byPid.get(p.ppid);
+    return orphanOf(p.pid) !== true && parent !== undefined && !isAdopter(parent);
+  };
+}
+
+/** Package runners that start the program they name and wait for it (`npx`, `npm exec`, `uvx`, `uv run`…). */
+const RUNNERS = new Set([
+  'npx',
+  'pnpx',
+  'bunx',
+  'npm',
+  'pnpm',
+  'yarn',
+  'uvx',
+  'uv',
+  'pipx',
+  'poetry',
+  'bundle',
+]);
+const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh']);
+/** The same runners as scripts of an interpreter (`node …/npm/bin/npx-cli.js`, `python3 /usr/bin/pipx`). */
+const RUNNER_SCRIPT = /^(npx|npm|pnpm|pnpx|yarn|pipx|poetry)(-cli)?(\.[cm]?js|\.py)?$/;
+
+/**
+ * A process that only launches another: a package runner running a program (`npm exec pkg`, `uvx pkg`,
+ * `uv run x.py`, `pipx run pkg`), or a shell running one command (`sh -c "…"`). Read from its argv.
+ */
+export function isWrapperCommand(p: Pick<ProcessSample, 'argv'>): boolean {
+  const inv = invocationOf(p.argv);
+  if (inv.target === null) return false;
+  if (RUNNERS.has(inv.interpreter)) return true;
+  if (SHELLS.has(inv.interpreter)) return inv.argv.slice(1).some((w) => /^-[a-z]*c[a-z]*$/.test(w));
+  return (
+    (inv.interpreter === 'node' || inv.interpreter === 'python3') && RUNNER_SCRIPT.test(basename(inv.target))
+  );
+}
+
+interface ProcessTree {
+  readonly byPid: ReadonlyMap<number, ProcessSample>;
+  /** Live children by parent pid (zombies are already gone: nothing to stop). */
+  readonly children: ReadonlyMap<number, readonly ProcessSample[]>;
+  readonly byPgid: ReadonlyMap<number, readonly ProcessSample[]>;
+}
+/** One index per scan, shared by every finding planned on it (the daemon plans each firing group). */
+const trees = new WeakMap<readonly ProcessSample[], ProcessTree>();
+function treeOf(processes: readonly ProcessSample[]): ProcessTree {
+  const known = trees.get(processes);
+  if (known) return known;
+  const byPid = new Map<number, ProcessSample>();
+  const children = new Map<number, ProcessSample[]>();
+  const byPgid = new Map<number, ProcessSample[]>();
+  for (const p of processes) {
+    byPid.set(p.pid, p);
+    if (p.state === 'Z') continue;
+    const siblings = children.get(p.ppid);
+    if (siblings) siblings.push(p);
+    else children.set(p.ppid, [p]);
+    const group = byPgid.get(p.pgid);
+    if (group) group.push(p);
+    else byPgid.set(p.pgid, [p]);
+  }
+  const tree = { byPid, children, byPgid };
+  trees.set(processes, tree);
+  return tree;
+}
+
+/** How far above a member wrappers are looked for (`uvx` → `uv` → `python`; `npm exec` → `sh -c` → `node`). */
+const MAX_WRAPPER_DEPTH = 4;
+
+/** A process a ghost group's kill takes, and the member it was taken for. */
+export interface Taken {
+  readonly process: ProcessSample;
+  /** null: a member of the group itself. */
+  readonly role: TargetRole | null;
+  /** The member that brought it into the plan (itself for a member). */
+  readonly via: number;
+}
+
+/**
+ * Everything a ghost group's kill frees, from its members and the process tree around them:
+ * - a member without a live owner (`knowledge.liveOwner`), and a member whose owner is itself left over:
+ *   a wrapper (package runner or `sh -c`) holding nothing but members and such wrappers, up a chain of
+ *   them that ends in one without a live owner (the orphaned `npm exec` whose child is the server);
+ * - every descendant of what is taken (the servers' own children), of the same user;
+ * - the whole process group of what is taken when the group belongs only to the orphaned session: its
+ *   leader is gone (or taken), every process in it is of that user, none is protected or an adopter, and
+ *   nothing alive outside the group owns any of it (each process whose parent is outside the group is
+ *   taken or has no live owner) — a server's double-forked helper, the dead agent's other children.
+ * A member with a live owner that is not part of the ghost (the agent CLI still running) is kept. What
+ * the finding names is left to the executor's policy; what is added never includes pid 1, an adopter, a
+ * kernel thread or a process `knowledge.isProtected` names. Returned parents first.
+ */
+export function ghostClosure(
+  members: readonly ProcessSample[],
+  processes: readonly ProcessSample[],
+  knowledge: ProcessKnowledge,
+): { taken: Taken[]; kept: ProcessSample[] } {
+  const { byPid, children, byPgid } = treeOf(processes);
+  const memberPids = new Set(members.map((p) => p.pid));
+  const owned = knowledge.liveOwner;
+  const untouchable = (p: ProcessSample) =>
+    p.pid <= 1 || p.kernelThread || isAdopter(p) || knowledge.isProtected?.(p) === true;
+  const taken = new Map<number, Taken>();
+  const queue: Taken[] = [];
+  const take = (p: ProcessSample, role: TargetRole | null, via: number) => {
+    if (taken.has(p.pid) || p.state === 'Z') return;
+    if (role !== null && untouchable(p)) return;
+    const t: Taken = { process: p, role, via };
+    taken.set(p.pid, t);
+    queue.push(t);
+  };
+
+  /** Does this wrapper launch nothing but members of the group (directly or through more wrappers)? */
+  const holdsOnlyGhosts = (p: ProcessSample, depth: number): boolean => {
+    const kids = children.get(p.pid) ?? [];
+    return (
+      kids.length > 0 &&
+      kids.every(
+        (c) =>
+          memberPids.has(c.pid) ||
+          (depth < MAX_WRAPPER_DEPTH &&
+            c.uid === p.uid &&
+            isWrapperCommand(c) &&
+            holdsOnlyGhosts(c, depth + 1)),
+      )
+    );
+  };
+  /** The wrappers above a member up to one without a live owner, or null when a live owner holds it. */
+  const orphanedWrappersAbove = (m: ProcessSample): ProcessSample[] | null => {
+    const chain: ProcessSample[] = [];
+    let current = m;
+    for (let depth = 0; depth < MAX_WRAPPER_DEPTH; depth++) {
+      const parent = byPid.get(current.ppid);
+      if (!parent || memberPids.has(parent.pid) || parent.uid !== m.uid || untouchable(parent)) return null;
+      if (!isWrapperCommand(parent) || !holdsOnlyGhosts(parent, 0)) return null;
+      chain.push(parent);
+      if (!owned(parent)) return chain;
+      current = parent;
+    }
+    return null;
+  };
+
+  for (const m of members) {
+    const wrappers = orphanedWrappersAbove(m);
+    if (owned(m) && wrappers === null) continue;
+    take(m, null, m.pid);
+    for (const w of wrappers ?? []) take(w, 'wrapper', m.pid);
+  }
+  const groupsSeen = new Set<number>();
+  for (let i = 0; i < queue.length; i++) {
+    const { process: p, via } = queue[i]!;
+    for (const c of children.get(p.pid) ?? [])
+      if (c.uid === p.uid) take(c, memberPids.has(c.pid) ? null : 'child', via);
+    if (p.pgid <= 1 || groupsSeen.has(p.pgid)) continue;
+    groupsSeen.add(p.pgid);
+    // A leader still alive outside the plan (an editor, a live agent, a shell's job) owns its group.
+    const leader = byPid.get(p.pgid);
+    if (leader && leader.state !== 'Z' && !taken.has(leader.pid)) continue;
+    const group = byPgid.get(p.pgid) ?? [];
+    const inGroup = new Set(group.map((g) => g.pid));
+    const onlyOrphaned = group.every(
+      (g) => g.uid === p.uid && !untouchable(g) && (inGroup.has(g.ppid) || taken.has(g.pid) || !owned(g)),
+    );
+    if (onlyOrphaned) for (const g of group) take(g, memberPids.has(g.pid) ? null : 'process group', via);
+  }
+
+  // Parents first: each target after every taken ancestor of it.
+  const depthOf = new Map<number, number>();
+  const depth = (t: Taken): number => {
+    const known = depthOf.get(t.process.pid);
+    if (known !== undefined) return known;
+    depthOf.set(t.process.pid, 0); // a cycle cannot happen in a process tree; this guards a torn scan
+    const parent = taken.get(t.process.ppid);
+    const d = parent ? depth(parent) + 1 : 0;
+    depthOf.set(t.process.pid, d);
+    return d;
+  };
+  const ordered = [...taken.values()]
+    .map((t, index) => ({ t, index, d: depth(t) }))
+    .sort((a, b) => a.d - b.d || a.index - b.index)
+    .map((x) => x.t);
+  return { taken: ordered, kept: members.filter((m) => !taken.has(m.pid)) };
 }
 
 /**
  * Turns a finding and one of the actions its rule suggests into a plan, with targets taken from the
  * snapshot the finding was made on (so each is bound to its start time and cmdline) and their executable
- * as it is now. Returns null when the action does not apply (no live target, a unit name that is not one).
+ * as it is now. Returns null when the action does not apply (no live target, a unit name that is not one);
+ * with `keepEmpty`, a kill_matching plan whose members all still have a live owner is returned with no
+ * target, its members kept (stored so `vigil fix` can judge them again later).
  */
 export function planFor(
   finding: Finding,
   action: CatalogActionId,
   processes: readonly ProcessSample[],
   knowledge: ProcessKnowledge,
+  options: { keepEmpty?: boolean } = {},
 ): ActionPlan | null {
   const byPid = new Map(processes.map((p) => [p.pid, p]));
   const identity = (p: ProcessSample): ProcessIdentity => ({
@@ -61,15 +280,13 @@ export function planFor(
       return { ...base, targets: [], unit, command: `systemctl --user restart ${unit}` };
     }
     case 'kill_matching': {
-      const targets = members.filter((p) => !knowledge.liveOwner(p));
-      const kept = members.filter((p) => knowledge.liveOwner(p));
-      if (targets.length === 0) return null;
-      return {
-        ...base,
-        targets: targets.map(identity),
-        kept: kept.map(identity),
-        command: `kill ${targets.map((p) => p.pid).join(' ')}`,
-      };
+      const { taken, kept } = ghostClosure(members, processes, knowledge);
+      if (taken.length === 0 && !(options.keepEmpty && kept.length > 0)) return null;
+      return killMatching(
+        taken.map((t) => ({ identity: identity(t.process), role: t.role })),
+        kept.map(identity),
+        finding.summary,
+      );
     }
     case 'kill_process_group': {
       const first = members[0];
@@ -93,9 +310,127 @@ export function planFor(
   }
 }
 
+function killMatching(
+  targets: ReadonlyArray<{ identity: ProcessIdentity; role: TargetRole | null }>,
+  kept: readonly ProcessIdentity[],
+  reason: string,
+): ActionPlan {
+  const roles: Record<string, TargetRole> = {};
+  for (const t of targets) if (t.role !== null) roles[String(t.identity.pid)] = t.role;
+  return {
+    action: 'kill_matching',
+    targets: targets.map((t) => t.identity),
+    kept,
+    unit: null,
+    command: targets.length > 0 ? `kill ${targets.map((t) => t.identity.pid).join(' ')}` : '',
+    reason,
+    ...(Object.keys(roles).length > 0 ? { roles } : {}),
+  };
+}
+
+const identityKey = (id: Pick<ProcessIdentity, 'pid' | 'startTicks'>) => `${id.pid}:${id.startTicks}`;
+
+/**
+ * What a plan is aimed at, as one string: two plans with the same signature stop and keep the same
+ * processes. The daemon stores a new plan for a firing finding only when this changes.
+ */
+export function planSignature(plan: ActionPlan | null): string {
+  if (plan === null) return '';
+  const ids = (list: readonly ProcessIdentity[]) => list.map(identityKey).sort().join(',');
+  return `${plan.action}|${plan.unit ?? ''}|${ids(plan.targets)}|${ids(plan.kept)}`;
+}
+
+/** Targets of `plan` that `earlier` did not aim at (a new orphan, a member whose owner died since). */
+export function newTargets(plan: ActionPlan, earlier: ActionPlan | null): ProcessIdentity[] {
+  const before = new Set((earlier?.targets ?? []).map(identityKey));
+  return plan.targets.filter((t) => !before.has(identityKey(t)));
+}
+
+/**
+ * A stored kill_matching plan judged again on the processes as they are now (`vigil fix`): members
+ * that are gone are left out (`gone`); a kept member whose owner has died since becomes a target, and so
+ * do the wrappers, children and process group that come with it. Every process the stored plan names
+ * keeps the identity it was bound to then (its executable included), so a program that changed is still
+ * refused; a process the plan did not name (a wrapper, a new child) is bound to what it is now only when
+ * the member that brings it in still runs the executable recorded for it. A stored target is never
+ * dropped while it lives: the executor judges it. Other actions come back as they were.
+ */
+export function refreshPlan(
+  stored: ActionPlan,
+  processes: readonly ProcessSample[],
+  knowledge: ProcessKnowledge,
+): { plan: ActionPlan; gone: ProcessIdentity[]; changed: boolean } {
+  if (stored.action !== 'kill_matching') return { plan: stored, gone: [], changed: false };
+  const byPid = new Map(processes.map((p) => [p.pid, p]));
+  const liveOf = (id: ProcessIdentity): ProcessSample | undefined => {
+    const p = byPid.get(id.pid);
+    return p && p.startTicks === id.startTicks && p.state !== 'Z' ? p : undefined;
+  };
+  const named = [...stored.targets, ...stored.kept];
+  const storedOf = new Map(named.map((id) => [identityKey(id), id]));
+  const gone = named.filter((id) => liveOf(id) === undefined);
+  const roles = stored.roles ?? {};
+  const members = named
+    .filter((id) => roles[String(id.pid)] === undefined)
+    .map(liveOf)
+    .filter((p): p is ProcessSample => p !== undefined);
+  const { taken, kept } = ghostClosure(members, processes, knowledge);
+  const trusted = (pid: number): boolean => {
+    const p = byPid.get(pid);
+    const id = p && storedOf.get(identityKey(p));
+    const now = knowledge.exeOf?.(pid);
+    return Boolean(id?.exe && now && id.exe.dev === now.dev && id.exe.ino === now.ino);
+  };
+  const targets: Array<{ identity: ProcessIdentity; role: TargetRole | null }> = [];
+  const chosen = new Set<string>();
+  for (const t of taken) {
+    const key = identityKey(t.process);
+    const known = storedOf.get(key);
+    if (known === undefined && !trusted(t.via)) continue;
+    chosen.add(key);
+    targets.push({
+      identity: known ?? {
+        pid: t.process.pid,
+        startTicks: t.process.startTicks,
+        cmdline: t.process.cmdline,
+        exe: knowledge.exeOf?.(t.process.pid) ?? null,
+      },
+      role: t.role ?? (roles[String(t.process.pid)] as TargetRole | undefined) ?? null,
+    });
+  }
+  for (const id of stored.targets) {
+    if (chosen.has(identityKey(id)) || liveOf(id) === undefined) continue;
+    targets.push({ identity: id, role: (roles[String(id.pid)] as TargetRole | undefined) ?? null });
+  }
+  const plan = killMatching(
+    targets,
+    kept.map((p) => storedOf.get(identityKey(p))!),
+    stored.reason,
+  );
+  return { plan, gone, changed: planSignature(plan) !== planSignature(stored) };
+}
+
+/** "8 members, 8 wrappers, 3 children": what a kill_matching plan stops, by role. */
+export function planParts(plan: ActionPlan): string {
+  const roles = plan.roles ?? {};
+  const count = (role: TargetRole | null) =>
+    plan.targets.filter((t) => (roles[String(t.pid)] ?? null) === role).length;
+  const parts: Array<[number, string, string]> = [
+    [count(null), 'member', 'members'],
+    [count('wrapper'), 'wrapper', 'wrappers'],
+    [count('child'), 'child', 'children'],
+    [count('process group'), 'process of their process group', 'processes of their process group'],
+  ];
+  return parts
+    .filter(([n]) => n > 0)
+    .map(([n, one, many]) => `${n} ${n === 1 ? one : many}`)
+    .join(', ');
+}
+
 /** A one-line description of a plan for notifications and prompts. */
 export function describePlan(plan: ActionPlan): string {
   const entry = CATALOG[plan.action];
   const who = plan.unit ?? plan.targets.map((t) => t.pid).join(', ');
-  return `${entry.title}${who ? ` (${who})` : ''}${plan.kept.length ? `, keeping ${plan.kept.length} with a live owner` : ''}`;
+  const extra = plan.roles && Object.keys(plan.roles).length > 0 ? `: ${planParts(plan)}` : '';
+  return `${entry.title}${who ? ` (${who})` : ''}${extra}${plan.kept.length ? `, keeping ${plan.kept.length} with a live owner` : ''}`;
 }

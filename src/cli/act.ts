@@ -1,16 +1,18 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CATALOG } from '../actions/catalog.js';
 import type { ActionResult } from '../actions/execute.js';
+import type { ProcessIdentity } from '../actions/identity.js';
 import type { ActionLog } from '../actions/log.js';
 import type { ActionPlan } from '../actions/plan.js';
 import { loadConfig, stateDir } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../model/duration.js';
 import type { OpenedStore } from '../store/store.js';
-import { type GlobalOptions, hostPathsFrom, UsageError } from './context.js';
+import { type GlobalOptions, hostPathsFrom, sampleOptionsFrom, UsageError } from './context.js';
 import { formatBytes, formatDuration } from './format.js';
 
 /** Opens the history and its action log, or says why not (exit 1). */
@@ -127,6 +129,49 @@ async function refusedProcfs(global: GlobalOptions): Promise<boolean> {
   return true;
 }
 
+/**
+ * A stored kill_matching plan judged again on the live process table (see refreshPlan): who owns each
+ * member now, what is gone. Other plans come back as stored. What the plan adds never includes vigil, the
+ * daemon, their parents, or a protected pid or command.
+ */
+async function planNow(
+  stored: ActionPlan,
+  config: Config,
+  global: GlobalOptions,
+  store: OpenedStore,
+): Promise<{ plan: ActionPlan; gone: readonly ProcessIdentity[]; changed: boolean }> {
+  if (stored.action !== 'kill_matching') return { plan: stored, gone: [], changed: false };
+  const [{ createProcessCollector }, { liveOwnerIn, refreshPlan }, { policyContext }, { readExe }] =
+    await Promise.all([
+      import('../collectors/processes.js'),
+      import('../actions/plan.js'),
+      import('../actions/policy.js'),
+      import('../actions/identity.js'),
+    ]);
+  const sampling = sampleOptionsFrom(global);
+  const processes = await createProcessCollector().collect(
+    { ...sampling, nowMs: Date.now(), monoMs: performance.now() },
+    { skip: () => {} },
+  );
+  const policy = policyContext(sampling.paths, config);
+  let daemonPid: number | null = null;
+  try {
+    daemonPid = store.latestHeartbeat()?.pid ?? null;
+  } catch {
+    // no heartbeat readable: the daemon's pid is not known
+  }
+  return refreshPlan(stored, processes, {
+    liveOwner: liveOwnerIn(processes),
+    exeOf: (pid) => readExe(sampling.paths, pid),
+    isProtected: (p) =>
+      p.pid === policy.selfPid ||
+      p.pid === policy.selfParentPid ||
+      p.pid === daemonPid ||
+      policy.protectedPids.includes(p.pid) ||
+      policy.isProtectedCommand(p.comm, p.argv[0]?.slice(p.argv[0].lastIndexOf('/') + 1) ?? ''),
+  });
+}
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
@@ -163,17 +208,55 @@ export function makeFixCommand(): Command {
           process.exitCode = 1;
           return;
         }
-        const plan = proposal.plan;
+        // The group as it is now: members gone since are left out, a member whose owner died since is
+        // stopped with its wrappers and children. What the stored plan bound stays bound as it was.
+        const { plan, gone, changed } = await planNow(proposal.plan, config, global, store);
         const entry = CATALOG[plan.action];
         process.stdout.write(`alert ${alertId} ${alert.severity} ${alert.rule}: ${alert.summary}\n`);
+        if (gone.length > 0)
+          process.stdout.write(
+            `gone already: pid ${gone.map((t) => t.pid).join(', ')} (${gone.length} of the ${proposal.plan.targets.length + proposal.plan.kept.length} processes the plan named)\n`,
+          );
+        if (plan.action.startsWith('kill') && plan.targets.length === 0) {
+          process.stderr.write(
+            plan.kept.length > 0
+              ? `vigil: nothing to stop for alert ${alertId} now: its ${plan.kept.length} members still have a live owner (${plan.kept.map((t) => `pid ${t.pid}`).join(', ')}); vigil proposes a kill once they are orphaned\n`
+              : `vigil: nothing to stop for alert ${alertId} now: every process it named is gone\n`,
+          );
+          process.exitCode = 1;
+          return;
+        }
         process.stdout.write(`action: ${entry.title} (${entry.risk}): ${entry.description}\n`);
         if (plan.command) process.stdout.write(`the same by hand: ${plan.command}\n`);
-        for (const t of plan.targets) process.stdout.write(`  pid ${t.pid}: ${t.cmdline.slice(0, 120)}\n`);
+        const roles = plan.roles ?? {};
+        for (const t of plan.targets) {
+          const role = roles[String(t.pid)];
+          process.stdout.write(`  pid ${t.pid}${role ? ` (${role})` : ''}: ${t.cmdline.slice(0, 120)}\n`);
+        }
         for (const t of plan.kept) process.stdout.write(`  kept (a live process owns it): pid ${t.pid}\n`);
         if (!(await confirm('Run it?', options.yes))) return;
-        log.setState(proposal.id, 'started', Date.now());
+        const now = Date.now();
+        let id = proposal.id;
+        if (changed) {
+          // Recorded as what ran: the stored proposal gives way to the plan made now.
+          id = log.add({
+            alertId,
+            fingerprint: proposal.fingerprint,
+            plan,
+            mode: proposal.mode,
+            state: 'proposed',
+            now,
+          }).id;
+          log.setState(
+            proposal.id,
+            'vetoed',
+            now,
+            `replaced by action ${id}: vigil fix planned it again from the group as it is now`,
+          );
+        }
+        log.setState(id, 'started', now);
         const result = await run(plan, config, global);
-        log.finish(proposal.id, result, Date.now());
+        log.finish(id, result, Date.now());
         printResult(result);
       } finally {
         store.close();

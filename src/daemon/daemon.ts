@@ -3,9 +3,18 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CATALOG, runsAutomatically } from '../actions/catalog.js';
 import { executePlan } from '../actions/execute.js';
+import type { ProcessIdentity } from '../actions/identity.js';
 import { readExe } from '../actions/identity.js';
 import { ActionLog } from '../actions/log.js';
-import { type ActionPlan, describePlan, planFor } from '../actions/plan.js';
+import {
+  type ActionPlan,
+  describePlan,
+  liveOwnerIn,
+  newTargets,
+  type ProcessKnowledge,
+  planFor,
+  planSignature,
+} from '../actions/plan.js';
 import { type PolicyContext, policyContext, procfsRefusal } from '../actions/policy.js';
 import { Advisor, adviceLines } from '../advisor/advisor.js';
 import { type AuditKind, AuditLog } from '../audit/chain.js';
@@ -29,7 +38,6 @@ import { Baselines, hourOf } from '../rules/baseline.js';
 import type { Evaluation, FactSet } from '../rules/engine.js';
 import { BASELINE_METRICS } from '../rules/facts.js';
 import type { ProcessFacts } from '../rules/facts-schema.js';
-import { isAdopter } from '../rules/lineage.js';
 import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
 import { type OpenedStore, openStore } from '../store/store.js';
@@ -71,6 +79,11 @@ const FAST_MIN_MS = 100;
  * run meanwhile); one still running answers into a later cycle, and the fast path goes on meanwhile.
  */
 const COMMAND_WAIT_MS = 100;
+/**
+ * A firing finding's plan is stored again when its group gains targets (an owner died, new orphans), at
+ * most this often once it has one: a storm that keeps growing is not a new row and a new line every cycle.
+ */
+const REPLAN_EVERY_MS = 30_000;
 
 /**
  * How long the fast path waits before its next look, as earlyoom adapts its sleep: 1 s while used memory
@@ -131,8 +144,20 @@ export class Daemon {
   /** Actions just taken, waiting for the next full cycle to say whether their finding cleared. */
   private verifying = new Map<
     number,
-    { fingerprint: string; rule: string; alertId: number | null; severity: Severity; doneAt: number }
+    {
+      fingerprint: string;
+      rule: string;
+      alertId: number | null;
+      severity: Severity;
+      doneAt: number;
+      targets: readonly ProcessIdentity[];
+    }
   >();
+  /**
+   * The plan last stored for each firing finding (null: none applied), with when, so a finding that
+   * changes — raised while its owner lived, the owner dead since — gets the plan it calls for now.
+   */
+  private planned = new Map<string, { signature: string; plan: ActionPlan | null; at: number }>();
   /**
    * The due actions being carried out, or null. Stopping a storm waits out grace periods (seconds), so it
    * runs beside the loop rather than in it: the fast path, the heartbeat and the next cycles go on
@@ -364,7 +389,7 @@ export class Daemon {
     const alertIds = this.decide(evaluation, now, true, (store) =>
       this.cycleWrites(store, snapshot, facts, evaluation, now),
     );
-    this.verify(evaluation, now);
+    this.verify(evaluation, snapshot, now);
     await this.act(evaluation, snapshot, facts, alertIds, now);
     const { raised, firing } = evaluation;
     this.advisor?.afterCycle({ snapshot, facts, raised, firing, alertIds });
@@ -435,8 +460,10 @@ export class Daemon {
       );
     }
     if (touchFiring) {
+      // The open alert takes the finding as it is now: summary, severity, members.
       for (const finding of evaluation.firing) {
-        if (!evaluation.raised.includes(finding)) store.recordFiring(finding, now);
+        if (!evaluation.raised.includes(finding))
+          alertIds.set(finding.fingerprint, store.recordFiring(finding, now).alert.id);
       }
     }
     for (const finding of evaluation.resolved) {
@@ -614,6 +641,11 @@ export class Daemon {
    * consent is `notice` — and run when due, after the policy is checked again; anything else is only
    * proposed. Nothing runs without a store to record it in (fail closed), past the hourly limit, for a
    * snoozed rule, or for a finding two earlier actions failed to clear (then it only notifies).
+   *
+   * The plan follows the finding: a firing finding is planned again each full cycle, and stored (and
+   * told, and in auto mode scheduled) again when its group gained targets — a storm raised while its
+   * agent lived gets its kill once the agent died. A plan whose members all still have a live owner is
+   * stored without a target and told nothing: `vigil fix` judges it again when run.
    */
   private async act(
     evaluation: Evaluation,
@@ -624,26 +656,54 @@ export class Daemon {
   ): Promise<void> {
     const log = this.actions;
     if (!log) return;
+    for (const finding of evaluation.resolved) this.planned.delete(finding.fingerprint);
     const processes = snapshot.processes ?? [];
-    const byPid = new Map(processes.map((p) => [p.pid, p]));
-    const orphan = new Map(
-      (facts.subjects.process ?? []).map((s) => [
-        (s.facts as ProcessFacts).pid,
-        (s.facts as ProcessFacts).orphan,
-      ]),
-    );
-    const liveOwner = (p: { pid: number; ppid: number }) => {
-      const parent = byPid.get(p.ppid);
-      return orphan.get(p.pid) !== true && parent !== undefined && !isAdopter(parent);
-    };
     const config = this.runtime.config.config;
     const { paths } = this.settings.sampling;
+    const raisedNow = new Set(evaluation.raised.map((f) => f.fingerprint));
+    const acts = (f: Finding) => f.suggest.some((id) => id !== 'notify_only');
+    const replanned = evaluation.firing.filter((f) => !raisedNow.has(f.fingerprint) && acts(f));
+    let knowledge: ProcessKnowledge | null = null;
+    // Made once a cycle, and only when a finding is planned.
+    const base = (): ProcessKnowledge => {
+      if (knowledge) return knowledge;
+      const { selfPid, selfParentPid, protectedPids, isProtectedCommand } = policyContext(paths, config);
+      const orphan = new Map(
+        (facts.subjects.process ?? []).map((s) => [
+          (s.facts as ProcessFacts).pid,
+          (s.facts as ProcessFacts).orphan,
+        ]),
+      );
+      knowledge = {
+        liveOwner: liveOwnerIn(processes, (pid) => orphan.get(pid)),
+        // What a group's kill adds (wrappers, children, process groups) never includes these.
+        isProtected: (p) =>
+          p.pid === selfPid ||
+          p.pid === selfParentPid ||
+          protectedPids.includes(p.pid) ||
+          isProtectedCommand(p.comm, p.argv[0]?.slice(p.argv[0].lastIndexOf('/') + 1) ?? ''),
+      };
+      return knowledge;
+    };
     // Judged on a /proc that is not the live one of vigil's pid namespace: recorded as refused, bound to
     // no executable, so neither this daemon nor `vigil fix` ever acts on what that tree says.
-    const notLive = evaluation.raised.length > 0 ? procfsRefusal(paths.procfs) : null;
-    const knowledge = {
-      liveOwner,
-      exeOf: (pid: number) => (notLive === null ? readExe(paths, pid) : null),
+    // Asked once, and only when a plan is to be stored.
+    let notLive: string | null | undefined;
+    const notLiveNow = (): string | null => {
+      if (notLive === undefined) notLive = procfsRefusal(paths.procfs);
+      return notLive;
+    };
+    const bound = (): ProcessKnowledge => ({
+      ...base(),
+      exeOf: (pid: number) => (notLiveNow() === null ? readExe(paths, pid) : null),
+    });
+    const firstPlan = (finding: Finding, knowledge: ProcessKnowledge): ActionPlan | null => {
+      for (const id of finding.suggest) {
+        if (id === 'notify_only') continue;
+        const plan = planFor(finding, id, processes, knowledge, { keepEmpty: true });
+        if (plan) return plan;
+      }
+      return null;
     };
     let snoozed = new Set<string>();
     this.withStore(() => {
@@ -652,86 +712,46 @@ export class Daemon {
     for (const finding of evaluation.raised) {
       const alertId = alertIds.get(finding.fingerprint);
       if (finding.event || alertId === undefined || snoozed.has(finding.rule)) continue;
-      let plan: ActionPlan | null = null;
-      for (const id of finding.suggest) {
-        if (id === 'notify_only') continue;
-        plan = planFor(finding, id, processes, knowledge);
-        if (plan) break;
-      }
-      if (!plan) continue;
-      const entry = CATALOG[plan.action];
-      const automatic = this.mode === 'auto' && runsAutomatically(entry);
-      this.withStore(() => {
-        if (notLive !== null) {
-          log.add({
-            alertId,
-            fingerprint: finding.fingerprint,
-            plan: plan!,
-            mode: this.mode,
-            state: 'refused',
-            reason: notLive,
-            now,
-          });
-          this.log(`${finding.rule}: ${describePlan(plan!)} refused (alert ${alertId}): ${notLive}`);
-          return;
-        }
-        if (!automatic) {
-          log.add({
-            alertId,
-            fingerprint: finding.fingerprint,
-            plan: plan!,
-            mode: this.mode,
-            state: 'proposed',
-            now,
-          });
-          // Kept in every mode so `vigil fix` can run it; shown in suggest and auto modes.
-          if (this.mode !== 'observe') {
-            this.tellAction(
-              'suggest',
-              finding,
-              alertId,
-              `${plan!.command || describePlan(plan!)}  (run: vigil fix ${alertId})`,
-            );
-          }
-          return;
-        }
-        if (log.failuresFor(finding.fingerprint) >= 2) {
-          log.add({
-            alertId,
-            fingerprint: finding.fingerprint,
-            plan: plan!,
-            mode: 'auto',
-            state: 'refused',
-            reason: 'two earlier actions did not clear it',
-            now,
-          });
-          this.tellAction(
-            'escalate',
-            finding,
-            alertId,
-            `two automatic actions did not clear it; vigil only notifies now (alert ${alertId})`,
-          );
-          return;
-        }
-        const wait = entry.consent === 'notice' ? config.actions.veto_secs * 1000 : 0;
-        log.add({
-          alertId,
-          fingerprint: finding.fingerprint,
-          plan: plan!,
-          mode: 'auto',
-          state: 'scheduled',
-          notBefore: now + wait,
-          now,
+      const plan = firstPlan(finding, bound());
+      this.planned.set(finding.fingerprint, { signature: planSignature(plan), plan, at: now });
+      if (plan) this.propose(finding, alertId, plan, notLiveNow(), now);
+    }
+    for (const finding of replanned) {
+      const alertId = alertIds.get(finding.fingerprint);
+      if (alertId === undefined || snoozed.has(finding.rule)) continue;
+      let last = this.planned.get(finding.fingerprint);
+      if (last === undefined) {
+        // Firing before this run started: what the store holds is the plan to compare with.
+        let stored: ReturnType<ActionLog['latestForAlert']> = null;
+        this.withStore(() => {
+          stored = log.latestForAlert(alertId);
         });
-        if (wait > 0) {
-          this.tellAction(
-            'notice',
-            finding,
-            alertId,
-            `${describePlan(plan!)} in ${config.actions.veto_secs} s unless: vigil veto ${alertId}`,
-          );
-        }
+        const plan = (stored as ReturnType<ActionLog['latestForAlert']>)?.plan ?? null;
+        last = { signature: planSignature(plan), plan, at: 0 };
+        this.planned.set(finding.fingerprint, last);
+      }
+      // Without executables first: reading them is for a plan that is stored.
+      const sketch = firstPlan(finding, base());
+      const signature = planSignature(sketch);
+      if (signature === last.signature || sketch === null) continue;
+      const grown = newTargets(sketch, last.plan).length > 0;
+      if (!grown && last.plan !== null) {
+        // Members gone, or owned ones now kept: the stored plan still says it (vigil fix leaves out
+        // what is gone), and nothing new is proposed.
+        this.planned.set(finding.fingerprint, { ...last, signature });
+        continue;
+      }
+      if (grown && (last.plan?.targets.length ?? 0) > 0 && now - last.at < REPLAN_EVERY_MS) continue;
+      let pending = false;
+      this.withStore(() => {
+        const latest = log.latestForAlert(alertId);
+        pending = latest?.state === 'scheduled' || latest?.state === 'started';
       });
+      // An action under way or announced runs first; what it leaves is planned after it.
+      if (pending) continue;
+      const plan = firstPlan(finding, bound());
+      this.planned.set(finding.fingerprint, { signature: planSignature(plan), plan, at: now });
+      if (plan) this.propose(finding, alertId, plan, notLiveNow(), now);
     }
     if (this.acting === null) {
       this.acting = this.runDue(now, snoozed)
@@ -743,22 +763,124 @@ export class Daemon {
     if (this.settings.once) await this.acting;
   }
 
-  /** After an action: did its finding clear on the next full cycle? Recorded and told. */
-  private verify(evaluation: Evaluation, now: number): void {
+  /** Records a plan for an alert: refused, proposed (and told), or scheduled in auto mode. */
+  private propose(
+    finding: Finding,
+    alertId: number,
+    plan: ActionPlan,
+    notLive: string | null,
+    now: number,
+  ): void {
     const log = this.actions;
     if (!log) return;
+    const config = this.runtime.config.config;
+    const entry = CATALOG[plan.action];
+    const automatic = this.mode === 'auto' && runsAutomatically(entry);
+    // A kill whose members all still have a live owner: kept for vigil fix to judge again, told nothing.
+    const empty = plan.action.startsWith('kill') && plan.targets.length === 0;
+    this.withStore(() => {
+      if (notLive !== null) {
+        log.add({
+          alertId,
+          fingerprint: finding.fingerprint,
+          plan,
+          mode: this.mode,
+          state: 'refused',
+          reason: notLive,
+          now,
+        });
+        if (!empty) this.log(`${finding.rule}: ${describePlan(plan)} refused (alert ${alertId}): ${notLive}`);
+        return;
+      }
+      if (!automatic || empty) {
+        log.add({
+          alertId,
+          fingerprint: finding.fingerprint,
+          plan,
+          mode: this.mode,
+          state: 'proposed',
+          now,
+        });
+        // Kept in every mode so `vigil fix` can run it; shown in suggest and auto modes.
+        if (this.mode !== 'observe' && !empty) {
+          this.tellAction(
+            'suggest',
+            finding,
+            alertId,
+            `${plan.command || describePlan(plan)}  (run: vigil fix ${alertId})`,
+          );
+        }
+        return;
+      }
+      if (log.failuresFor(finding.fingerprint) >= 2) {
+        log.add({
+          alertId,
+          fingerprint: finding.fingerprint,
+          plan,
+          mode: 'auto',
+          state: 'refused',
+          reason: 'two earlier actions did not clear it',
+          now,
+        });
+        this.tellAction(
+          'escalate',
+          finding,
+          alertId,
+          `two automatic actions did not clear it; vigil only notifies now (alert ${alertId})`,
+        );
+        return;
+      }
+      const wait = entry.consent === 'notice' ? config.actions.veto_secs * 1000 : 0;
+      log.add({
+        alertId,
+        fingerprint: finding.fingerprint,
+        plan,
+        mode: 'auto',
+        state: 'scheduled',
+        notBefore: now + wait,
+        now,
+      });
+      if (wait > 0) {
+        this.tellAction(
+          'notice',
+          finding,
+          alertId,
+          `${describePlan(plan)} in ${config.actions.veto_secs} s unless: vigil veto ${alertId}`,
+        );
+      }
+    });
+  }
+
+  /**
+   * After an action: did its finding clear on the next full cycle, and is any process it aimed at (the
+   * same pid and start time) still running in that sample? Recorded and told.
+   */
+  private verify(evaluation: Evaluation, snapshot: Snapshot, now: number): void {
+    const log = this.actions;
+    if (!log || this.verifying.size === 0) return;
     const firing = new Set(evaluation.firing.map((f) => f.fingerprint));
-    for (const [id, { fingerprint, rule, alertId, severity, doneAt }] of this.verifying) {
+    const byPid = new Map((snapshot.processes ?? []).map((p) => [p.pid, p]));
+    for (const [id, { fingerprint, rule, alertId, severity, doneAt, targets }] of this.verifying) {
       // Judged on a sample taken after the action ended (it runs beside the loop), never before.
       if (now <= doneAt) continue;
       this.verifying.delete(id);
       const cleared = !firing.has(fingerprint);
+      const left = targets.filter((t) => {
+        const p = byPid.get(t.pid);
+        return p !== undefined && p.startTicks === t.startTicks && p.state !== 'Z';
+      });
+      const rest =
+        left.length > 0
+          ? `; ${left.length} of its ${targets.length} processes still ${left.length === 1 ? 'runs' : 'run'} (pid ${left.map((t) => t.pid).join(', ')})`
+          : targets.length > 1
+            ? `; none of its ${targets.length} processes is left`
+            : '';
       this.withStore(() => log.verified(id, cleared, now));
       this.tellAction(
         'verified',
         { rule, severity },
         alertId,
-        `${cleared ? 'the finding cleared' : 'the finding is still there'} (action ${id})`,
+        `${cleared ? 'the finding cleared' : 'the finding is still there'} (action ${id})${rest}`,
       );
     }
   }
@@ -838,6 +960,7 @@ export class Daemon {
           doneAt,
           // Told at the severity it had when acted on: once it clears, it is no longer firing.
           severity: this.severityOf(action.fingerprint),
+          targets: action.plan.targets,
         });
       for (const refusal of result.refused)
         this.log(`policy refused ${action.plan.action} on pid ${refusal.pid}: ${refusal.reason}`);

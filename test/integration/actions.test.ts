@@ -7,14 +7,14 @@ import { after, describe, it } from 'node:test';
 import { executePlan } from '../../src/actions/execute.js';
 import { type ProcessIdentity, readExe, readLiveProcess } from '../../src/actions/identity.js';
 import type { ActionPlan } from '../../src/actions/plan.js';
-import { planFor } from '../../src/actions/plan.js';
+import { liveOwnerIn, planFor } from '../../src/actions/plan.js';
 import { checkTarget, policyContext } from '../../src/actions/policy.js';
 import { createProcessCollector } from '../../src/collectors/processes.js';
 import { defaultConfig } from '../../src/config/schema.js';
 import { LIVE_PATHS } from '../../src/host/paths.js';
 import type { Finding } from '../../src/rules/types.js';
 import { liveContext } from '../helpers/context.js';
-import { childrenOf, killAll, stateOf, waitUntil } from '../helpers/procs.js';
+import { childrenOf, killAll, spawnOrphanedStorm, stateOf, waitUntil } from '../helpers/procs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-actions-'));
 const children: ChildProcess[] = [];
@@ -217,11 +217,16 @@ describe('the other catalog actions', () => {
     }
   });
 
-  it('plans kill_matching for a storm, keeping the members a live process still owns', () => {
+  it('plans kill_matching for a storm, keeping the members a live process still owns', async () => {
+    // One member this test process owns, one orphaned (its parent exited): only the orphan is stopped.
+    const owned = start(['sleep', '603']);
+    const [orphan] = spawnOrphanedStorm(1, 1);
+    children.push({ pid: orphan } as ChildProcess);
+    await waitUntil(() => stateOf(orphan!) !== null && stateOf(owned.pid!) !== null, 'both members');
     const collector = createProcessCollector();
     const processes = collector.collect(liveContext(), { skip: () => {} });
-    const me = processes.find((p) => p.pid === process.pid)!;
-    const parent = processes.find((p) => p.pid === process.ppid)!;
+    const kept = processes.find((p) => p.pid === owned.pid)!;
+    const left = processes.find((p) => p.pid === orphan)!;
     const finding: Finding = {
       fingerprint: 'x|y',
       rule: 'ghost_process_storm',
@@ -230,20 +235,20 @@ describe('the other catalog actions', () => {
       scope: 'group',
       subject: 'y',
       summary: '8 identical',
-      pids: [me.pid, parent.pid],
+      pids: [kept.pid, left.pid],
       since: 0,
       suggest: ['kill_matching'],
       event: false,
     };
-    const storm = planFor(finding, 'kill_matching', processes, { liveOwner: (p) => p.pid === me.pid });
+    const storm = planFor(finding, 'kill_matching', processes, { liveOwner: liveOwnerIn(processes) });
     assert.deepEqual(
       storm?.targets.map((t) => t.pid),
-      [parent.pid],
+      [left.pid],
     );
     assert.deepEqual(
       storm?.kept.map((t) => t.pid),
-      [me.pid],
+      [kept.pid],
     );
-    assert.equal(storm?.command, `kill ${parent.pid}`);
+    assert.equal(storm?.command, `kill ${left.pid}`);
   });
 });
