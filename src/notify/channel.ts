@@ -5,6 +5,7 @@ import {
   andMore,
   digestResolved,
   digestTitle,
+  eased,
   escalated,
   type Language,
   lasted,
@@ -57,9 +58,9 @@ export interface ActionNote {
 
 /**
  * Why a finding is told as raised: it just fired; it still fires `renotify_after_secs` after it was last
- * told (a reminder); its severity rose above what was told (escalated).
+ * told (a reminder); its severity rose above what was told (escalated) or fell below it (eased).
  */
-export type RaiseReason = 'new' | 'reminder' | 'escalated';
+export type RaiseReason = 'new' | 'reminder' | 'escalated' | 'eased';
 
 export interface Notice {
   /** Unique per notice and channel: a receiver can drop a repeat (a crash between send and mark). */
@@ -166,10 +167,14 @@ export function noticeTitle(notice: Notice): string {
   return `${raisedTitle(first.severity, first.title, language)}${note ? ` (${note})` : ''}`;
 }
 
-/** "still firing after 2h" for a reminder, "escalated" for a rise in severity, null for a new finding. */
+/**
+ * "still firing after 2h" for a reminder, "escalated" for a rise in severity, "eased" for a fall, null for
+ * a new finding.
+ */
 export function raiseNote(notice: Notice, finding: Finding): string | null {
   if (notice.reason === 'reminder') return stillFiring(notice.at - finding.since, notice.language);
   if (notice.reason === 'escalated') return escalated(notice.language);
+  if (notice.reason === 'eased') return eased(notice.language);
   return null;
 }
 
@@ -235,7 +240,7 @@ export interface FindingRecord {
  * | `version` | 1 |
  * | `id` | unique per notice: drop a repeat you already saw |
  * | `kind` | `raised`, `resolved` or `digest` |
- * | `reason` | for `raised`: `new`, `reminder` (still firing after `renotify_after_secs`) or `escalated`; else null |
+ * | `reason` | for `raised`: `new`, `reminder` (still firing after `renotify_after_secs`), `escalated` (its severity rose) or `eased` (it fell); else null |
  * | `host` | the machine's host name |
  * | `at` | when vigil decided to tell (ms since the epoch) |
  * | `language` | `en` or `fr`: the language of `title`, `text` and `severityName` |

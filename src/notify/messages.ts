@@ -66,6 +66,11 @@ export function escalated(language: Language): string {
   return language === 'fr' ? 'aggravée' : 'escalated';
 }
 
+/** A finding notified again because its severity fell: "eased" / "atténuée". */
+export function eased(language: Language): string {
+  return language === 'fr' ? 'atténuée' : 'eased';
+}
+
 /** How long a resolved finding lasted: "lasted 12m" / "a duré 12 min". */
 export function lasted(forMs: number, language: Language): string {
   return language === 'fr' ? `a duré ${duration(forMs, language)}` : `lasted ${duration(forMs, language)}`;

@@ -26,8 +26,11 @@ import { createWebhookChannel, fetchPost, webhookTarget } from './webhook.js';
  * Hygiene, per fingerprint:
  * - **Dedupe.** A finding is told when it is raised; while it keeps firing it is not told again…
  * - **Re-notify** …until `renotify_after_secs` passed since it was last told (a reminder, "still firing
- *   after 1h"); 0 turns reminders off. A finding whose severity rises above what was told is told again
- *   at once ("escalated").
+ *   after 1h"); 0 turns reminders off. A finding whose severity changes is told again at once, with the
+ *   summary it has now: "escalated" when it rises ("8 still have a live owner" at medium becomes "all 8
+ *   orphaned" at high when their agent dies), "eased" when it falls. A severity told less than
+ *   {@link FLAP_MS} ago is not told again on the way back (a group hovering at a threshold); a rise
+ *   above every severity told so far always is.
  * - **Digest.** When more than {@link DIGEST_AFTER} notices would reach one channel in one call, that
  *   channel gets one digest listing them all (most severe first) instead.
  * - **Resolve.** A finding that clears is told as resolved — only if it had been told (and to the
@@ -54,6 +57,8 @@ export const DIGEST_AFTER = 5;
 const MAX_TOLD = 10_000;
 /** Event fingerprints remembered to tell each once. */
 const MAX_EVENTS = 2_000;
+/** A finding coming back within this long to a severity already told is flapping: not told again. */
+export const FLAP_MS = 10 * 60_000;
 /** How long `close()` waits for pop-ups still on their way. */
 const CLOSE_WAIT_MS = 1500;
 
@@ -107,8 +112,14 @@ export interface NotifierStatus {
 interface Told {
   /** When it was last told (or taken as told). */
   at: number;
-  /** The highest severity told: decides escalation and which channels hear the resolve. */
+  /** The highest severity told: decides which channels hear the resolve. */
   severity: Severity;
+  /** The severity it had when last looked at: a change from it is told. */
+  current: Severity;
+  /** When each severity was last told (for the flap guard). */
+  toldAt: Partial<Record<Severity, number>>;
+  /** The severity of the last notice told: a change is "escalated" above it, "eased" below it. */
+  lastSeverity: Severity;
   /** The latest version seen (the resolve shows its summary). */
   finding: Finding;
 }
@@ -295,12 +306,26 @@ export class Notifier {
     const seen = new Set<string>();
     const stillFiring = (finding: Finding, told: Told) => {
       told.finding = finding;
-      if (severityRank(finding.severity) > severityRank(told.severity)) {
-        told.severity = finding.severity;
+      const severity = finding.severity;
+      const changed = severity !== told.current;
+      told.current = severity;
+      if (changed) {
+        const rank = severityRank(severity);
+        const peak = rank > severityRank(told.severity);
+        const lastTold = told.toldAt[severity];
+        if (peak || lastTold === undefined || now - lastTold >= FLAP_MS) {
+          if (peak) told.severity = severity;
+          told.at = now;
+          told.toldAt[severity] = now;
+          tell.push({ finding, reason: rank > severityRank(told.lastSeverity) ? 'escalated' : 'eased' });
+          told.lastSeverity = severity;
+          return;
+        }
+      }
+      if (renotifyMs > 0 && now - told.at >= renotifyMs) {
         told.at = now;
-        tell.push({ finding, reason: 'escalated' });
-      } else if (renotifyMs > 0 && now - told.at >= renotifyMs) {
-        told.at = now;
+        told.toldAt[severity] = now;
+        told.lastSeverity = severity;
         tell.push({ finding, reason: 'reminder' });
       }
     };
@@ -341,7 +366,15 @@ export class Notifier {
   }
 
   private remember(finding: Finding, now: number): void {
-    this.told.set(finding.fingerprint, { at: now, severity: finding.severity, finding });
+    const severity = finding.severity;
+    this.told.set(finding.fingerprint, {
+      at: now,
+      severity,
+      current: severity,
+      lastSeverity: severity,
+      toldAt: { [severity]: now },
+      finding,
+    });
     if (this.told.size > MAX_TOLD) this.told.delete(this.told.keys().next().value!);
   }
 
