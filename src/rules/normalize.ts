@@ -75,6 +75,11 @@ interface LauncherSpec {
   readonly shell?: boolean;
   /** The target is a package spec or image, not a path (`@scope/name@1.2`, `mcp/fetch:latest`). */
   readonly packages?: boolean;
+  /**
+   * A package or script runner: it starts its target as a child process and waits for it (`npx`, `npm
+   * exec`, `uvx`, `uv run`, `pipx run`, `pnpm dlx`), so the memory is in that child (see `isRunner`).
+   */
+  readonly runner?: boolean;
 }
 
 const set = (...values: string[]): ReadonlySet<string> => new Set(values);
@@ -177,6 +182,8 @@ const DOCKER_VALUE_FLAGS = set(
   '--userns',
   '--group-add',
 );
+/** A shell's `-c` (also bundled, `-lc`, `-ic`): the command string is the first operand after it. */
+const SHELL_COMMAND_FLAG = /^-[a-z]*c[a-z]*$/;
 const SHELL: LauncherSpec = { via: [[]], shell: true, valueFlags: set('-o', '+o', '-O', '+O') };
 const DOCKER: LauncherSpec = {
   via: [['run'], ['container', 'run']],
@@ -221,9 +228,18 @@ const LAUNCHERS: ReadonlyMap<string, LauncherSpec> = new Map<string, LauncherSpe
       targetFlags: set('-jar', '-m', '--module'),
     },
   ],
-  ['npx', { via: [[]], valueFlags: NPX_VALUE_FLAGS, codeFlags: set('-c', '--call'), packages: true }],
-  ['pnpx', { via: [[]], valueFlags: NPX_VALUE_FLAGS, packages: true }],
-  ['bunx', { via: [[]], valueFlags: NPX_VALUE_FLAGS, packages: true }],
+  [
+    'npx',
+    {
+      via: [[]],
+      valueFlags: NPX_VALUE_FLAGS,
+      codeFlags: set('-c', '--call'),
+      packages: true,
+      runner: true,
+    },
+  ],
+  ['pnpx', { via: [[]], valueFlags: NPX_VALUE_FLAGS, packages: true, runner: true }],
+  ['bunx', { via: [[]], valueFlags: NPX_VALUE_FLAGS, packages: true, runner: true }],
   [
     'npm',
     {
@@ -231,17 +247,37 @@ const LAUNCHERS: ReadonlyMap<string, LauncherSpec> = new Map<string, LauncherSpe
       valueFlags: NPX_VALUE_FLAGS,
       codeFlags: set('-c', '--call'),
       packages: true,
+      runner: true,
     },
   ],
-  ['pnpm', { via: [['dlx'], ['exec'], ['run'], []], valueFlags: NPX_VALUE_FLAGS, packages: true }],
-  ['yarn', { via: [['dlx'], ['exec'], ['run'], []], valueFlags: NPX_VALUE_FLAGS, packages: true }],
-  ['uvx', { via: [[]], valueFlags: UV_VALUE_FLAGS, packages: true }],
-  ['uv', { via: [['run'], ['tool', 'run'], ['tool', 'uvx']], valueFlags: UV_VALUE_FLAGS, packages: true }],
+  [
+    'pnpm',
+    { via: [['dlx'], ['exec'], ['run'], []], valueFlags: NPX_VALUE_FLAGS, packages: true, runner: true },
+  ],
+  [
+    'yarn',
+    { via: [['dlx'], ['exec'], ['run'], []], valueFlags: NPX_VALUE_FLAGS, packages: true, runner: true },
+  ],
+  ['uvx', { via: [[]], valueFlags: UV_VALUE_FLAGS, packages: true, runner: true }],
+  [
+    'uv',
+    {
+      via: [['run'], ['tool', 'run'], ['tool', 'uvx']],
+      valueFlags: UV_VALUE_FLAGS,
+      packages: true,
+      runner: true,
+    },
+  ],
   [
     'pipx',
-    { via: [['run']], valueFlags: set('--spec', '--python', '--pip-args', '--index-url'), packages: true },
+    {
+      via: [['run']],
+      valueFlags: set('--spec', '--python', '--pip-args', '--index-url'),
+      packages: true,
+      runner: true,
+    },
   ],
-  ['poetry', { via: [['run']], valueFlags: set('-C', '--directory', '-P', '--project') }],
+  ['poetry', { via: [['run']], valueFlags: set('-C', '--directory', '-P', '--project'), runner: true }],
   ['bundle', { via: [['exec']] }],
   ['docker', DOCKER],
   ['podman', DOCKER],
@@ -270,13 +306,19 @@ export interface Invocation {
   readonly target: string | null;
   /** True when `target` is a package spec or container image rather than a path or module. */
   readonly targetIsPackage: boolean;
+  /**
+   * True for a runner that starts its target as a child and waits for it: `npx`, `npm exec`, `npm run`,
+   * `pnpm dlx`, `yarn dlx`, `bunx`, `uvx`, `uv run`, `uv tool run`, `pipx run`, `poetry run`, and npm's own
+   * `node …/npx-cli.js` (`npm-cli.js exec`) when it did not rewrite its title.
+   */
+  readonly runner: boolean;
 }
 
 /** Parses argv[0] and, for a known interpreter or runner, the target it runs. */
 export function invocationOf(argv: readonly string[]): Invocation {
   const words = effectiveArgv(argv);
   if (words.length === 0)
-    return { argv: words, exe: '', interpreter: '', target: null, targetIsPackage: false };
+    return { argv: words, exe: '', interpreter: '', target: null, targetIsPackage: false, runner: false };
   const exe = basename(words[0]!);
   const interpreter = canonicalProgram(exe);
   const spec = LAUNCHERS.get(interpreter);
@@ -293,7 +335,28 @@ export function invocationOf(argv: readonly string[]): Invocation {
     interpreter,
     target,
     targetIsPackage: target !== null && spec?.packages === true,
+    runner: target !== null && (spec?.runner === true || isNpmScript(target, words)),
   };
+}
+
+/** `node …/npm/bin/npx-cli.js pkg`, `node …/npm/bin/npm-cli.js exec pkg`: npm running a package untitled. */
+function isNpmScript(target: string, words: readonly string[]): boolean {
+  if (target.endsWith('/npx-cli.js')) return true;
+  if (!target.endsWith('/npm-cli.js')) return false;
+  const at = words.indexOf(target);
+  return at >= 0 && ['exec', 'x', 'run', 'run-script'].includes(words[at + 1] ?? '');
+}
+
+/** True when argv is a package or script runner that starts what it runs as a child (see `Invocation.runner`). */
+export function isRunner(argv: readonly string[]): boolean {
+  return invocationOf(argv).runner;
+}
+
+/** True when argv is a shell running a command string: `sh -c "…"`, `bash -c -l "…"`. */
+export function isShellCommand(argv: readonly string[]): boolean {
+  const words = effectiveArgv(argv);
+  if (words.length < 3 || LAUNCHERS.get(canonicalProgram(words[0]!))?.shell !== true) return false;
+  return words.some((w, i) => i > 0 && SHELL_COMMAND_FLAG.test(w));
 }
 
 function findTarget(words: readonly string[], spec: LauncherSpec): string | null {
@@ -306,9 +369,12 @@ function findTarget(words: readonly string[], spec: LauncherSpec): string | null
         afterDashes = true;
         continue;
       }
-      if (spec.shell === true && /^-[a-z]*c[a-z]*$/.test(word)) {
+      if (spec.shell === true && SHELL_COMMAND_FLAG.test(word)) {
         // `sh -c "FOO=1 exec vite --port 3000"`: the program is the first word that is not an assignment.
-        const command = words[i + 1] ?? '';
+        // Options may come between `-c` and the command string (`bash -c -l "…"`, as agent tool shells run).
+        let next = i + 1;
+        while (next < words.length && /^[-+]/.test(words[next]!)) next++;
+        const command = words[next] ?? '';
         const first = command
           .trim()
           .split(/\s+/)
@@ -437,6 +503,11 @@ const HOST_PORT =
 const HEX = /(?<![0-9A-Za-z])(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}(?![0-9A-Za-z])/g;
 /** Unix time in seconds or milliseconds between 2001 and 2033 standing alone. */
 const EPOCH = /(?<![0-9A-Za-z.])1\d{9}(?:\d{3})?(?![0-9A-Za-z.])/g;
+/**
+ * A short random word glued to a time: `snapshot-bash-1752002412283-omkv1o.sh`, the shell snapshot an agent
+ * CLI's tool shells source (one per agent session, so the same command from two sessions stays one group).
+ */
+const TIME_SUFFIX = /<time>-[A-Za-z0-9]{4,12}(?![A-Za-z0-9])/g;
 
 /** Masks the volatile parts of one value (a positional argument or the part after `--flag=`). */
 export function maskValue(value: string): string {
@@ -452,6 +523,7 @@ export function maskValue(value: string): string {
   s = s.replace(DATE_TIME, '<time>');
   if (s.includes(':')) s = s.replace(HOST_PORT, '$1:<port>');
   s = s.replace(EPOCH, '<time>');
+  if (s.includes('<time>-')) s = s.replace(TIME_SUFFIX, '<time>-<id>');
   return s;
 }
 
@@ -579,11 +651,23 @@ function normalizedWords(words: readonly string[]): string[] {
   const shell = LAUNCHERS.get(program)?.shell === true;
   const out: string[] = [program];
   let pending: FlagCategory | null = null;
+  // After a shell's `-c`, the first operand is the command string (`bash -c -l "…"` puts options between).
+  let command = false;
   for (let i = 1; i < words.length; i++) {
     const word = words[i]!;
-    if (shell && /^-[a-z]*c[a-z]*$/.test(words[i - 1]!)) {
+    if (command && !/^[-+]/.test(word)) {
       // `sh -c "vite --port 3000"`: the command string is a command line of its own.
+      command = false;
       out.push(normalizedWords(word.trim().split(/\s+/)).join(' '));
+      continue;
+    }
+    if (shell && !command && SHELL_COMMAND_FLAG.test(word)) {
+      command = true;
+      out.push(word);
+      continue;
+    }
+    if (command) {
+      out.push(word);
       continue;
     }
     if (pending !== null) {

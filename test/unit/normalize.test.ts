@@ -5,6 +5,8 @@ import {
   displayName,
   groupKeyOf,
   invocationOf,
+  isRunner,
+  isShellCommand,
   normalizeCmdline,
   programName,
 } from '../../src/rules/normalize.js';
@@ -292,5 +294,89 @@ describe('short names for groups', () => {
     assert.equal(target('docker run -d -p 8080:80 -v /data:/data --name web nginx:1.27'), 'nginx:1.27');
     assert.equal(programName(invocationOf(words('docker run -d --name web nginx:1.27'))), 'nginx');
     assert.equal(target('/usr/share/code/code /home/dev/projects/my-mcp'), null);
+  });
+});
+
+describe('what agents leave behind, grouped and told apart', () => {
+  /** An agent CLI's tool shell: `bash -c -l "source <snapshot> && eval '<cmd>' …"`, as claude runs them. */
+  const toolShell = (session: string, cwdFile: string) => [
+    '/bin/bash',
+    '-c',
+    '-l',
+    `source /home/dev/.claude/shell-snapshots/snapshot-bash-${session}.sh && eval 'npm run dev' \\< /dev/null && pwd -P >| /tmp/claude-${cwdFile}-cwd`,
+  ];
+
+  it('groups the same tool shell command from two agent sessions, whose snapshot files differ', () => {
+    const keys = distinct([
+      toolShell('1752002412283-omkv1o', 'f6a3'),
+      toolShell('1752002412283-omkv1o', '9c01'),
+      toolShell('1752003518004-q3zr8k', '5e7d'),
+    ]);
+    assert.equal(keys.size, 1, [...keys].join('\n'));
+    assert.match(
+      [...keys][0]!,
+      /^bash -c -l source \/home\/dev\/\.claude\/shell-snapshots\/snapshot-bash-<time>-<id>\.sh /,
+    );
+  });
+
+  it('reads the command string of `bash -c -l`, not the option after -c', () => {
+    assert.equal(invocationOf(toolShell('1752002412283-omkv1o', 'f6a3')).target, 'source');
+    assert.equal(normalizeCmdline(['sh', '-c', '-e', 'vite --port 3000']), 'sh -c -e vite --port <port>');
+    assert.equal(isShellCommand(['sh', '-c', 'mcp-server-fetch']), true);
+    assert.equal(isShellCommand(['bash', 'script.sh']), false);
+  });
+
+  it('groups subagents resuming different sessions, apart from fresh ones', () => {
+    const subagent = (...extra: string[]) => [
+      'claude',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--model',
+      'claude-sonnet-4-5',
+      ...extra,
+      '--setting-sources',
+      '',
+      '--permission-mode',
+      'default',
+    ];
+    const keys = distinct([
+      subagent('--resume', '4bc1f741-a4d0-420e-bb60-bf447585fb0a'),
+      subagent('--resume', '50017b47-a4d0-420e-bb60-bf447585fb0a'),
+      subagent(),
+    ]);
+    assert.equal(keys.size, 2);
+  });
+
+  it('knows the runners that start what they run as a child, and the interpreters that do not', () => {
+    const runners = [
+      'npx -y @modelcontextprotocol/server-github',
+      'npm exec @modelcontextprotocol/server-github',
+      'npm run dev',
+      'pnpm dlx @playwright/mcp@latest',
+      'bunx @upstash/context7-mcp',
+      'uvx --python 3.13 chroma-mcp --client-type persistent',
+      'uv run server.py',
+      'uv tool run mcp-server-time',
+      'pipx run mcp-server-fetch',
+      'poetry run python app.py',
+      '/usr/bin/node /usr/lib/node_modules/npm/bin/npx-cli.js -y @modelcontextprotocol/server-filesystem /home/dev',
+      '/usr/bin/node /usr/lib/node_modules/npm/bin/npm-cli.js exec --yes -- @modelcontextprotocol/server-filesystem',
+    ];
+    for (const cmd of runners) assert.equal(isRunner(words(cmd)), true, cmd);
+    assert.equal(
+      isRunner(['npm exec @modelcontextprotocol/server-github', '', '']),
+      true,
+      'a rewritten title',
+    );
+    const others = [
+      'node server.js',
+      'bun server.ts',
+      'python3 -m mcp_server_fetch',
+      'uv pip install mcp',
+      'npx',
+      '/usr/bin/node /usr/lib/node_modules/npm/bin/npm-cli.js install',
+    ];
+    for (const cmd of others) assert.equal(isRunner(words(cmd)), false, cmd);
   });
 });
