@@ -55,6 +55,8 @@ export const PROCESS_FIELDS = {
   cpu_percent: 'double',
   rss_bytes: 'double',
   rss_percent: 'double',
+  /** Memory out in swap (`VmSwap`); -1 when unknown. */
+  swap_bytes: 'double',
   threads: 'double',
   kind: 'string',
   kind_label: 'string',
@@ -62,6 +64,13 @@ export const PROCESS_FIELDS = {
   orphan: 'bool',
   orphan_reason: 'string',
   original_parent: 'string',
+  /**
+   * The runner (`npx`, `npm exec`, `uvx`, `uv run` …) this process was started through, by pid: the
+   * outermost one below its owner, with any `sh -c` between; -1 when none. Killing both frees it all.
+   */
+  wrapper_pid: 'double',
+  /** For a runner (or a shell between a runner and its server): the server it runs, by pid; -1 when none. */
+  wrapped_pid: 'double',
   tty: 'string',
   cgroup: 'string',
   system_service: 'bool',
@@ -83,19 +92,47 @@ export const GROUP_FIELDS = {
   count: 'double',
   rss_bytes: 'double',
   rss_percent: 'double',
+  /** The members' memory out in swap (members whose swap is unknown count 0). */
+  swap_bytes: 'double',
+  /**
+   * What the group holds: resident plus swapped out. A storm paged out to swap keeps its size here
+   * while its RSS falls to almost nothing.
+   */
+  mem_bytes: 'double',
+  /** mem_bytes as a share of MemTotal. */
+  mem_percent: 'double',
   cpu_percent: 'double',
   /** Members whose parent died. */
   orphans: 'double',
   /** Members whose live parent is an agent CLI or editor (or node & co. running MCP/language servers). */
   agent_related: 'double',
-  /** Orphans, plus every copy beyond the first under one agent parent: what a ghost storm counts. */
+  /**
+   * Orphans, plus every copy beyond the first under one agent parent: what a ghost storm counts. Runners
+   * carrying a server (`wrapped_pid`) are counted through their server, not in their own group.
+   */
   suspects: 'double',
+  /** Members started through a runner (npx, uvx …; see `proc.wrapper_pid`): one runner each. */
+  wrappers: 'double',
+  /** Members whose parent is a container runtime: its shim or monitor (containerd-shim, conmon), or runc. */
+  supervised: 'double',
   live_owners: 'double',
   parents: 'double',
   kind: 'string',
   kind_label: 'string',
   kind_plural: 'string',
   own: 'bool',
+  /**
+   * Who left the group (see rules/attribution.ts), for groups with orphans or duplicates under an agent
+   * ('' and -1 for the others): the program that started it (`claude`), the session id on its command
+   * line, the members' directory (`~/src/foo`), seconds since vigil saw that owner die (-1: still running,
+   * or gone before vigil was watching), and all of it as one phrase, `left by claude (in ~/src/foo, 40 min
+   * ago)`.
+   */
+  left_by: 'string',
+  session: 'string',
+  cwd: 'string',
+  owner_gone_secs: 'double',
+  attribution: 'string',
 } as const satisfies Schema;
 
 export const DISK_FIELDS = {

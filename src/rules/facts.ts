@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
+import { Attributor, NO_ATTRIBUTION } from './attribution.js';
 import { Baselines, hourOf } from './baseline.js';
 import { classify, type KindPattern } from './classify.js';
 import type { FactSet, Subject } from './engine.js';
@@ -24,8 +25,8 @@ import type {
   SystemFacts,
 } from './facts-schema.js';
 import { globMatcher } from './glob.js';
-import { identityOf, isAdopter, Lineage, shortName } from './lineage.js';
-import { displayName, groupKeyOf } from './normalize.js';
+import { identityOf, isContainerRuntime, Lineage, shortName } from './lineage.js';
+import { displayName, groupKeyOf, isRunner, isShellCommand } from './normalize.js';
 import { oomKillsFromJournal } from './oom.js';
 import { assessLeak, DEFAULT_LEAK_POLICY, SeriesRing, timeToExhaustionSecs } from './trend.js';
 
@@ -45,9 +46,16 @@ export function sensorKind(chip: string): 'cpu' | 'gpu' | 'disk' | 'other' {
   return 'other';
 }
 
-const AGENT_PARENT_KINDS = new Set(['agent-cli', 'editor']);
 const AGENT_PARENT_COMMS = new Set(['node', 'bun', 'deno', 'npx', 'uv', 'uvx']);
 const SERVER_KINDS = new Set(['mcp-server', 'language-server']);
+/**
+ * What an agent CLI, an editor or a runtime starts for its user and should start once: servers, dev
+ * servers and agents (subagents). An editor's own helpers (extension hosts, renderers, the shells of its
+ * terminals) are many by design and not counted.
+ */
+const STARTED_ONCE_KINDS = new Set(['mcp-server', 'language-server', 'dev-server', 'agent-cli']);
+/** Process facts while the cycle's judgement still completes them (see `judgeTogether`). */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 const MIN_LEAK_RSS_BYTES = Math.min(...DEFAULT_LEAK_POLICY.map((p) => p.minGrowthBytes));
 
 export interface FactBuilderOptions {
@@ -59,6 +67,8 @@ export interface FactBuilderOptions {
   readonly learnBaselines?: boolean;
   /** Keep RSS rings for the leak test (the daemon does; a single look has no history). */
   readonly trackLeaks?: boolean;
+  /** Directory holding `passwd`, for the home directories attribution writes as `~` (default /etc). */
+  readonly etc?: string;
 }
 
 /**
@@ -69,17 +79,24 @@ export interface FactBuilderOptions {
  */
 export class FactBuilder {
   readonly lineage: Lineage;
+  private readonly attributor: Attributor;
   baselines = new Baselines();
   private readonly rings = new Map<string, SeriesRing>();
   private readonly kindCache = new Map<
     string,
-    { kind: string; label: string; groupKey: string; name: string }
+    { kind: string; label: string; groupKey: string; name: string; runner: boolean; shell: boolean }
   >();
   private cycle = 0;
   private readonly ringSeen = new Map<string, number>();
+  /**
+   * This cycle's owner of each grouped process started through a runner (npx, uvx …): the runner's
+   * parent, by pid. A process not in it is owned by its parent.
+   */
+  private readonly ownerPid = new Map<number, number>();
 
   constructor(private readonly options: FactBuilderOptions) {
     this.lineage = new Lineage(options.procfs);
+    this.attributor = new Attributor({ procfs: options.procfs, etc: options.etc ?? '/etc' });
   }
 
   build(snapshot: Snapshot, config: Config, monoMs: number = snapshot.takenAt): FactSet {
@@ -89,7 +106,7 @@ export class FactBuilder {
     const ignored = globMatcher(config.allowlist.ignore_commands);
     const processes = snapshot.processes ?? [];
     const byPid = new Map(processes.map((p) => [p.pid, p]));
-    this.lineage.observe(processes, byPid);
+    this.lineage.observe(processes, byPid, now);
 
     const memTotal = snapshot.memory?.totalBytes ?? 0;
     const memAvailable = snapshot.memory?.availableBytes ?? 0;
@@ -109,13 +126,16 @@ export class FactBuilder {
 
     const processSubjects: Subject[] = [];
     const groups = new Map<string, { members: ProcessSample[]; facts: ProcessFacts[] }>();
+    const factsByPid = new Map<number, Mutable<ProcessFacts>>();
+    const detached = new Set<number>();
     for (const p of processes) {
       const meta = this.metaOf(p);
       if (ignored(p.comm, shortName(p), p.cmdline)) continue;
       const orphan = this.lineage.orphanhood(p, byPid);
+      if (orphan.detached) detached.add(p.pid);
       const z = zombies.get(p.pid);
       const leak = this.leakOf(p, monoMs, memAvailable);
-      const facts: ProcessFacts = {
+      const facts: Mutable<ProcessFacts> = {
         pid: p.pid,
         ppid: p.ppid,
         pgid: p.pgid,
@@ -130,6 +150,7 @@ export class FactBuilder {
         cpu_percent: p.cpuPercent ?? 0,
         rss_bytes: p.rssBytes,
         rss_percent: memTotal > 0 ? (p.rssBytes / memTotal) * 100 : 0,
+        swap_bytes: p.swapBytes ?? -1,
         threads: p.threads,
         kind: meta.kind,
         kind_label: meta.label,
@@ -137,6 +158,8 @@ export class FactBuilder {
         orphan: orphan.orphan,
         orphan_reason: orphan.reason,
         original_parent: orphan.originalParent,
+        wrapper_pid: -1,
+        wrapped_pid: -1,
         tty: p.tty ?? '',
         cgroup: p.cgroup ?? '',
         system_service: (p.cgroup ?? '').startsWith('/system.slice/'),
@@ -151,6 +174,7 @@ export class FactBuilder {
         pids: [p.pid],
         facts,
       });
+      factsByPid.set(p.pid, facts);
       if (p.kernelThread || p.state === 'Z' || p.argv.length === 0) continue;
       const key = `${p.uid}|${meta.groupKey}`;
       const group = groups.get(key) ?? { members: [], facts: [] };
@@ -159,12 +183,22 @@ export class FactBuilder {
       groups.set(key, group);
     }
     if (this.options.trackLeaks) this.pruneRings();
+    this.judgeTogether(groups, factsByPid, detached, byPid);
 
     const groupSubjects: Subject[] = [];
     for (const [key, { members, facts }] of groups) {
       if (members.length < 2) continue;
-      groupSubjects.push(this.groupSubject(key, members, facts, byPid, memTotal));
+      groupSubjects.push(
+        this.attributed(
+          this.groupSubject(key, members, facts, byPid, memTotal),
+          members,
+          factsByPid,
+          byPid,
+          now,
+        ),
+      );
     }
+    this.attributor.endCycle();
 
     if (this.options.learnBaselines) {
       const hour = hourOf(now);
@@ -289,7 +323,14 @@ export class FactBuilder {
   }
 
   /** Kind, group key and name depend only on the argv: computed once per process identity. */
-  metaOf(p: ProcessSample): { kind: string; label: string; groupKey: string; name: string } {
+  metaOf(p: ProcessSample): {
+    kind: string;
+    label: string;
+    groupKey: string;
+    name: string;
+    runner: boolean;
+    shell: boolean;
+  } {
     const id = `${identityOf(p)}:${p.comm}`;
     let meta = this.kindCache.get(id);
     if (!meta) {
@@ -299,6 +340,8 @@ export class FactBuilder {
         label: kind?.label ?? '',
         groupKey: groupKeyOf(p),
         name: p.argv.length > 0 ? displayName(p.argv) || p.comm : p.comm,
+        runner: isRunner(p.argv),
+        shell: isShellCommand(p.argv),
       };
       this.kindCache.set(id, meta);
     }
@@ -363,8 +406,12 @@ export class FactBuilder {
     memTotal: number,
   ): Subject {
     let rss = 0;
+    let swap = 0;
     let cpu = 0;
     let orphans = 0;
+    let orphanSuspects = 0;
+    let wrappers = 0;
+    let supervised = 0;
     let liveOwners = 0;
     const parents = new Set<number>();
     const kinds = new Map<string, { count: number; label: string }>();
@@ -374,14 +421,24 @@ export class FactBuilder {
     members.forEach((p, i) => {
       const f = facts[i]!;
       rss += p.rssBytes;
+      swap += p.swapBytes ?? 0;
       cpu += p.cpuPercent ?? 0;
-      parents.add(p.ppid);
-      const parent = byPid.get(p.ppid);
-      if (f.orphan) orphans++;
-      else if (parent && !isAdopter(parent) && this.isAgentBorn(f, parent)) {
-        agentBorn.set(p.ppid, (agentBorn.get(p.ppid) ?? 0) + 1);
+      // Through a runner (npx, uvx …), whoever started the runner; the runner is counted with its server.
+      const ownerPid = this.ownerPid.get(p.pid) ?? p.ppid;
+      parents.add(ownerPid);
+      const parent = byPid.get(ownerPid);
+      const live = parent !== undefined && !this.lineage.isReaper(parent);
+      const carrier = f.wrapped_pid >= 0;
+      if (f.wrapper_pid >= 0) wrappers++;
+      const actual = byPid.get(p.ppid);
+      if (actual && isContainerRuntime(actual)) supervised++;
+      if (f.orphan) {
+        orphans++;
+        if (!carrier) orphanSuspects++;
+      } else if (live && parent && !carrier && this.isAgentBorn(f, parent)) {
+        agentBorn.set(ownerPid, (agentBorn.get(ownerPid) ?? 0) + 1);
       }
-      if (parent && !isAdopter(parent)) liveOwners++;
+      if (live && !f.orphan) liveOwners++;
       const k = kinds.get(f.kind) ?? { count: 0, label: f.kind_label };
       k.count++;
       kinds.set(f.kind, k);
@@ -392,7 +449,9 @@ export class FactBuilder {
       agentRelated += count;
       duplicatesUnderAgents += count - 1;
     }
-    const suspects = orphans + duplicatesUnderAgents;
+    const suspects = orphanSuspects + duplicatesUnderAgents;
+    // A pool whose master is one of the copies (gunicorn's workers keep its argv) has one parent outside.
+    for (const p of members) parents.delete(p.pid);
     const [kind, { label }] = [...kinds.entries()].sort((a, b) => b[1].count - a[1].count)[0]!;
     const first = members[0]!;
     const group: GroupFacts = {
@@ -403,16 +462,22 @@ export class FactBuilder {
       count: members.length,
       rss_bytes: rss,
       rss_percent: memTotal > 0 ? (rss / memTotal) * 100 : 0,
+      swap_bytes: swap,
+      mem_bytes: rss + swap,
+      mem_percent: memTotal > 0 ? ((rss + swap) / memTotal) * 100 : 0,
       cpu_percent: cpu,
       orphans,
       agent_related: agentRelated,
       suspects,
+      wrappers,
+      supervised,
       live_owners: liveOwners,
       parents: parents.size,
       kind,
       kind_label: label,
       kind_plural: label ? `${label}s` : 'processes',
       own: first.uid === this.options.uid,
+      ...NO_ATTRIBUTION,
     };
     return {
       key,
@@ -422,11 +487,116 @@ export class FactBuilder {
     };
   }
 
-  /** Born of an agent CLI or an editor, or of a runtime (node, bun, uv…) starting MCP or language servers. */
+  /**
+   * Says who left a candidate group (orphans, or duplicates under an agent) behind: see attribution.ts.
+   * Other groups are left as they are, so working directories are read for candidates' members only.
+   */
+  private attributed(
+    subject: Subject,
+    members: readonly ProcessSample[],
+    factsByPid: ReadonlyMap<number, ProcessFacts>,
+    byPid: ReadonlyMap<number, ProcessSample>,
+    now: number,
+  ): Subject {
+    const group = subject.facts as GroupFacts;
+    if (group.orphans === 0 && group.suspects === 0) return subject;
+    const attribution = this.attributor.attribute(members, {
+      byPid,
+      lineage: this.lineage,
+      kindOf: (p) => this.metaOf(p).kind,
+      orphan: (p) => factsByPid.get(p.pid)?.orphan ?? this.lineage.orphanhood(p, byPid).orphan,
+      isReaper: (p) => this.lineage.isReaper(p),
+      now,
+    });
+    return { ...subject, facts: { ...group, ...attribution } };
+  }
+
+  /**
+   * Started for its user by a live agent CLI (anything), an editor (servers and agents, not its own
+   * helpers), or a runtime (node, bun, uv …) starting servers and agents: the copies such an owner should
+   * start once. Agent subagents under a worker daemon (`bun worker-service.cjs` and its `claude
+   * --resume …` children) are the last case.
+   */
   private isAgentBorn(facts: ProcessFacts, parent: ProcessSample): boolean {
     const parentKind = this.metaOf(parent).kind;
-    if (AGENT_PARENT_KINDS.has(parentKind)) return true;
-    return AGENT_PARENT_COMMS.has(parent.comm) && SERVER_KINDS.has(facts.kind);
+    if (parentKind === 'agent-cli') return true;
+    if (parentKind === 'editor') return STARTED_ONCE_KINDS.has(facts.kind);
+    return (
+      AGENT_PARENT_COMMS.has(parent.comm) && (SERVER_KINDS.has(facts.kind) || facts.kind === 'agent-cli')
+    );
+  }
+
+  /**
+   * What one process cannot say alone, judged over the cycle's groups (members of groups of two or more):
+   *
+   * - Identical siblings: a process adopted with nothing of its own to say it was left behind (`detached`:
+   *   its session gone, stdin on /dev/null) looks like a daemon; two or more identical ones adopted alike
+   *   are a storm left behind, not daemons (a daemon runs once), and become orphans.
+   * - Runners: a server started through `npx`, `npm exec`, `uvx`, `uv run` … (with `sh -c` between) has
+   *   its runner as parent, alive, while the runner is what was orphaned. The server is owned by whoever
+   *   started the runner, is an orphan when the runner is one, and records the runner (`wrapper_pid`);
+   *   the runner and the shims between record the server (`wrapped_pid`) and are counted through it.
+   */
+  private judgeTogether(
+    groups: ReadonlyMap<string, { members: ProcessSample[]; facts: ProcessFacts[] }>,
+    factsByPid: ReadonlyMap<number, Mutable<ProcessFacts>>,
+    detached: ReadonlySet<number>,
+    byPid: ReadonlyMap<number, ProcessSample>,
+  ): void {
+    this.ownerPid.clear();
+    for (const { members, facts } of groups.values()) {
+      if (members.length < 2 || detached.size === 0) continue;
+      const alike = facts.flatMap((f) => (detached.has(f.pid) ? (factsByPid.get(f.pid) ?? []) : []));
+      if (alike.length < 2) continue;
+      for (const f of alike) {
+        f.orphan = true;
+        f.orphan_reason = `${f.orphan_reason}, like ${alike.length - 1} identical ${alike.length === 2 ? 'copy' : 'copies'}: left behind, not a daemon`;
+      }
+    }
+    for (const { members } of groups.values()) {
+      if (members.length < 2) continue;
+      for (const p of members) {
+        if (this.chainLink(p, byPid)) continue;
+        const chain = this.runnerChain(p, byPid);
+        if (chain.length === 0) continue;
+        const runner = chain[chain.length - 1]!;
+        const server = factsByPid.get(p.pid);
+        if (!server) continue;
+        server.wrapper_pid = runner.pid;
+        for (const link of chain) {
+          const f = factsByPid.get(link.pid);
+          if (f && f.wrapped_pid < 0) f.wrapped_pid = p.pid;
+        }
+        this.ownerPid.set(p.pid, runner.ppid);
+        const wrapper = factsByPid.get(runner.pid);
+        if (wrapper?.orphan && !server.orphan) {
+          server.orphan = true;
+          server.orphan_reason = `its runner ${wrapper.name} (pid ${runner.pid}) was left behind: ${wrapper.orphan_reason}`;
+          server.original_parent = wrapper.original_parent;
+        }
+      }
+    }
+  }
+
+  /** A runner, or a shell running a command for a runner (`npm exec` → `sh -c mcp-server-x` → node). */
+  private chainLink(p: ProcessSample, byPid: ReadonlyMap<number, ProcessSample>): boolean {
+    const meta = this.metaOf(p);
+    if (meta.runner) return true;
+    if (!meta.shell) return false;
+    const parent = byPid.get(p.ppid);
+    return parent !== undefined && this.metaOf(parent).runner;
+  }
+
+  /** The runners and their shells above a process, nearest first (at most four); empty when none. */
+  private runnerChain(p: ProcessSample, byPid: ReadonlyMap<number, ProcessSample>): ProcessSample[] {
+    const chain: ProcessSample[] = [];
+    let runners = 0;
+    for (let a = byPid.get(p.ppid); a !== undefined && chain.length < 4; a = byPid.get(a.ppid)) {
+      if (!this.chainLink(a, byPid)) break;
+      chain.push(a);
+      if (this.metaOf(a).runner) runners = chain.length;
+    }
+    return chain.slice(0, runners);
   }
 
   private sensorSubjects(s: Snapshot): Subject[] {

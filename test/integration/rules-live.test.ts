@@ -98,7 +98,7 @@ describe('rules judging real processes', () => {
     );
     assert.match(
       ghosts[0]!.summary,
-      /^⚠️ 8 identical python3 mcp_server_fake processes \(\d+(\.\d)? MiB\) — probably MCP servers left behind by an agent CLI$/,
+      /^⚠️ 8 identical python3 mcp_server_fake processes \(\d+(\.\d)? MiB\) — MCP servers, all 8 orphaned: left (by|behind) /,
     );
     assert.ok(
       !findings.some((f) => f.rule === 'duplicate_processes' && f.subject === ghosts[0]!.subject),
