@@ -147,9 +147,11 @@ export interface Taken {
  *   them that ends in one without a live owner (the orphaned `npm exec` whose child is the server);
  * - every descendant of what is taken (the servers' own children), of the same user;
  * - the whole process group of what is taken when the group belongs only to the orphaned session: its
- *   leader is gone (or taken), every process in it is of that user, none is protected or an adopter, and
- *   nothing alive outside the group owns any of it (each process whose parent is outside the group is
- *   taken or has no live owner) — a server's double-forked helper, the dead agent's other children.
+ *   leader is taken, every process in it is of that user, none is protected or an adopter, and nothing
+ *   alive outside the group owns any of it (each process whose parent is outside the group is taken or
+ *   has no live owner) — a setsid'd server's double-forked helper. When the leader is gone, only the
+ *   group's orphans of that user with nothing running under them (the dead agent's leftover helpers): a
+ *   live script in a job whose shell died is not the ghost's.
  * A member with a live owner that is not part of the ghost (the agent CLI still running) is kept. What
  * the finding names is left to the executor's policy; what is added never includes pid 1, an adopter, a
  * kernel thread or a process `knowledge.isProtected` names. Returned parents first.
@@ -219,13 +221,25 @@ export function ghostClosure(
     groupsSeen.add(p.pgid);
     // A leader still alive outside the plan (an editor, a live agent, a shell's job) owns its group.
     const leader = byPid.get(p.pgid);
-    if (leader && leader.state !== 'Z' && !taken.has(leader.pid)) continue;
+    const leaderLives = leader !== undefined && leader.state !== 'Z';
+    if (leaderLives && !taken.has(leader.pid)) continue;
     const group = byPgid.get(p.pgid) ?? [];
-    const inGroup = new Set(group.map((g) => g.pid));
-    const onlyOrphaned = group.every(
-      (g) => g.uid === p.uid && !untouchable(g) && (inGroup.has(g.ppid) || taken.has(g.pid) || !owned(g)),
-    );
-    if (onlyOrphaned) for (const g of group) take(g, memberPids.has(g.pid) ? null : 'process group', via);
+    if (leaderLives) {
+      // The leader is taken: the group is the ghost's (a setsid'd server and what it forked).
+      const inGroup = new Set(group.map((g) => g.pid));
+      const onlyOrphaned = group.every(
+        (g) => g.uid === p.uid && !untouchable(g) && (inGroup.has(g.ppid) || taken.has(g.pid) || !owned(g)),
+      );
+      if (onlyOrphaned) for (const g of group) take(g, memberPids.has(g.pid) ? null : 'process group', via);
+      continue;
+    }
+    // The leader is gone: whose group it was cannot be told. A dead agent's looks the same as a shell job
+    // whose terminal closed while its script runs on (vigil's own test suite, run in the background, was
+    // one). Only what is plainly left over is taken: an orphan of this user with nothing running under it.
+    for (const g of group) {
+      if (g.uid !== p.uid || untouchable(g) || owned(g) || (children.get(g.pid)?.length ?? 0) > 0) continue;
+      take(g, memberPids.has(g.pid) ? null : 'process group', via);
+    }
   }
 
   // Parents first: each target after every taken ancestor of it.

@@ -134,7 +134,9 @@ export async function spawnWrapperChains(
     }
     setTimeout(() => { process.stdout.write(pids.join(' ')); process.exit(0); }, 300);
   `;
-  const wrappers = execFileSync(process.execPath, ['-e', launcher], { encoding: 'utf8' })
+  // In a session of its own, as an agent CLI a terminal started is in a process group of its own: the
+  // chains must not share the test runner's group (whose leader may be gone when the suite runs detached).
+  const wrappers = execFileSync('setsid', [process.execPath, '-e', launcher], { encoding: 'utf8' })
     .trim()
     .split(' ')
     .map(Number);
@@ -209,6 +211,31 @@ export async function spawnLedGroupMember(mib: number): Promise<{ leader: number
   return { leader, member };
 }
 
+/**
+ * A member in a process group whose leader died beside a script that runs on: `setsid sh -c 'sh -c "sleep
+ * 600; true" & server & exit'`. The leader exits, so the script (`sh -c …`, with its `sleep` running under
+ * it) and the server are both orphans of one leaderless group — as a shell job whose terminal closed, or
+ * a test suite run in the background whose shell went. The server is the ghost; the script is not.
+ */
+export async function spawnLeaderlessGroup(
+  mib: number,
+): Promise<{ member: number; script: number; work: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-led-'));
+  const server = serverScript(dir, 'ghost_mcp_server.py', mib, false);
+  const marker = `ghost-script-${Math.random().toString(36).slice(2)}`;
+  const job = `sh -c "sleep 600; echo ${marker}" </dev/null >/dev/null 2>&1 & ${PYTHON} ${server} --port 44960 </dev/null >/dev/null 2>&1 & exit 0`;
+  execFileSync('setsid', ['sh', '-c', job], { stdio: 'ignore' });
+  let found: { member: number; script: number; work: number } | null = null;
+  await waitUntil(() => {
+    const member = pidWithArgs(`${server} --port 44960`);
+    const script = pidWithArgs(marker);
+    const work = script === null ? undefined : childrenOf(script)[0];
+    found = member && script && work ? { member, script, work } : null;
+    return found !== null;
+  }, 'the leaderless group: a server and a script running a sleep');
+  return found!;
+}
+
 /** The pid whose command line contains `args` (space-joined), or null. */
 function pidWithArgs(args: string): number | null {
   for (const name of readdirSync('/proc')) {
@@ -224,7 +251,7 @@ function pidWithArgs(args: string): number | null {
 }
 
 /** What these helpers start, by command line: their temp dirs, the helpers' marker, the wrappers' title. */
-const OURS = /\/vigil-(wrapped|escape|led|follow)-|ghost-helper$|^npm exec ghost-mcp-server/;
+const OURS = /\/vigil-(wrapped|escape|led|follow)-|ghost-helper$|ghost-script-|^npm exec ghost-mcp-server/;
 
 /**
  * Ends whatever these helpers started that still runs, wherever it hangs now (a wrapper may have started

@@ -15,6 +15,7 @@ import {
   alive,
   killGhostLeftovers,
   pidsOf,
+  spawnLeaderlessGroup,
   spawnLedGroupMember,
   spawnServerWithEscapee,
   spawnWrapperChains,
@@ -93,6 +94,38 @@ describe('a ghost group’s kill frees everything of the group', () => {
     // Ends the tree (wrappers first, so none starts its server again) before the next test's.
     killAll([...tree.mustGo, ...tree.mustStay]);
     await waitUntil(() => ![...tree.mustGo, ...tree.mustStay].some(alive), 'the tree gone');
+  });
+
+  it('takes no live script that shares a leaderless process group with a member, only the member', async () => {
+    const group = await spawnLeaderlessGroup(4);
+    for (const pid of Object.values(group)) started.add(pid);
+    const processes = createProcessCollector().collect(liveContext(), { skip: () => {} });
+    const pgid = (pid: number) => processes.find((p) => p.pid === pid)!.pgid;
+    assert.equal(pgid(group.script), pgid(group.member), 'one process group');
+    assert.ok(!processes.some((p) => p.pid === pgid(group.member)), 'its leader is gone');
+    const finding: Finding = {
+      fingerprint: 'ghost_process_storm|0|python3 <tmp>/ghost_mcp_server.py --port <port>',
+      rule: 'ghost_process_storm',
+      title: 'Ghost-process storm',
+      severity: 'high',
+      scope: 'group',
+      subject: '0|python3 <tmp>/ghost_mcp_server.py --port <port>',
+      summary: '1 identical python3 ghost_mcp_server process',
+      pids: [group.member],
+      since: 0,
+      suggest: ['kill_matching'],
+      event: false,
+    };
+    const plan = planFor(finding, 'kill_matching', processes, {
+      liveOwner: liveOwnerIn(processes),
+      exeOf: (pid) => readExe(LIVE_PATHS, pid),
+    })!;
+    assert.deepEqual(
+      plan.targets.map((t) => t.pid),
+      [group.member],
+      plan.command,
+    );
+    killAll(Object.values(group));
   });
 
   it('in auto mode, stops every wrapper, server, helper and sleeper of the orphaned chains and verifies none is left, touching nothing outside the group', async () => {
