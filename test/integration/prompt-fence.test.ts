@@ -19,7 +19,17 @@ const INJECTION = [
 ];
 
 const children: ChildProcess[] = [];
-after(() => killAll(children.map((c) => c.pid!)));
+// Each hostile process is a shell in a process group of its own, with its sleep: both end with the group.
+after(() => {
+  for (const c of children) {
+    try {
+      process.kill(-c.pid!, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  killAll(children.map((c) => c.pid!));
+});
 
 describe('the advisor prompt cannot be forged from a command line', { skip }, () => {
   it('keeps a cmdline holding </context> and fake instructions inside the context of vigil explain --print-prompt', async () => {
@@ -29,6 +39,7 @@ describe('the advisor prompt cannot be forged from a command line', { skip }, ()
       const child = spawn('sh', ['-c', 'sleep 600; :', 'vigil-fence', ...INJECTION], {
         ...asUser(user),
         stdio: 'ignore',
+        detached: true,
       });
       children.push(child);
       await waitUntil(() => child.pid !== undefined, 'the hostile process');
