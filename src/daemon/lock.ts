@@ -1,5 +1,6 @@
 import { closeSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { CLOCK_TICKS_PER_SEC, parseBootTime, parseProcStat } from '../collectors/processes.js';
 import { errorCode, tryReadText } from '../host/files.js';
 import { LIVE_PATHS } from '../host/paths.js';
 import { ensurePrivateDir, openPrivate, readOwnFile, UnsafePath } from '../host/private-files.js';
@@ -14,22 +15,22 @@ export class AlreadyRunning extends Error {
   }
 }
 
-/** USER_HZ, the unit of /proc/[pid]/stat's start time: 100 on every architecture (see processes.ts). */
-const TICKS_PER_SEC = 100;
 /** btime is whole seconds and the start time 10 ms ticks: how far apart the two clocks may seem. */
 const CLOCK_SLACK_MS = 2000;
 
 /**
- * When `pid` started, ms since the epoch: `/proc/stat` btime plus field 22 (starttime) of
- * `/proc/[pid]/stat` (see proc(5)); the name in field 2 may hold spaces and parentheses, so the fields are
- * counted after the last `)`. Null when either cannot be read.
+ * When `pid` started, ms since the epoch: `/proc/stat` btime plus the start time in `/proc/[pid]/stat`,
+ * read with the process collector's parsers. Null when either cannot be read.
  */
 function processStartMs(pid: number): number | null {
   const stat = tryReadText(join(LIVE_PATHS.procfs, String(pid), 'stat'));
-  const boot = tryReadText(join(LIVE_PATHS.procfs, 'stat'))?.match(/^btime (\d+)$/m);
-  if (stat === undefined || !boot) return null;
-  const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  return Number.isFinite(ticks) ? Number(boot[1]) * 1000 + (ticks / TICKS_PER_SEC) * 1000 : null;
+  const boot = tryReadText(join(LIVE_PATHS.procfs, 'stat'));
+  if (stat === undefined || boot === undefined) return null;
+  try {
+    return parseBootTime(boot) * 1000 + (parseProcStat(stat).startTicks / CLOCK_TICKS_PER_SEC) * 1000;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -37,7 +38,7 @@ function processStartMs(pid: number): number | null {
  * and started before the file was written. A pid reused since — by another user's process (pid 1), after
  * a reboot (the pid file in the state directory outlives one), after a container restart — is not.
  */
-export function holdsPidFile(pid: number, writtenAtMs: number): boolean {
+function holdsPidFile(pid: number, writtenAtMs: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {
@@ -70,11 +71,6 @@ function readPid(path: string): PidFile | null {
   } catch {
     return null;
   }
-}
-
-/** The pid in a pid file of this user's, or null (see readPid). */
-export function readPidFile(path: string): number | null {
-  return readPid(path)?.pid ?? null;
 }
 
 /** What the runtime directory says of the daemon: its pid file and the heartbeat written each cycle. */
@@ -167,7 +163,7 @@ export class PidLock {
   release(): void {
     if (!this.held) return;
     this.held = false;
-    if (readPidFile(this.path) === process.pid) {
+    if (readPid(this.path)?.pid === process.pid) {
       try {
         unlinkSync(this.path);
       } catch {
