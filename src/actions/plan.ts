@@ -1,6 +1,6 @@
 import type { ProcessSample } from '../model/snapshot.js';
 import { isAdopter } from '../rules/lineage.js';
-import { basename, invocationOf } from '../rules/normalize.js';
+import { isRunner, isShellCommand } from '../rules/normalize.js';
 import type { CatalogActionId, Finding } from '../rules/types.js';
 import { CATALOG, RENICE_VALUE } from './catalog.js';
 import type { ExeIdentity, ProcessIdentity } from './identity.js';
@@ -67,36 +67,14 @@ export function liveOwnerIn(
   };
 }
 
-/** Package runners that start the program they name and wait for it (`npx`, `npm exec`, `uvx`, `uv run`…). */
-const RUNNERS = new Set([
-  'npx',
-  'pnpx',
-  'bunx',
-  'npm',
-  'pnpm',
-  'yarn',
-  'uvx',
-  'uv',
-  'pipx',
-  'poetry',
-  'bundle',
-]);
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh']);
-/** The same runners as scripts of an interpreter (`node …/npm/bin/npx-cli.js`, `python3 /usr/bin/pipx`). */
-const RUNNER_SCRIPT = /^(npx|npm|pnpm|pnpx|yarn|pipx|poetry)(-cli)?(\.[cm]?js|\.py)?$/;
-
 /**
  * A process that only launches another: a package runner running a program (`npm exec pkg`, `uvx pkg`,
- * `uv run x.py`, `pipx run pkg`), or a shell running one command (`sh -c "…"`). Read from its argv.
+ * `uv run x.py`, `pipx run pkg`), or a shell running a command string (`sh -c "…"`). Recognised from its
+ * argv as detection recognises runners (`isRunner`, which facts use for `proc.wrapper_pid`), so the kill
+ * takes the wrappers the finding counts.
  */
-export function isWrapperCommand(p: Pick<ProcessSample, 'argv'>): boolean {
-  const inv = invocationOf(p.argv);
-  if (inv.target === null) return false;
-  if (RUNNERS.has(inv.interpreter)) return true;
-  if (SHELLS.has(inv.interpreter)) return inv.argv.slice(1).some((w) => /^-[a-z]*c[a-z]*$/.test(w));
-  return (
-    (inv.interpreter === 'node' || inv.interpreter === 'python3') && RUNNER_SCRIPT.test(basename(inv.target))
-  );
+function isWrapperCommand(p: Pick<ProcessSample, 'argv'>): boolean {
+  return isRunner(p.argv) || isShellCommand(p.argv);
 }
 
 interface ProcessTree {
