@@ -1,4 +1,6 @@
 import type { ProcessSample } from '../model/snapshot.js';
+import type { FactSet } from '../rules/engine.js';
+import type { ProcessFacts } from '../rules/facts-schema.js';
 import { isAdopter } from '../rules/lineage.js';
 import { isRunner, isShellCommand } from '../rules/normalize.js';
 import type { CatalogActionId, Finding } from '../rules/types.js';
@@ -52,18 +54,24 @@ export interface ProcessKnowledge {
 }
 
 /**
- * Whether a live process still owns `p`, as the daemon judges it: `p` is not an orphan (`orphanOf`, from
- * lineage; a process re-parented to a subreaper is one) and its parent is alive and adopts nobody (pid 1,
- * `systemd --user` and other subreapers own nothing they adopted).
+ * Whether a live process still owns `p`, as the daemon judges it: `p` is not an orphan as this cycle's
+ * `facts` judged it (lineage; a process re-parented to a subreaper, identical detached copies, a server
+ * behind an orphaned runner) and its parent is alive and adopts nobody (pid 1, `systemd --user` and other
+ * subreapers own nothing they adopted). Without facts (`vigil fix`), from the parent alone.
  */
 export function liveOwnerIn(
   processes: readonly ProcessSample[],
-  orphanOf: (pid: number) => boolean | undefined = () => undefined,
+  facts?: FactSet,
 ): (p: Pick<ProcessSample, 'pid' | 'ppid'>) => boolean {
   const byPid = new Map(processes.map((p) => [p.pid, p]));
+  const orphans = new Set<number>();
+  for (const s of facts?.subjects.process ?? []) {
+    const f = s.facts as ProcessFacts;
+    if (f.orphan) orphans.add(f.pid);
+  }
   return (p) => {
     const parent = byPid.get(p.ppid);
-    return orphanOf(p.pid) !== true && parent !== undefined && !isAdopter(parent);
+    return !orphans.has(p.pid) && parent !== undefined && !isAdopter(parent);
   };
 }
 

@@ -2,7 +2,9 @@ import { readlinkSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { HostPaths } from '../host/paths.js';
+import type { ProcessSample } from '../model/snapshot.js';
 import { globMatcher } from '../rules/glob.js';
+import { basename } from '../rules/normalize.js';
 import {
   type LiveProcess,
   type ProcessIdentity,
@@ -31,6 +33,23 @@ export function policyContext(paths: HostPaths, config: Config): PolicyContext {
     protectedPids: config.allowlist.protected_pids,
     isProtectedCommand: globMatcher(config.allowlist.protected_commands),
   };
+}
+
+/**
+ * What a plan never reaches beyond the processes a finding names (`ProcessKnowledge.isProtected`): vigil,
+ * its parent, `also` (the daemon, seen from `vigil fix`), a protected pid or a protected command (its
+ * comm or the base name of its argv[0], as `checkTarget` matches them).
+ */
+export function protectedIn(
+  ctx: PolicyContext,
+  also: readonly number[] = [],
+): (p: Pick<ProcessSample, 'pid' | 'comm' | 'argv'>) => boolean {
+  return (p) =>
+    p.pid === ctx.selfPid ||
+    p.pid === ctx.selfParentPid ||
+    also.includes(p.pid) ||
+    ctx.protectedPids.includes(p.pid) ||
+    ctx.isProtectedCommand(p.comm, basename(p.argv[0] ?? ''));
 }
 
 /** statfs(2) f_type of a proc file system (PROC_SUPER_MAGIC in linux/magic.h). */

@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { ProcessKnowledge } from '../actions/plan.js';
+import { liveOwnerIn, type ProcessKnowledge } from '../actions/plan.js';
 import { policyContext } from '../actions/policy.js';
 import type { Config, Severity } from '../config/schema.js';
 import type { HostPaths } from '../host/paths.js';
-import type { JournalEntry, ProcessSample, Snapshot } from '../model/snapshot.js';
+import type { JournalEntry, Snapshot } from '../model/snapshot.js';
 import { redact } from '../redact/redact.js';
 import type { FactSet } from '../rules/engine.js';
-import type { ProcessFacts } from '../rules/facts-schema.js';
-import { isAdopter } from '../rules/lineage.js';
 import type { Finding } from '../rules/types.js';
 import type { OpenedStore } from '../store/store.js';
 import type { SnapshotRecord } from '../store/types.js';
@@ -126,19 +124,7 @@ export function baseUrlFrom(config: Config, env: NodeJS.ProcessEnv): string {
 
 /** Whether a live process still owns this one (the planner keeps such members of a group). */
 export function knowledgeFrom(snapshot: Snapshot, facts: FactSet): ProcessKnowledge {
-  const byPid = new Map((snapshot.processes ?? []).map((p) => [p.pid, p]));
-  const orphan = new Map(
-    (facts.subjects.process ?? []).map((s) => [
-      (s.facts as ProcessFacts).pid,
-      (s.facts as ProcessFacts).orphan,
-    ]),
-  );
-  return {
-    liveOwner: (p: ProcessSample) => {
-      const parent = byPid.get(p.ppid);
-      return orphan.get(p.pid) !== true && parent !== undefined && !isAdopter(parent);
-    },
-  };
+  return { liveOwner: liveOwnerIn(snapshot.processes ?? [], facts) };
 }
 
 async function defaultCall(request: AdvisorRequest, settings: CallSettingsLike): Promise<CallResult> {

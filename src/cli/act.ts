@@ -141,13 +141,17 @@ async function planNow(
   store: OpenedStore,
 ): Promise<{ plan: ActionPlan; gone: readonly ProcessIdentity[]; changed: boolean }> {
   if (stored.action !== 'kill_matching') return { plan: stored, gone: [], changed: false };
-  const [{ createProcessCollector }, { liveOwnerIn, refreshPlan }, { policyContext }, { readExe }] =
-    await Promise.all([
-      import('../collectors/processes.js'),
-      import('../actions/plan.js'),
-      import('../actions/policy.js'),
-      import('../actions/identity.js'),
-    ]);
+  const [
+    { createProcessCollector },
+    { liveOwnerIn, refreshPlan },
+    { policyContext, protectedIn },
+    { readExe },
+  ] = await Promise.all([
+    import('../collectors/processes.js'),
+    import('../actions/plan.js'),
+    import('../actions/policy.js'),
+    import('../actions/identity.js'),
+  ]);
   const sampling = sampleOptionsFrom(global);
   const processes = await createProcessCollector().collect(
     { ...sampling, nowMs: Date.now(), monoMs: performance.now() },
@@ -163,12 +167,7 @@ async function planNow(
   return refreshPlan(stored, processes, {
     liveOwner: liveOwnerIn(processes),
     exeOf: (pid) => readExe(sampling.paths, pid),
-    isProtected: (p) =>
-      p.pid === policy.selfPid ||
-      p.pid === policy.selfParentPid ||
-      p.pid === daemonPid ||
-      policy.protectedPids.includes(p.pid) ||
-      policy.isProtectedCommand(p.comm, p.argv[0]?.slice(p.argv[0].lastIndexOf('/') + 1) ?? ''),
+    isProtected: protectedIn(policy, daemonPid === null ? [] : [daemonPid]),
   });
 }
 

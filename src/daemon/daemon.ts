@@ -15,7 +15,7 @@ import {
   planFor,
   planSignature,
 } from '../actions/plan.js';
-import { type PolicyContext, policyContext, procfsRefusal } from '../actions/policy.js';
+import { type PolicyContext, policyContext, procfsRefusal, protectedIn } from '../actions/policy.js';
 import { Advisor, adviceLines } from '../advisor/advisor.js';
 import { type AuditKind, AuditLog } from '../audit/chain.js';
 import { loadOrCreateIdentity } from '../audit/identity.js';
@@ -37,7 +37,6 @@ import { redact } from '../redact/redact.js';
 import { Baselines, hourOf } from '../rules/baseline.js';
 import type { Evaluation, FactSet } from '../rules/engine.js';
 import { BASELINE_METRICS } from '../rules/facts.js';
-import type { ProcessFacts } from '../rules/facts-schema.js';
 import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
 import { type OpenedStore, openStore } from '../store/store.js';
@@ -666,22 +665,10 @@ export class Daemon {
     let knowledge: ProcessKnowledge | null = null;
     // Made once a cycle, and only when a finding is planned.
     const base = (): ProcessKnowledge => {
-      if (knowledge) return knowledge;
-      const { selfPid, selfParentPid, protectedPids, isProtectedCommand } = policyContext(paths, config);
-      const orphan = new Map(
-        (facts.subjects.process ?? []).map((s) => [
-          (s.facts as ProcessFacts).pid,
-          (s.facts as ProcessFacts).orphan,
-        ]),
-      );
-      knowledge = {
-        liveOwner: liveOwnerIn(processes, (pid) => orphan.get(pid)),
+      knowledge ??= {
+        liveOwner: liveOwnerIn(processes, facts),
         // What a group's kill adds (wrappers, children, process groups) never includes these.
-        isProtected: (p) =>
-          p.pid === selfPid ||
-          p.pid === selfParentPid ||
-          protectedPids.includes(p.pid) ||
-          isProtectedCommand(p.comm, p.argv[0]?.slice(p.argv[0].lastIndexOf('/') + 1) ?? ''),
+        isProtected: protectedIn(policyContext(paths, config)),
       };
       return knowledge;
     };
