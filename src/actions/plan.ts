@@ -1,7 +1,7 @@
 import type { ProcessSample } from '../model/snapshot.js';
 import type { FactSet } from '../rules/engine.js';
 import type { ProcessFacts } from '../rules/facts-schema.js';
-import { isAdopter } from '../rules/lineage.js';
+import { identityOf, isAdopter } from '../rules/lineage.js';
 import { isRunner, isShellCommand } from '../rules/normalize.js';
 import type { CatalogActionId, Finding } from '../rules/types.js';
 import { CATALOG, RENICE_VALUE } from './catalog.js';
@@ -246,6 +246,16 @@ export function ghostClosure(
   return { taken: ordered, kept: members.filter((m) => !taken.has(m.pid)) };
 }
 
+/** `p` bound to its identity: pid, start time, cmdline and, when `exeOf` is given, its executable now. */
+function bind(p: ProcessSample, exeOf: ProcessKnowledge['exeOf']): ProcessIdentity {
+  return {
+    pid: p.pid,
+    startTicks: p.startTicks,
+    cmdline: p.cmdline,
+    ...(exeOf ? { exe: exeOf(p.pid) } : {}),
+  };
+}
+
 /**
  * Turns a finding and one of the actions its rule suggests into a plan, with targets taken from the
  * snapshot the finding was made on (so each is bound to its start time and cmdline) and their executable
@@ -261,12 +271,7 @@ export function planFor(
   options: { keepEmpty?: boolean } = {},
 ): ActionPlan | null {
   const byPid = new Map(processes.map((p) => [p.pid, p]));
-  const identity = (p: ProcessSample): ProcessIdentity => ({
-    pid: p.pid,
-    startTicks: p.startTicks,
-    cmdline: p.cmdline,
-    ...(knowledge.exeOf ? { exe: knowledge.exeOf(p.pid) } : {}),
-  });
+  const identity = (p: ProcessSample) => bind(p, knowledge.exeOf);
   const members = finding.pids
     .map((pid) => byPid.get(pid))
     .filter((p): p is ProcessSample => p !== undefined);
@@ -328,22 +333,20 @@ function killMatching(
   };
 }
 
-const identityKey = (id: Pick<ProcessIdentity, 'pid' | 'startTicks'>) => `${id.pid}:${id.startTicks}`;
-
 /**
  * What a plan is aimed at, as one string: two plans with the same signature stop and keep the same
  * processes. The daemon stores a new plan for a firing finding only when this changes.
  */
 export function planSignature(plan: ActionPlan | null): string {
   if (plan === null) return '';
-  const ids = (list: readonly ProcessIdentity[]) => list.map(identityKey).sort().join(',');
+  const ids = (list: readonly ProcessIdentity[]) => list.map(identityOf).sort().join(',');
   return `${plan.action}|${plan.unit ?? ''}|${ids(plan.targets)}|${ids(plan.kept)}`;
 }
 
 /** Targets of `plan` that `earlier` did not aim at (a new orphan, a member whose owner died since). */
 export function newTargets(plan: ActionPlan, earlier: ActionPlan | null): ProcessIdentity[] {
-  const before = new Set((earlier?.targets ?? []).map(identityKey));
-  return plan.targets.filter((t) => !before.has(identityKey(t)));
+  const before = new Set((earlier?.targets ?? []).map(identityOf));
+  return plan.targets.filter((t) => !before.has(identityOf(t)));
 }
 
 /**
@@ -367,7 +370,7 @@ export function refreshPlan(
     return p && p.startTicks === id.startTicks && p.state !== 'Z' ? p : undefined;
   };
   const named = [...stored.targets, ...stored.kept];
-  const storedOf = new Map(named.map((id) => [identityKey(id), id]));
+  const storedOf = new Map(named.map((id) => [identityOf(id), id]));
   const gone = named.filter((id) => liveOf(id) === undefined);
   const roles = stored.roles ?? {};
   const members = named
@@ -375,36 +378,39 @@ export function refreshPlan(
     .map(liveOf)
     .filter((p): p is ProcessSample => p !== undefined);
   const { taken, kept } = ghostClosure(members, processes, knowledge);
+  // Read once per process: a member brings in several (its wrappers, children, group).
+  const exes = new Map<number, ExeIdentity | null>();
+  const exeOf = knowledge.exeOf
+    ? (pid: number) => {
+        if (!exes.has(pid)) exes.set(pid, knowledge.exeOf!(pid));
+        return exes.get(pid)!;
+      }
+    : undefined;
   const trusted = (pid: number): boolean => {
     const p = byPid.get(pid);
-    const id = p && storedOf.get(identityKey(p));
-    const now = knowledge.exeOf?.(pid);
+    const id = p && storedOf.get(identityOf(p));
+    const now = exeOf?.(pid);
     return Boolean(id?.exe && now && id.exe.dev === now.dev && id.exe.ino === now.ino);
   };
   const targets: Array<{ identity: ProcessIdentity; role: TargetRole | null }> = [];
   const chosen = new Set<string>();
   for (const t of taken) {
-    const key = identityKey(t.process);
+    const key = identityOf(t.process);
     const known = storedOf.get(key);
     if (known === undefined && !trusted(t.via)) continue;
     chosen.add(key);
     targets.push({
-      identity: known ?? {
-        pid: t.process.pid,
-        startTicks: t.process.startTicks,
-        cmdline: t.process.cmdline,
-        exe: knowledge.exeOf?.(t.process.pid) ?? null,
-      },
+      identity: known ?? bind(t.process, exeOf),
       role: t.role ?? (roles[String(t.process.pid)] as TargetRole | undefined) ?? null,
     });
   }
   for (const id of stored.targets) {
-    if (chosen.has(identityKey(id)) || liveOf(id) === undefined) continue;
+    if (chosen.has(identityOf(id)) || liveOf(id) === undefined) continue;
     targets.push({ identity: id, role: (roles[String(id.pid)] as TargetRole | undefined) ?? null });
   }
   const plan = killMatching(
     targets,
-    kept.map((p) => storedOf.get(identityKey(p))!),
+    kept.map((p) => storedOf.get(identityOf(p))!),
     stored.reason,
   );
   return { plan, gone, changed: planSignature(plan) !== planSignature(stored) };
