@@ -12,13 +12,12 @@ import {
   readlinkSync,
   renameSync,
   type Stats,
-  statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorCode } from './files.js';
-import { LIVE_PATHS } from './paths.js';
+import { directoryProblem, userNameOf } from './trusted-file.js';
 
 /**
  * Files only their user can reach: the state directory (database, log, key), the runtime directory (pid
@@ -27,8 +26,9 @@ import { LIVE_PATHS } from './paths.js';
  *
  * - A directory is the user's own and `0700` ({@link ensurePrivateDir}): created so, tightened when it is
  *   the user's and wider, refused when another user owns it, when it is a symbolic link that the user did
- *   not make, or when someone else could rename it away (its parent is another user's, or writable by
- *   everyone without the sticky bit).
+ *   not make, or when someone else could rename it away: a directory on the way to it is another user's,
+ *   or writable by everyone without the sticky bit (the walk of host/trusted-file.ts, which also lets the
+ *   group write, for user private groups).
  * - A file is opened with `O_NOFOLLOW` (never written through a symbolic link), its owner checked on the
  *   open descriptor (`fstat`, so nothing can be swapped in between) and its mode set with `fchmod`, so the
  *   umask never widens it.
@@ -65,17 +65,10 @@ function myUid(): number {
   return process.geteuid?.() ?? process.getuid?.() ?? 0;
 }
 
-/** `uid 1001 (vigil-attacker)`, the name looked up in the passwd file when there is one. */
+/** `uid 1001 (vigil-attacker)`, or `uid 1001` when the passwd file has no name for it. */
 function describeUser(uid: number): string {
-  try {
-    for (const line of readFileSync(`${LIVE_PATHS.etc}/passwd`, 'utf8').split('\n')) {
-      const fields = line.split(':');
-      if (fields[2] === String(uid) && fields[0]) return `uid ${uid} (${fields[0]})`;
-    }
-  } catch {
-    // no passwd file to read: the number alone
-  }
-  return `uid ${uid}`;
+  const name = userNameOf(uid);
+  return name === null ? `uid ${uid}` : `uid ${uid} (${name})`;
 }
 
 function octal(mode: number): string {
@@ -90,9 +83,9 @@ function refuse(reason: string): PrivateDir {
  * Makes sure `path` is a directory of this user's that no one else can enter or change: creates it (and
  * missing parents) with mode 0700 when it does not exist; takes away group and other permissions from one
  * of this user's that has them; refuses one owned by another user, a symbolic link (see
- * {@link PrivateDirOptions.symlink}) or one whose parent lets someone else replace it. A mode that cannot
- * be changed (a read-only or immutable file system, where nobody can change the contents either) is said
- * in `note` but does not refuse the directory.
+ * {@link PrivateDirOptions.symlink}) or one that a directory on the way to it lets someone else replace.
+ * A mode that cannot be changed (a read-only or immutable file system, where nobody can change the
+ * contents either) is said in `note` but does not refuse the directory.
  */
 export function ensurePrivateDir(path: string, options: PrivateDirOptions = {}): PrivateDir {
   const uid = myUid();
@@ -132,7 +125,7 @@ export function ensurePrivateDir(path: string, options: PrivateDirOptions = {}):
       );
     follow = true;
   }
-  const parentProblem = replaceableBy(dirname(path), uid);
+  const parentProblem = directoryProblem(dirname(path), { groupWritable: true });
   if (parentProblem !== null) return refuse(`${path} could be replaced by another user: ${parentProblem}`);
 
   let fd: number;
@@ -190,25 +183,6 @@ function makeDirectories(path: string): void {
     }
     mkdirSync(path, { mode: 0o700 });
   }
-}
-
-/**
- * Why someone other than `uid` (and root) could rename an entry of `parent` away and put another in its
- * place, or null when no one can: the parent belongs to another user, or everyone may write it and it has
- * no sticky bit. A group-writable parent is accepted: with user private groups (umask 002) that group is
- * the user alone.
- */
-function replaceableBy(parent: string, uid: number): string | null {
-  let stat: Stats;
-  try {
-    stat = statSync(parent);
-  } catch (error) {
-    return (error as Error).message;
-  }
-  if (stat.uid !== uid && stat.uid !== 0) return `${parent} belongs to ${describeUser(stat.uid)}`;
-  if ((stat.mode & 0o002) !== 0 && (stat.mode & 0o1000) === 0)
-    return `${parent} is writable by everyone and has no sticky bit (mode ${octal(stat.mode)})`;
-  return null;
 }
 
 /** Throws UnsafePath unless `fd` is a regular file of this user's; sets its mode to `mode` when asked. */

@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { userInfo } from 'node:os';
 import { errorCode } from './files.js';
+import { LIVE_PATHS } from './paths.js';
 
 /**
  * Files that steer vigil (the config, the user's rules and kinds) are read only when nobody but their
@@ -127,6 +128,21 @@ export function listTrustedDir(path: string, trust: TrustContext = currentTrust(
   }
 }
 
+/**
+ * Why someone other than the user or root could replace what directory `path` holds, or null when no one
+ * can: the same walk and checks as for a directory that steers vigil (every directory on the way, and
+ * symbolic links). `groupWritable` accepts directories their group may write, for directories that only
+ * have to be kept from other users: with user private groups (umask 002) that group is the user alone.
+ */
+export function directoryProblem(
+  path: string,
+  options: { groupWritable?: boolean } = {},
+  trust: TrustContext = currentTrust(),
+): string | null {
+  const walked = walk(path, trust, 'directory', options.groupWritable ?? false);
+  return walked.ok ? null : walked.reason;
+}
+
 const printed = new Set<string>();
 
 /** Says `line` on stderr once per process (every command that loads the config says it, but once). */
@@ -174,7 +190,7 @@ type Walked = { ok: true; realPath: string; stat: BigIntStats } | Extract<Truste
  * Resolves `path` one component at a time with lstat, following symbolic links by hand, and checks each
  * directory as the walk leaves it (so the check knows where the walk goes next: see `dirProblem`).
  */
-function walk(path: string, trust: TrustContext, want: 'file' | 'directory'): Walked {
+function walk(path: string, trust: TrustContext, want: 'file' | 'directory', groupWritable = false): Walked {
   const start = path.startsWith('/') ? path : `${process.cwd()}/${path}`;
   // Components still to walk, last first.
   const pending = start.split('/').reverse();
@@ -193,7 +209,7 @@ function walk(path: string, trust: TrustContext, want: 'file' | 'directory'): Wa
       return { ok: false, why: 'unreadable', path, reason: `${show(at, trust)} is not a directory` };
     const next = name === '..' ? parentOf(at) : at === '/' ? `/${name}` : `${at}/${name}`;
     if (name !== '..') {
-      const bad = dirProblem(at, atStat, next, trust);
+      const bad = dirProblem(at, atStat, next, trust, groupWritable);
       if (bad) return { ok: false, why: 'refused', path, reason: bad };
     }
     let st: BigIntStats;
@@ -234,7 +250,7 @@ function walk(path: string, trust: TrustContext, want: 'file' | 'directory'): Wa
   }
   if (want === 'directory') {
     const bad = atStat.isDirectory()
-      ? dirProblem(at, atStat, null, trust)
+      ? dirProblem(at, atStat, null, trust, groupWritable)
       : `${show(at, trust)} is not a directory`;
     return bad ? { ok: false, why: 'refused', path, reason: bad } : { ok: true, realPath: at, stat: atStat };
   }
@@ -258,16 +274,23 @@ function ownedByTrusted(st: BigIntStats, trust: TrustContext): boolean {
 
 /**
  * Why directory `dir` must not be trusted on the way to `next` (null when it can). A directory above the
- * home, on the way into it, is not checked: the home is the anchor, as for sshd.
+ * home, on the way into it, is not checked: the home is the anchor, as for sshd. `groupWritable` accepts
+ * a directory its group may write (see {@link directoryProblem}).
  */
-function dirProblem(dir: string, st: BigIntStats, next: string | null, trust: TrustContext): string | null {
+function dirProblem(
+  dir: string,
+  st: BigIntStats,
+  next: string | null,
+  trust: TrustContext,
+  groupWritable: boolean,
+): string | null {
   if (!st.isDirectory()) return `${show(dir, trust)} is not a directory`;
   const { home } = trust;
   if (next !== null && home !== null && dir !== home && isAtOrAbove(dir, home) && isAtOrAbove(next, home))
     return null;
   if (!ownedByTrusted(st, trust))
     return `${show(dir, trust)} is owned by ${userName(st.uid)}, not by you or root: keep vigil's files in a directory of your own`;
-  const writable = Number(st.mode & 0o022n);
+  const writable = Number(st.mode & (groupWritable ? 0o002n : 0o022n));
   if (writable === 0) return null;
   if ((st.mode & 0o1000n) !== 0n && st.uid === 0n) return null;
   return writableBy(dir, writable, st.gid, trust);
@@ -277,7 +300,7 @@ function dirProblem(dir: string, st: BigIntStats, next: string | null, trust: Tr
 function fileProblem(path: string, st: BigIntStats, trust: TrustContext): string | null {
   if (!st.isFile()) return `${show(path, trust)} is ${kindOf(st)}, not a regular file`;
   if (!ownedByTrusted(st, trust))
-    return `${show(path, trust)} is owned by ${userName(st.uid)}, not by you (${userName(BigInt(trust.uid))}) or root: read it, then replace it with a copy of your own`;
+    return `${show(path, trust)} is owned by ${userName(st.uid)}, not by you (${userName(trust.uid)}) or root: read it, then replace it with a copy of your own`;
   const writable = Number(st.mode & 0o022n);
   return writable === 0 ? null : writableBy(path, writable, st.gid, trust);
 }
@@ -324,23 +347,28 @@ function show(path: string, trust: TrustContext): string {
   return path;
 }
 
-/** A name from /etc/passwd or /etc/group (`name:x:id:…`), else `uid N` / `gid N`. Only for messages. */
-function nameIn(file: string, id: bigint, fallback: string): string {
+/** The name of `id` in /etc/passwd or /etc/group (`name:x:id:…`), or null. Only for messages. */
+function nameIn(file: 'passwd' | 'group', id: number | bigint): string | null {
   try {
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
+    for (const line of readFileSync(`${LIVE_PATHS.etc}/${file}`, 'utf8').split('\n')) {
       const fields = line.split(':');
       if (fields[2] === String(id) && fields[0]) return fields[0];
     }
   } catch {
     // no names: the number says it
   }
-  return fallback;
+  return null;
 }
 
-function userName(uid: bigint): string {
-  return nameIn('/etc/passwd', uid, `uid ${uid}`);
+/** The name of user `uid` in the passwd file, or null. Only for messages. */
+export function userNameOf(uid: number | bigint): string | null {
+  return nameIn('passwd', uid);
+}
+
+function userName(uid: number | bigint): string {
+  return userNameOf(uid) ?? `uid ${uid}`;
 }
 
 function groupName(gid: bigint): string {
-  return nameIn('/etc/group', gid, `gid ${gid}`);
+  return nameIn('group', gid) ?? `gid ${gid}`;
 }

@@ -42,8 +42,29 @@ describe('private directories', () => {
     assert.equal(result.ok, false);
     assert.match(
       (result as { reason: string }).reason,
-      /could be replaced by another user: .*open is writable by everyone and has no sticky bit \(mode 0777\)/,
+      /could be replaced by another user: \S*\/open is writable by others: chmod o-w \S*\/open$/,
     );
+  });
+
+  it('refuses one when any directory further up lets someone else swap the way to it', () => {
+    const above = join(dir, 'above');
+    mkdirSync(join(above, 'closed'), { recursive: true });
+    chmodSync(above, 0o777);
+    chmodSync(join(above, 'closed'), 0o755);
+    const result = ensurePrivateDir(join(above, 'closed', 'vigil'));
+    assert.equal(result.ok, false);
+    assert.match(
+      (result as { reason: string }).reason,
+      /could be replaced by another user: \S*\/above is writable by others: chmod o-w \S*\/above$/,
+    );
+  });
+
+  it('accepts a parent its group may write: with user private groups that group is the user alone', () => {
+    const shared = join(dir, 'upg');
+    mkdirSync(shared);
+    chmodSync(shared, 0o775);
+    assert.deepEqual(ensurePrivateDir(join(shared, 'vigil')), { ok: true, note: null });
+    assert.equal(modeOf(join(shared, 'vigil')), 0o700);
   });
 
   it("follows the user's own link to a state directory on another disk and makes its target private", () => {
