@@ -33,8 +33,11 @@ const victim = victimUser();
 const skip = typeof victim === 'string' ? victim : !journalRemoteAvailable() ? JOURNAL_REMOTE_MISSING : false;
 
 const FAKES = fakeSecrets();
-/** Formats per process: each command line stays under ~200 characters, so no sink's cut hides one. */
-const CHUNK_CHARS = 200;
+/**
+ * Formats per process: each command line, its witnesses and the `sh -c sleep 600; : vigil-leak-N` before
+ * them stay under 200 characters, the most `vigil kill` shows of one, so no sink's cut hides a format.
+ */
+const CHUNK_CHARS = 160;
 /** The hostile name: Markdown, HTML, Slack and Discord syntax that must be shown, not obeyed. */
 const MARKUP_ARGV0 = '[click](http://evil) <!channel> <@123> *bold* _it_ `code` <b>x</b>';
 const MARKUP_COMM = '@everyone';
@@ -64,7 +67,8 @@ suggest = ["notify_only"]
 id = "markup_probe"
 title = "Markup probe"
 description = "Test only: fires on the process whose name is Markdown, HTML and chat syntax."
-severity = "high"
+# Critical: a digest lists its findings most severe first, so the hostile name is never cut off as "…and N more".
+severity = "critical"
 scope = "process"
 when = "proc.comm == '${MARKUP_COMM}'"
 summary = "{{ proc.comm }} runs {{ proc.cmdline }}"
@@ -193,7 +197,7 @@ function chunks(fakes: readonly FakeSecret[]): FakeSecret[][] {
   let current: FakeSecret[] = [];
   let length = 0;
   for (const fake of fakes) {
-    const size = fake.argv.join(' ').length + 1;
+    const size = fake.argv.join(' ').length + witness(fake, 'p').length + 2;
     if (current.length > 0 && length + size > CHUNK_CHARS) {
       out.push(current);
       current = [];
@@ -212,11 +216,26 @@ function chownTree(user: TestUser, path: string): void {
   for (const name of readdirSync(path)) chownSync(join(path, name), user.uid, user.gid);
 }
 
+/**
+ * A word put after each fake, in its command line (`p`) and in its log line (`j`). Found in a sink, it
+ * shows that the text up to and past the secret reached that sink, so the sink's check could have failed.
+ */
+const witness = (fake: FakeSecret, where: 'p' | 'j') => `vigil-w${where}${FAKES.indexOf(fake)}x`;
+
+/** The formats whose text reached `output`: by their command line or by their log line. */
+function reached(output: string): FakeSecret[] {
+  return FAKES.filter((f) => output.includes(witness(f, 'p')) || output.includes(witness(f, 'j')));
+}
+
 const leakers: number[] = [];
 const groups: FakeSecret[][] = chunks(FAKES);
 /** Sink name → everything that sink got. */
 const sinks = new Map<string, string>();
 const markup = { markdown: '', slack: '', discord: '' };
+/** The database files as read while the daemon ran (its -wal among them), by name. */
+const liveDbFiles = new Map<string, number>();
+/** Rows of the actions and audit tables that name a leak process (vigil fix and kill wrote them). */
+let actionRows = 0;
 
 describe('secrets never leave or get stored', { skip }, () => {
   const user = victim as TestUser;
@@ -295,11 +314,15 @@ describe('secrets never leave or get stored', { skip }, () => {
 
     // The processes: the victim's own sleepers whose command lines carry the fakes, and the hostile name.
     for (const [n, group] of groups.entries()) {
-      const child = spawn('sh', ['-c', 'sleep 600; :', `vigil-leak-${n}`, ...group.flatMap((f) => f.argv)], {
-        ...asUser(user),
-        stdio: 'ignore',
-        detached: true,
-      });
+      const child = spawn(
+        'sh',
+        ['-c', 'sleep 600; :', `vigil-leak-${n}`, ...group.flatMap((f) => [...f.argv, witness(f, 'p')])],
+        {
+          ...asUser(user),
+          stdio: 'ignore',
+          detached: true,
+        },
+      );
       leakers.push(child.pid!);
     }
     const sleeper = join(main.dir, MARKUP_COMM);
@@ -333,7 +356,7 @@ describe('secrets never leave or get stored', { skip }, () => {
     await Promise.all(daemons.map((d) => d.waitFor(/journal: following/, 'stderr')));
     appendJournalEntries(
       journalFile,
-      FAKES.map((f) => entry(`vigil-leak-journal ${f.text}`)),
+      FAKES.map((f) => entry(`vigil-leak-journal ${f.text} ${witness(f, 'j')}`)),
     );
     chownTree(user, journalDir);
 
@@ -364,6 +387,20 @@ describe('secrets never leave or get stored', { skip }, () => {
     await new Promise((r) => setTimeout(r, 2000));
     const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text());
     sinks.set('/metrics', metrics);
+    // The raw bytes of the database files: while the daemon writes (the -wal holds the newest pages),
+    // after it stopped, and after vigil fix and kill wrote their actions and audit entries.
+    const dbBytes = () =>
+      readdirSync(main.stateDir)
+        .filter((f) => f.startsWith('vigil.db'))
+        .map((f) => {
+          const bytes = readFileSync(join(main.stateDir, f));
+          return { name: f, text: bytes.toString('latin1') };
+        });
+    const dbSeen: string[] = [];
+    for (const file of dbBytes()) {
+      liveDbFiles.set(file.name, file.text.length);
+      dbSeen.push(file.text);
+    }
     for (const d of daemons) await d.stop();
 
     sinks.set('AI requests', fake.allBodies);
@@ -375,11 +412,7 @@ describe('secrets never leave or get stored', { skip }, () => {
     sinks.set('webhook (slack)', slack.all);
     sinks.set('webhook (discord)', discord.all);
     sinks.set('Alertmanager', alertmanager.all);
-    const files = readdirSync(main.stateDir).filter((f) => f.startsWith('vigil.db'));
-    sinks.set(
-      'SQLite files (raw bytes)',
-      files.map((f) => readFileSync(join(main.stateDir, f)).toString('latin1')).join('\n'),
-    );
+    for (const file of dbBytes()) dbSeen.push(file.text);
 
     // The CLI, as the victim.
     const [text, json, markdown] = await Promise.all([
@@ -445,6 +478,22 @@ describe('secrets never leave or get stored', { skip }, () => {
     );
     sinks.set('vigil fix', fixes.map((r) => r.stdout + r.stderr).join('\n'));
     sinks.set('vigil kill', kills.map((r) => r.stdout + r.stderr).join('\n'));
+    for (const file of dbBytes()) dbSeen.push(file.text);
+    sinks.set('SQLite files (raw bytes)', dbSeen.join('\n'));
+    {
+      const d = new Database(db, { readonly: true });
+      try {
+        actionRows = (
+          d
+            .prepare(
+              "SELECT (SELECT count(*) FROM actions WHERE target LIKE '%vigil-leak-%') + (SELECT count(*) FROM audit WHERE data LIKE '%vigil-leak-%') AS n",
+            )
+            .get() as { n: number }
+        ).n;
+      } finally {
+        d.close();
+      }
+    }
     assert.ok(
       fixes.some((r) => /vigil-leak-/.test(r.stdout)),
       `vigil fix showed the alerts:\n${fixes.map((r) => r.stdout + r.stderr).join('\n')}`,
@@ -493,23 +542,74 @@ describe('secrets never leave or get stored', { skip }, () => {
     '/metrics',
     'SQLite files (raw bytes)',
   ];
+  /**
+   * Sinks that show some of what vigil saw, by design: the advisor's context holds the processes of the
+   * finding it asks about and the newest log lines; a desktop pop-up and a Slack or Discord message list a
+   * batch's first findings and "…and N more"; vigil fix and vigil kill each stop half of the processes
+   * (together, all of them).
+   */
+  const SOME = new Set([
+    'AI requests',
+    'desktop pop-ups',
+    'webhook (slack)',
+    'webhook (discord)',
+    'vigil fix',
+    'vigil kill',
+  ]);
+  /**
+   * Sinks that never carry text from a command line or a log line — vigil's own log says what vigil does,
+   * /metrics holds numbers, rule ids and mount points — checked all the same, but left out of the figure.
+   */
+  const NO_MACHINE_TEXT = new Set(['daemon log (stderr)', '/metrics']);
+
   for (const sink of expected) {
     it(`leaks no fake secret into ${sink}`, () => {
       const output = sinks.get(sink);
       assert.ok(output !== undefined && output.length > 0, `${sink} got something`);
       assert.deepEqual(leaksIn(output, FAKES), []);
+      if (NO_MACHINE_TEXT.has(sink)) return;
+      const got = reached(output);
+      if (SOME.has(sink)) assert.ok(got.length > 0, `some format reached ${sink}`);
+      else
+        assert.deepEqual(
+          FAKES.filter((f) => !got.includes(f)).map((f) => f.format),
+          [],
+          `every format reached ${sink}`,
+        );
     });
   }
 
-  it('leaks 0 of 39 formats × 19 sinks (the figure for the notes)', (t) => {
+  it('shows every format through vigil fix or vigil kill', () => {
+    const got = reached(`${sinks.get('vigil fix')}\n${sinks.get('vigil kill')}`);
+    assert.deepEqual(
+      FAKES.filter((f) => !got.includes(f)).map((f) => f.format),
+      [],
+    );
+  });
+
+  it('reads the database’s write-ahead log while the daemon runs, and the rows vigil fix and kill add', () => {
+    assert.ok(
+      (liveDbFiles.get('vigil.db-wal') ?? 0) > 0,
+      `files read: ${[...liveDbFiles.keys()].join(', ')}`,
+    );
+    assert.ok(actionRows >= leakers.length, `${actionRows} action and audit rows name a leak process`);
+  });
+
+  it('leaks none of the formats that reached each sink (the figure for the notes)', (t) => {
     let leaked = 0;
+    let tried = 0;
     const lines: string[] = [];
     for (const sink of expected) {
-      const formats = formatsLeaked(sinks.get(sink) ?? '', FAKES);
+      const output = sinks.get(sink) ?? '';
+      const formats = formatsLeaked(output, FAKES);
       leaked += formats.length;
+      if (!NO_MACHINE_TEXT.has(sink)) tried += reached(output).length;
+      t.diagnostic(`${sink}: ${reached(output).length} of ${FAKES.length} formats reached it`);
       if (formats.length > 0) lines.push(`${sink}: ${formats.length} (${formats.join(', ')})`);
     }
-    t.diagnostic(`formats × sinks leaked: ${leaked} of ${FAKES.length * expected.length}`);
+    t.diagnostic(
+      `formats × sinks leaked: ${leaked} of ${tried} that reached a sink (${FAKES.length} formats, ${expected.length} sinks, ${NO_MACHINE_TEXT.size} of them carrying no text from the machine)`,
+    );
     for (const line of lines) t.diagnostic(line);
     assert.equal(leaked, 0, lines.join('\n'));
   });
