@@ -193,7 +193,7 @@ export function createGpuCollector(): Collector<GpuSlice> {
     name: 'gpu',
     async collect(ctx, report) {
       const timeoutMs = ctx.commandTimeoutMs;
-      const run = { timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+      const run = { timeoutMs, signal: ctx.signal };
       const [gpuRun, appsRun] = await Promise.allSettled([
         runCommand(gpuQueryArgs(ctx.nvidiaSmi), run),
         runCommand(computeAppsQueryArgs(ctx.nvidiaSmi), run),

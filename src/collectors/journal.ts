@@ -205,7 +205,7 @@ export function journalSourceArgs(source: JournalSource): string[] {
 async function run(argv: string[], timeoutMs: number, signal: AbortSignal | undefined) {
   let result: Awaited<ReturnType<typeof runCommand>>;
   try {
-    result = await runCommand(argv, { timeoutMs, ...(signal ? { signal } : {}) });
+    result = await runCommand(argv, { timeoutMs, signal });
   } catch (error) {
     if (error instanceof CommandNotFound && error.code === 'ENOENT') {
       throw new Unsupported(JOURNALCTL_NOT_INSTALLED);

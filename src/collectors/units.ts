@@ -49,10 +49,7 @@ export function createUnitsCollector(options: { systemctl?: string } = {}): Coll
       ];
       let result: Awaited<ReturnType<typeof runCommand>>;
       try {
-        result = await runCommand(argv, {
-          timeoutMs: ctx.commandTimeoutMs,
-          ...(ctx.signal ? { signal: ctx.signal } : {}),
-        });
+        result = await runCommand(argv, { timeoutMs: ctx.commandTimeoutMs, signal: ctx.signal });
       } catch (error) {
         if (error instanceof CommandNotFound) throw new Unsupported('systemctl not found (no systemd)');
         throw error;

@@ -151,7 +151,7 @@ export function runCommand(argv: readonly string[], options: RunOptions): Promis
   return new Promise((resolve, reject) => {
     let group: GroupChild;
     try {
-      group = startInGroup(argv, { ...(options.env ? { env: options.env } : {}) });
+      group = startInGroup(argv, { env: options.env });
     } catch (error) {
       reject(error);
       return;
