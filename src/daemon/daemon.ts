@@ -5,7 +5,7 @@ import { CATALOG, runsAutomatically } from '../actions/catalog.js';
 import { executePlan } from '../actions/execute.js';
 import type { ProcessIdentity } from '../actions/identity.js';
 import { readExe } from '../actions/identity.js';
-import { ActionLog } from '../actions/log.js';
+import { ActionLog, type ActionRecord } from '../actions/log.js';
 import {
   type ActionPlan,
   describePlan,
@@ -152,11 +152,6 @@ export class Daemon {
       targets: readonly ProcessIdentity[];
     }
   >();
-  /**
-   * The plan last stored for each firing finding (null: none applied), with when, so a finding that
-   * changes — raised while its owner lived, the owner dead since — gets the plan it calls for now.
-   */
-  private planned = new Map<string, { signature: string; plan: ActionPlan | null; at: number }>();
   /**
    * The due actions being carried out, or null. Stopping a storm waits out grace periods (seconds), so it
    * runs beside the loop rather than in it: the fast path, the heartbeat and the next cycles go on
@@ -655,7 +650,6 @@ export class Daemon {
   ): Promise<void> {
     const log = this.actions;
     if (!log) return;
-    for (const finding of evaluation.resolved) this.planned.delete(finding.fingerprint);
     const processes = snapshot.processes ?? [];
     const config = this.runtime.config.config;
     const { paths } = this.settings.sampling;
@@ -700,44 +694,30 @@ export class Daemon {
       const alertId = alertIds.get(finding.fingerprint);
       if (finding.event || alertId === undefined || snoozed.has(finding.rule)) continue;
       const plan = firstPlan(finding, bound());
-      this.planned.set(finding.fingerprint, { signature: planSignature(plan), plan, at: now });
       if (plan) this.propose(finding, alertId, plan, notLiveNow(), now);
     }
     for (const finding of replanned) {
       const alertId = alertIds.get(finding.fingerprint);
       if (alertId === undefined || snoozed.has(finding.rule)) continue;
-      let last = this.planned.get(finding.fingerprint);
-      if (last === undefined) {
-        // Firing before this run started: what the store holds is the plan to compare with.
-        let stored: ReturnType<ActionLog['latestForAlert']> = null;
-        this.withStore(() => {
-          stored = log.latestForAlert(alertId);
-        });
-        const plan = (stored as ReturnType<ActionLog['latestForAlert']>)?.plan ?? null;
-        last = { signature: planSignature(plan), plan, at: 0 };
-        this.planned.set(finding.fingerprint, last);
-      }
+      // The plan to follow is the alert's latest action, whoever stored it: this run, an earlier one, or
+      // vigil fix. Unreadable: nothing is planned on a guess.
+      let last: ActionRecord | null | undefined;
+      this.withStore(() => {
+        last = log.latestForAlert(alertId);
+      });
+      if (last === undefined) continue;
+      // An action under way or announced runs first; what it leaves is planned after it.
+      if (last?.state === 'scheduled' || last?.state === 'started') continue;
+      const earlier = last?.plan ?? null;
       // Without executables first: reading them is for a plan that is stored.
       const sketch = firstPlan(finding, base());
-      const signature = planSignature(sketch);
-      if (signature === last.signature || sketch === null) continue;
-      const grown = newTargets(sketch, last.plan).length > 0;
-      if (!grown && last.plan !== null) {
-        // Members gone, or owned ones now kept: the stored plan still says it (vigil fix leaves out
-        // what is gone), and nothing new is proposed.
-        this.planned.set(finding.fingerprint, { ...last, signature });
-        continue;
-      }
-      if (grown && (last.plan?.targets.length ?? 0) > 0 && now - last.at < REPLAN_EVERY_MS) continue;
-      let pending = false;
-      this.withStore(() => {
-        const latest = log.latestForAlert(alertId);
-        pending = latest?.state === 'scheduled' || latest?.state === 'started';
-      });
-      // An action under way or announced runs first; what it leaves is planned after it.
-      if (pending) continue;
+      if (sketch === null || planSignature(sketch) === planSignature(earlier)) continue;
+      const grown = newTargets(sketch, earlier).length > 0;
+      // Members gone, or owned ones now kept: the stored plan still says it (vigil fix leaves out what is
+      // gone), and nothing new is proposed.
+      if (!grown && earlier !== null) continue;
+      if (grown && (earlier?.targets.length ?? 0) > 0 && now - last!.createdAt < REPLAN_EVERY_MS) continue;
       const plan = firstPlan(finding, bound());
-      this.planned.set(finding.fingerprint, { signature: planSignature(plan), plan, at: now });
       if (plan) this.propose(finding, alertId, plan, notLiveNow(), now);
     }
     if (this.acting === null) {
