@@ -59,7 +59,7 @@ interface CycleTiming {
 
 async function measureCycles(log: (line: string) => void): Promise<{ cycles: CycleTiming[]; rules: number }> {
   const { loadRulesRuntime } = await importDist<typeof import('../src/rules/runtime.js')>('rules/runtime.js');
-  const { Watcher } = await importDist<typeof import('../src/daemon/cycle.js')>('daemon/cycle.js');
+  const { Watcher } = await importDist<typeof import('../src/pipeline/watcher.js')>('pipeline/watcher.js');
   const { assembleSnapshot, makeContext } =
     await importDist<typeof import('../src/collectors/index.js')>('collectors/index.js');
 
@@ -72,7 +72,7 @@ async function measureCycles(log: (line: string) => void): Promise<{ cycles: Cyc
   const cycles: CycleTiming[] = [];
   for (let i = 0; i < CYCLES; i++) {
     await sleep(PAUSE_MS);
-    // The stages of Watcher.cycle() (src/daemon/cycle.ts), timed one by one.
+    // The stages of Watcher.cycle() (src/pipeline/watcher.ts), timed one by one.
     const ctx = makeContext(SAMPLING);
     const monoMs = performance.now();
     const started = performance.now();

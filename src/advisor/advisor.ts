@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { liveOwnerIn, type ProcessKnowledge } from '../actions/plan.js';
-import { policyContext } from '../actions/policy.js';
 import type { Config, Severity } from '../config/schema.js';
 import type { HostPaths } from '../host/paths.js';
 import type { JournalEntry, Snapshot } from '../model/snapshot.js';
 import { redact } from '../redact/redact.js';
-import type { FactSet } from '../rules/engine.js';
+import { liveOwnerIn, type ProcessKnowledge } from '../respond/plan.js';
+import { policyContext } from '../respond/policy.js';
 import type { Finding } from '../rules/types.js';
 import type { OpenedStore } from '../store/store.js';
 import type { SnapshotRecord } from '../store/types.js';
+import type { FactSet } from '../understand/facts-schema.js';
 import { type Advice, mapSuggestions, parseAnswer } from './answer.js';
 import type { CallResult } from './client.js';
 import {

@@ -1,11 +1,11 @@
 import * as v from 'valibot';
-import { CATALOG, type Consent, type Risk } from '../actions/catalog.js';
-import { type ActionPlan, type ProcessKnowledge, planFor } from '../actions/plan.js';
-import { checkTarget, type PolicyContext } from '../actions/policy.js';
 import { SEVERITIES, type Severity } from '../config/schema.js';
 import type { ProcessSample } from '../model/snapshot.js';
 import { printable } from '../model/text.js';
 import { redact } from '../redact/redact.js';
+import { CATALOG, type Consent, type Risk } from '../respond/catalog.js';
+import { type ActionPlan, type ProcessKnowledge, planFor } from '../respond/plan.js';
+import { checkTarget, type PolicyContext } from '../respond/policy.js';
 import { CATALOG_ACTION_IDS, type CatalogActionId, type Finding } from '../rules/types.js';
 
 /**

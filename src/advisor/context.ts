@@ -1,13 +1,12 @@
 import { homedir, hostname, userInfo } from 'node:os';
-import { CATALOG } from '../actions/catalog.js';
-import { formatBytes, formatDuration } from '../cli/format.js';
+import { formatBytes, formatDuration } from '../model/format.js';
 import type { JournalEntry, ProcessSample, Snapshot } from '../model/snapshot.js';
+import type { Language } from '../model/text.js';
 import { makeRedactor, redact } from '../redact/redact.js';
-import type { Language } from '../report/render.js';
-import type { FactSet } from '../rules/engine.js';
-import type { GroupFacts, ProcessFacts } from '../rules/facts-schema.js';
+import { CATALOG } from '../respond/catalog.js';
 import type { Finding } from '../rules/types.js';
 import type { SnapshotRecord } from '../store/types.js';
+import type { FactSet, GroupFacts, ProcessFacts } from '../understand/facts-schema.js';
 import { ANSWER_JSON_SCHEMA } from './answer.js';
 
 /**

@@ -1,11 +1,10 @@
-import { formatBytes, formatDuration } from '../cli/format.js';
+import { formatBytes, formatDuration } from '../model/format.js';
 import type { Snapshot } from '../model/snapshot.js';
+import type { Language } from '../model/text.js';
 import { redact } from '../redact/redact.js';
-import type { Language } from '../report/render.js';
-import type { FactSet } from '../rules/engine.js';
-import type { ProcessFacts } from '../rules/facts-schema.js';
 import type { Finding } from '../rules/types.js';
 import type { AlertRecord, SnapshotRecord } from '../store/types.js';
+import type { FactSet, ProcessFacts } from '../understand/facts-schema.js';
 import type { Advice } from './answer.js';
 
 /**

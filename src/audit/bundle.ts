@@ -5,12 +5,12 @@ import { basename, join, resolve } from 'node:path';
 import { errorCode } from '../host/files.js';
 import { writeOutputFile } from '../host/private-files.js';
 import { vigilVersion } from '../host/version.js';
+import { redactData, redactText } from '../redact/data.js';
 import type { Report } from '../report/build.js';
 import { reportJson, reportMarkdown } from '../report/render.js';
+import { type AuditEntry, type ChainVerdict, canonicalJson, verifyEntries } from '../store/audit-chain.js';
 import type { AlertRecord, SnapshotRecord } from '../store/types.js';
-import { type AuditEntry, type ChainVerdict, canonicalJson, verifyEntries } from './chain.js';
 import { fingerprintOf, type Identity, verifySignature } from './identity.js';
-import { redactData, redactText } from './secrets.js';
 import { createTarGz, readTar } from './tar.js';
 
 /**

@@ -3,17 +3,18 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CATALOG } from '../actions/catalog.js';
-import type { ActionResult } from '../actions/execute.js';
-import type { ProcessIdentity } from '../actions/identity.js';
-import type { ActionLog } from '../actions/log.js';
-import type { ActionPlan } from '../actions/plan.js';
 import { loadConfig, stateDir } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../model/duration.js';
+import { formatBytes, formatDuration } from '../model/format.js';
+import { type GlobalOptions, hostPathsFrom, sampleOptionsFrom, UsageError } from '../pipeline/options.js';
+import { CATALOG } from '../respond/catalog.js';
+import type { ActionResult } from '../respond/execute.js';
+import type { ProcessIdentity } from '../respond/identity.js';
+import type { ActionLog } from '../respond/log.js';
+import { recordManual, runPlan } from '../respond/manual.js';
+import type { ActionPlan } from '../respond/plan.js';
 import type { OpenedStore } from '../store/store.js';
-import { type GlobalOptions, hostPathsFrom, sampleOptionsFrom, UsageError } from './context.js';
-import { formatBytes, formatDuration } from './format.js';
 
 /** Opens the history and its action log, or says why not (exit 1). */
 async function openActions(): Promise<{ store: OpenedStore; log: ActionLog } | null> {
@@ -25,7 +26,7 @@ async function openActions(): Promise<{ store: OpenedStore; log: ActionLog } | n
   }
   const [{ openStore }, { ActionLog }] = await Promise.all([
     import('../store/store.js'),
-    import('../actions/log.js'),
+    import('../respond/log.js'),
   ]);
   const store = openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`) });
   const raw = store.raw();
@@ -36,44 +37,6 @@ async function openActions(): Promise<{ store: OpenedStore; log: ActionLog } | n
     return null;
   }
   return { store, log: new ActionLog(raw) };
-}
-
-/**
- * Records a manual action (`vigil kill`, `vigil watch`'s k) and its result in the history's action log
- * (and so the audit chain), when there is a history; `log` hears why it could not be recorded.
- */
-async function recordManual(
-  plan: ActionPlan,
-  result: ActionResult,
-  log: (line: string) => void,
-): Promise<void> {
-  const path = join(stateDir(), 'vigil.db');
-  if (!existsSync(path)) return;
-  const [{ openStore }, { ActionLog }] = await Promise.all([
-    import('../store/store.js'),
-    import('../actions/log.js'),
-  ]);
-  const store = openStore(path, { log });
-  try {
-    const raw = store.raw();
-    if (!raw) {
-      log(`cannot record the action in ${path}: ${store.problem?.message ?? 'unknown error'}`);
-      return;
-    }
-    const actions = new ActionLog(raw);
-    const now = Date.now();
-    const record = actions.add({
-      alertId: null,
-      fingerprint: null,
-      plan,
-      mode: 'manual',
-      state: 'started',
-      now,
-    });
-    actions.finish(record.id, result, now);
-  } finally {
-    store.close();
-  }
 }
 
 /** Asks on a terminal; off a terminal the answer is no unless --yes was given. */
@@ -99,29 +62,13 @@ function printResult(result: ActionResult): void {
   process.exitCode = result.outcome === 'success' || result.outcome === 'partial' ? 0 : 1;
 }
 
-async function run(
-  plan: ActionPlan,
-  config: Config,
-  global: GlobalOptions,
-  options: { force?: boolean; signal?: NodeJS.Signals } = {},
-) {
-  const [{ executePlan }, { policyContext }] = await Promise.all([
-    import('../actions/execute.js'),
-    import('../actions/policy.js'),
-  ]);
-  return executePlan(plan, policyContext(hostPathsFrom(global), config), {
-    graceMs: config.actions.grace_secs * 1000,
-    ...options,
-  });
-}
-
 /**
  * Says why nothing can be done and sets exit status 1 when --procfs is not the live /proc of vigil's pid
  * namespace: a tree that says what its author wrote, or another namespace's processes. Asked before
  * showing or asking anything; the executor asks again before every signal.
  */
 async function refusedProcfs(global: GlobalOptions): Promise<boolean> {
-  const { procfsRefusal } = await import('../actions/policy.js');
+  const { procfsRefusal } = await import('../respond/policy.js');
   const refusal = procfsRefusal(hostPathsFrom(global).procfs);
   if (refusal === null) return false;
   process.stderr.write(`vigil: ${refusal}\n`);
@@ -148,9 +95,9 @@ async function planNow(
     { readExe },
   ] = await Promise.all([
     import('../collectors/processes.js'),
-    import('../actions/plan.js'),
-    import('../actions/policy.js'),
-    import('../actions/identity.js'),
+    import('../respond/plan.js'),
+    import('../respond/policy.js'),
+    import('../respond/identity.js'),
   ]);
   const sampling = sampleOptionsFrom(global);
   const processes = await createProcessCollector().collect(
@@ -254,7 +201,7 @@ export function makeFixCommand(): Command {
           );
         }
         log.setState(id, 'started', now);
-        const result = await run(plan, config, global);
+        const result = await runPlan(plan, config, global);
         log.finish(id, result, Date.now());
         printResult(result);
       } finally {
@@ -312,34 +259,6 @@ export function makeSnoozeCommand(): Command {
     });
 }
 
-/**
- * What `vigil kill` does once the person said yes, for a caller that asked on its own screen (the
- * dashboard's kill dialog): a `kill_process` plan bound to the identities given, run through the same
- * policy and executor, recorded as a manual action (and so in the audit chain) when a history exists.
- * A target given without its executable (the dashboard's rows) is bound to the one it runs now, when the
- * person confirmed. Writes nothing to the terminal.
- */
-export async function killConfirmed(
-  targets: ActionPlan['targets'],
-  config: Config,
-  global: GlobalOptions,
-  options: { force?: boolean; reason?: string } = {},
-): Promise<ActionResult> {
-  const { readExe } = await import('../actions/identity.js');
-  const paths = hostPathsFrom(global);
-  const plan: ActionPlan = {
-    action: 'kill_process',
-    targets: targets.map((t) => (t.exe === undefined ? { ...t, exe: readExe(paths, t.pid) } : t)),
-    kept: [],
-    unit: null,
-    command: `kill ${options.force ? '-9 ' : ''}${targets.map((t) => t.pid).join(' ')}`,
-    reason: options.reason ?? 'vigil watch',
-  };
-  const result = await run(plan, config, global, { force: options.force });
-  await recordManual(plan, result, () => {});
-  return result;
-}
-
 export function makeKillCommand(): Command {
   return new Command('kill')
     .description('stop a process through vigil’s policy: shows it, asks, records (SIGTERM, then SIGKILL)')
@@ -355,8 +274,8 @@ export function makeKillCommand(): Command {
         const paths = hostPathsFrom(global);
         const [{ readLiveProcess }, { classify, kindFiles, loadKindPatterns }, { redact }] =
           await Promise.all([
-            import('../actions/identity.js'),
-            import('../rules/classify.js'),
+            import('../respond/identity.js'),
+            import('../understand/classify.js'),
             import('../redact/redact.js'),
           ]);
         const live = readLiveProcess(paths, pid);
@@ -400,7 +319,7 @@ export function makeKillCommand(): Command {
           command: `kill ${options.force ? '-9 ' : signal ? `-${signal.replace('SIG', '')} ` : ''}${pid}`,
           reason: 'vigil kill',
         };
-        const result = await run(plan, config, global, { force: options.force, signal });
+        const result = await runPlan(plan, config, global, { force: options.force, signal });
         await recordManual(plan, result, (m) => process.stderr.write(`vigil: ${m}\n`));
         printResult(result);
       },

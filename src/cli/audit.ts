@@ -1,16 +1,16 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { AuditEntry, ChainVerdict } from '../audit/chain.js';
 import { stateDir } from '../config/load.js';
 import { writeOutputFile } from '../host/private-files.js';
+import { formatBytes } from '../model/format.js';
+import { parseSince } from '../pipeline/options.js';
+import type { AuditEntry, ChainVerdict } from '../store/audit-chain.js';
 import type { OpenedStore } from '../store/store.js';
-import { parseSince } from './context.js';
-import { formatBytes } from './format.js';
 
 /**
  * `vigil audit`: the audit log — every alert, notification, action, policy refusal, config reload and AI
- * call, as a hash chain (src/audit/chain.ts).
+ * call, as a hash chain (src/store/audit-chain.ts).
  *
  *     vigil audit [--since 24h] [--json]             the entries of a window, and whether the chain holds
  *     vigil audit verify [--json]                    exit 0 "N entries, chain intact", 1 naming the break
@@ -33,7 +33,7 @@ export async function openHistory(): Promise<OpenedStore | null> {
 export async function auditLogOf(store: OpenedStore) {
   const db = store.raw();
   if (db === null) throw store.problem ?? new Error(`cannot open ${store.path}`);
-  const { AuditLog } = await import('../audit/chain.js');
+  const { AuditLog } = await import('../store/audit-chain.js');
   return new AuditLog(db);
 }
 

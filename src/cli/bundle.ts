@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { AuditDocument, SupportBundleInput, WrittenBundle } from '../audit/bundle.js';
-import { redactText, sanitizeConfigToml } from '../audit/secrets.js';
 import { configPath, loadConfig, stateDir } from '../config/load.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
 import { defaultConfig } from '../config/schema.js';
 import { errorCode } from '../host/files.js';
+import { formatBytes } from '../model/format.js';
+import { type GlobalOptions, parseSince } from '../pipeline/options.js';
+import { redactText, sanitizeConfigToml } from '../redact/data.js';
 import type { Report } from '../report/build.js';
 import type { OpenedStore } from '../store/store.js';
 import { auditLogOf, openHistory, verdictLine } from './audit.js';
-import { type GlobalOptions, parseSince } from './context.js';
-import { formatBytes } from './format.js';
 
 /**
  * `vigil bundle`: a support bundle to ask someone else for help (the report, recent history, alerts,

@@ -8,7 +8,7 @@ import { configDir, configPath, loadConfig, parseTomlFile, runtimeDir, stateDir 
 import { lineOfKey } from '../config/locate.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
 import { type Config, MODES, type Mode } from '../config/schema.js';
-import { type GlobalOptions, UsageError } from './context.js';
+import { type GlobalOptions, UsageError } from '../pipeline/options.js';
 
 /** The documented example shipped at the top of the package. */
 export const EXAMPLE_CONFIG = fileURLToPath(new URL('../../config.example.toml', import.meta.url));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { stateDir } from '../config/load.js';
-import { type GlobalOptions, sampleOptionsFrom } from './context.js';
+import { type GlobalOptions, sampleOptionsFrom } from '../pipeline/options.js';
 
 /**
  * `vigil explain <pid>`: what vigil knows of a process — always, with no key — then, when `[ai]` is
@@ -13,17 +13,17 @@ import { type GlobalOptions, sampleOptionsFrom } from './context.js';
 
 /**
  * The group of identical processes this pid belongs to, when vigil says who left it (see
- * rules/attribution.ts): its size, name and attribution, for the `group` line and `--json`.
+ * understand/attribution.ts): its size, name and attribution, for the `group` line and `--json`.
  */
 function attributedGroup(
   pid: number,
-  facts: import('../rules/engine.js').FactSet,
+  facts: import('../understand/facts-schema.js').FactSet,
 ): Pick<
-  import('../rules/facts-schema.js').GroupFacts,
+  import('../understand/facts-schema.js').GroupFacts,
   'count' | 'name' | 'left_by' | 'session' | 'cwd' | 'owner_gone_secs' | 'attribution'
 > | null {
   const subject = (facts.subjects.group ?? []).find((g) => g.pids.includes(pid));
-  const g = subject?.facts as import('../rules/facts-schema.js').GroupFacts | undefined;
+  const g = subject?.facts as import('../understand/facts-schema.js').GroupFacts | undefined;
   if (!g || g.attribution === '') return null;
   const { count, name, left_by, session, cwd, owner_gone_secs, attribution } = g;
   return { count, name, left_by, session, cwd, owner_gone_secs, attribution };
@@ -60,7 +60,7 @@ export function makeExplainCommand(): Command {
         { explainFacts, renderExplain, renderAdvice },
       ] = await Promise.all([
         import('../rules/runtime.js'),
-        import('../rules/facts.js'),
+        import('../understand/facts.js'),
         import('../rules/engine.js'),
         import('../collectors/index.js'),
         import('../advisor/explain.js'),

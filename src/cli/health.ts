@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
-import { sightDaemon } from '../daemon/lock.js';
+import { formatBytes, formatDuration } from '../model/format.js';
 import { collectorNotes } from '../model/snapshot.js';
+import type { GlobalOptions } from '../pipeline/options.js';
+import { sightDaemon } from '../store/lock.js';
 import type { Heartbeat } from '../store/types.js';
-import type { GlobalOptions } from './context.js';
-import { formatBytes, formatDuration } from './format.js';
 
 export interface HealthReport {
   readonly healthy: boolean;

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ProblemsError } from '../config/problems.js';
 import { vigilVersion } from '../host/version.js';
-import { UsageError } from './context.js';
+import { UsageError } from '../pipeline/options.js';
 
 /** Exit statuses, as documented in the man page: 0 ok, 1 runtime failure, 2 usage error. */
 export const EXIT_RUNTIME = 1;

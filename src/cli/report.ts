@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, stateDir } from '../config/load.js';
+import { type GlobalOptions, parseSince, UsageError } from '../pipeline/options.js';
 import { reportFromStore } from '../report/gather.js';
 import { reportJson, reportMarkdown, reportText } from '../report/render.js';
-import { type GlobalOptions, parseSince, UsageError } from './context.js';
 
 /** `2026-11-20`, `2026-11-20T03:00`, `2026-11-20 03:00` (UTC unless an offset is given), or ms. */
 export function parseTime(text: string): number {

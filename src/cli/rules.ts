@@ -2,15 +2,15 @@ import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { Command } from 'commander';
 import { formatProblem } from '../config/problems.js';
+import { fit } from '../model/format.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
-import { type GlobalOptions, UsageError } from './context.js';
-import { fit } from './format.js';
+import { type GlobalOptions, UsageError } from '../pipeline/options.js';
 
 /** The rule machinery (CEL, TOML, schemas), loaded only by the command that runs, not by every command. */
 async function machinery() {
   const [{ RuleEngine }, { FactBuilder }, { SHIPPED_RULES_DIR }, { loadRulesRuntime }] = await Promise.all([
     import('../rules/engine.js'),
-    import('../rules/facts.js'),
+    import('../understand/facts.js'),
     import('../rules/load.js'),
     import('../rules/runtime.js'),
   ]);

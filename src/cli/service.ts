@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { MODES, type Mode } from '../config/schema.js';
-import type { GlobalOptions } from './context.js';
+import type { GlobalOptions } from '../pipeline/options.js';
 
 function io() {
   return {

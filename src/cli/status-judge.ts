@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
-import { sightDaemon } from '../daemon/lock.js';
 import { LIVE_PATHS } from '../host/paths.js';
 import type { Snapshot } from '../model/snapshot.js';
 import { RuleEngine, SEVERITY_RANK } from '../rules/engine.js';
-import { FactBuilder, type ProcessInfo } from '../rules/facts.js';
 import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
 import type { CatalogActionId, Finding } from '../rules/types.js';
+import { sightDaemon } from '../store/lock.js';
 import { type OpenAlert, OpenAlertsReader } from '../store/open-alerts.js';
+import { FactBuilder, type ProcessInfo } from '../understand/facts.js';
 
 /** What the running daemon says is open, read during the sampling window. */
 export interface DaemonAlerts {

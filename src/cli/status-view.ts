@@ -18,6 +18,7 @@ import {
 } from '../collectors/index.js';
 import type { Severity } from '../config/schema.js';
 import { shortCommand } from '../model/command.js';
+import { bar, fit, formatBytes, formatDuration, formatPercent, formatRate } from '../model/format.js';
 import {
   type CollectorStatus,
   collectorNotes,
@@ -25,7 +26,6 @@ import {
   type Snapshot,
 } from '../model/snapshot.js';
 import type { Finding } from '../rules/types.js';
-import { bar, fit, formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 import type { StatusJudgement } from './status-judge.js';
 
 /**

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { type GlobalOptions, sampleOptionsFrom } from './context.js';
+import { type GlobalOptions, sampleOptionsFrom } from '../pipeline/options.js';
 
 /**
  * `vigil status`: the command and its options. What it does (collect, judge, render) is in

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { type GlobalOptions, sampleOptionsFrom, UsageError } from './context.js';
+import { type GlobalOptions, sampleOptionsFrom, UsageError } from '../pipeline/options.js';
 
 function parseIntervalSecs(value: string): number {
   const secs = Number(value);

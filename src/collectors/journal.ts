@@ -100,7 +100,7 @@ export function journalctlArgs(
 
 /**
  * The journalctl matches that select what vigil reads, shared by the one-shot collector and the
- * follower (src/daemon/journal-follower.ts). `-p` cannot be OR-ed with other matches, so the priority
+ * follower (src/collectors/journal-follower.ts). `-p` cannot be OR-ed with other matches, so the priority
  * filter is spelled as PRIORITY= matches (journalctl ORs matches on one field) and the OOM killers that
  * log below warning are added as further alternatives after `+`: systemd-oomd logs its kills at notice,
  * earlyoom prints them on stderr, which journald files at info. Without them the oom_kill rule would be

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { listenError } from '../metrics/listen.js';
+import { listenError } from './listen.js';
 
 /**
  * The configuration file's schema and defaults (valibot: ~2 MB resident against zod's ~12 MB, which

@@ -1,26 +1,11 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CATALOG, runsAutomatically } from '../actions/catalog.js';
-import { executePlan } from '../actions/execute.js';
-import type { ProcessIdentity } from '../actions/identity.js';
-import { readExe } from '../actions/identity.js';
-import { ActionLog, type ActionRecord } from '../actions/log.js';
-import {
-  type ActionPlan,
-  describePlan,
-  liveOwnerIn,
-  newTargets,
-  type ProcessKnowledge,
-  planFor,
-  planSignature,
-} from '../actions/plan.js';
-import { type PolicyContext, policyContext, procfsRefusal, protectedIn } from '../actions/policy.js';
 import { Advisor, adviceLines } from '../advisor/advisor.js';
-import { type AuditKind, AuditLog } from '../audit/chain.js';
 import { loadOrCreateIdentity } from '../audit/identity.js';
 import { parseLoadavg } from '../collectors/cpu.js';
 import { COLLECTOR_NAMES, makeContext, type SampleOptions } from '../collectors/index.js';
+import { JournalFollower } from '../collectors/journal-follower.js';
 import { createMemoryCollector } from '../collectors/memory.js';
 import { readPressure } from '../collectors/pressure.js';
 import { runtimeDir, stateDir } from '../config/load.js';
@@ -33,18 +18,34 @@ import { MetricsServer } from '../metrics/server.js';
 import type { JournalEntry, Snapshot } from '../model/snapshot.js';
 import type { ActionStep } from '../notify/channel.js';
 import { Notifier } from '../notify/notifier.js';
+import { Watcher } from '../pipeline/watcher.js';
 import { redact } from '../redact/redact.js';
-import { Baselines, hourOf } from '../rules/baseline.js';
-import type { Evaluation, FactSet } from '../rules/engine.js';
-import { BASELINE_METRICS } from '../rules/facts.js';
+import { CATALOG, runsAutomatically } from '../respond/catalog.js';
+import { executePlan } from '../respond/execute.js';
+import type { ProcessIdentity } from '../respond/identity.js';
+import { readExe } from '../respond/identity.js';
+import { ActionLog, type ActionRecord } from '../respond/log.js';
+import {
+  type ActionPlan,
+  describePlan,
+  liveOwnerIn,
+  newTargets,
+  type ProcessKnowledge,
+  planFor,
+  planSignature,
+} from '../respond/plan.js';
+import { type PolicyContext, policyContext, procfsRefusal, protectedIn } from '../respond/policy.js';
+import type { Evaluation } from '../rules/engine.js';
 import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
+import { type AuditKind, AuditLog } from '../store/audit-chain.js';
+import { PidLock } from '../store/lock.js';
+import { snapshotRecord } from '../store/records.js';
 import { type OpenedStore, openStore } from '../store/store.js';
 import type { Heartbeat, HistoryStore } from '../store/types.js';
-import { Watcher } from './cycle.js';
-import { JournalFollower } from './journal-follower.js';
-import { PidLock } from './lock.js';
-import { snapshotRecord } from './records.js';
+import { Baselines, hourOf } from '../understand/baseline.js';
+import { BASELINE_METRICS } from '../understand/facts.js';
+import type { FactSet } from '../understand/facts-schema.js';
 import { SdNotify } from './sdnotify.js';
 
 export interface DaemonSettings {

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
-import { sampleOptionsFrom, UsageError } from '../cli/context.js';
 import { ProblemsError } from '../config/problems.js';
 import { UnsafePath } from '../host/private-files.js';
+import { sampleOptionsFrom, UsageError } from '../pipeline/options.js';
 import { loadRulesRuntime } from '../rules/runtime.js';
+import { AlreadyRunning } from '../store/lock.js';
 import { ArgsError, parseRunArgs, RUN_USAGE } from './args.js';
 import { Daemon } from './daemon.js';
-import { AlreadyRunning } from './lock.js';
 
 /**
  * `vigil` and `vigil run`: the daemon in the foreground. Kept apart from the commander CLI so that the

@@ -1,9 +1,11 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { formatListen, isLoopback, type ListenAddress, parseListen } from '../config/listen.js';
 import type { LoadedConfig } from '../config/load.js';
+import { lineOfKey } from '../config/locate.js';
+import { formatProblem } from '../config/problems.js';
 import { vigilVersion } from '../host/version.js';
 import type { Finding } from '../rules/types.js';
-import { configuredListen, formatListen, isLoopback, type ListenAddress, parseListen } from './listen.js';
 import type { MetricsInput, VigilMetrics } from './registry.js';
 
 /**
@@ -256,5 +258,28 @@ export class MetricsServer {
   async close(): Promise<void> {
     this.closed = true;
     await this.stopServer();
+  }
+}
+
+/**
+ * The configured listen address, or null when metrics are off. A bad value gives `file:line: key:
+ * message` as the config's other problems do.
+ */
+export function configuredListen(loaded: Pick<LoadedConfig, 'config' | 'path' | 'text'>): {
+  address: ListenAddress | null;
+  problem: string | null;
+} {
+  const value = loaded.config.metrics.listen;
+  if (value.trim() === '') return { address: null, problem: null };
+  try {
+    return { address: parseListen(value), problem: null };
+  } catch (error) {
+    const problem = formatProblem({
+      file: loaded.path,
+      line: lineOfKey(loaded.text, ['metrics', 'listen']),
+      key: 'metrics.listen',
+      message: (error as Error).message,
+    });
+    return { address: null, problem };
   }
 }

@@ -29,3 +29,6 @@ export function printable(text: string): string {
   // search() ignores the g flag's lastIndex, so one expression serves both the test and the replace.
   return text.search(UNPRINTABLE) < 0 ? text : text.replace(UNPRINTABLE, escapeOne);
 }
+
+/** The languages vigil speaks to people in: notices, reports and the advisor's answers. */
+export type Language = 'en' | 'fr';

@@ -1,4 +1,5 @@
 import type { Severity } from '../config/schema.js';
+import type { Language } from '../model/text.js';
 
 /**
  * Every text a notification shows, in English and French (`[general] language`), one function per
@@ -8,7 +9,7 @@ import type { Severity } from '../config/schema.js';
  * French follows the usual typography: a space before `:`; "alerte" is feminine ("résolue").
  */
 
-export type Language = 'en' | 'fr';
+export type { Language };
 
 const SEVERITY_NAMES: Record<Language, Record<Severity, string>> = {
   en: { info: 'info', low: 'low', medium: 'medium', high: 'high', critical: 'critical' },

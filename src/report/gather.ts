@@ -35,7 +35,7 @@ export async function reportFromStore(
 async function actionsBetween(store: OpenedStore, from: number, to: number): Promise<Report['actions']> {
   const raw = store.raw();
   if (!raw) return [];
-  const { ActionLog } = await import('../actions/log.js');
+  const { ActionLog } = await import('../respond/log.js');
   return new ActionLog(raw)
     .between(from, to)
     .filter((a) => a.state !== 'proposed')

@@ -1,11 +1,12 @@
 import type { Advice } from '../advisor/answer.js';
-import { formatBytes, formatDuration } from '../cli/format.js';
+import { formatBytes, formatDuration } from '../model/format.js';
+import type { Language } from '../model/text.js';
 import type { Offender, Report } from './build.js';
 
 const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 16);
 const fixed = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
 
-export type Language = 'en' | 'fr';
+export type { Language };
 
 /** The report's words in English and French (`general.language`). */
 const WORDS = {

@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import type { Environment } from '@marcbachmann/cel-js';
-import { formatBytes, formatDuration } from '../cli/format.js';
+import { formatBytes, formatDuration } from '../model/format.js';
+import { SCOPE_VARIABLES, type Scope, SYSTEM_FIELDS } from '../understand/facts-schema.js';
 import { compileFast, type FieldType, type VariableTypes } from './cel-fast.js';
-import { SCOPE_VARIABLES, type Scope, SYSTEM_FIELDS } from './facts-schema.js';
 
 /** A compiled CEL expression: call it with the variables of its scope. */
 export type CelProgram = (variables: Record<string, unknown>) => unknown;

@@ -1,24 +1,6 @@
 import type { Severity } from '../config/schema.js';
-import { SCOPE_VARIABLES, type Scope, type SystemFacts } from './facts-schema.js';
+import { type FactSet, SCOPE_VARIABLES, type Scope, type Subject } from '../understand/facts-schema.js';
 import type { Finding, Rule } from './types.js';
-
-/** One thing a scope's rules are judged on: a process, a group, a disk… with its CEL facts. */
-export interface Subject {
-  /** Stable within the scope: `pid:startTicks`, a group key, a mount point, a journal cursor. */
-  readonly key: string;
-  /** Shown to a person: `python3 (pid 4242)`, `/home`, `GPU 0`. */
-  readonly label: string;
-  readonly pids: readonly number[];
-  readonly facts: Record<string, unknown>;
-}
-
-/** Everything the rules look at in one cycle. */
-export interface FactSet {
-  readonly now: number;
-  readonly sys: SystemFacts;
-  readonly thresholds: Readonly<Record<string, number>>;
-  readonly subjects: { readonly [S in Exclude<Scope, 'system'>]?: readonly Subject[] };
-}
 
 /** Per (rule, subject) memory across cycles: how long the condition has held, or has been clear. */
 interface RuleState {

@@ -17,8 +17,8 @@ import {
   warnOnce,
 } from '../host/trusted-file.js';
 import { DURATION, parseDuration } from '../model/duration.js';
+import { HISTORY_FIELDS, SCOPES } from '../understand/facts-schema.js';
 import { compile, compileTemplate, environmentFor } from './cel.js';
-import { HISTORY_FIELDS, SCOPES } from './facts-schema.js';
 import { CATALOG_ACTION_IDS, type Rule, type RuleSpec } from './types.js';
 
 /** rules/ at the package root (two levels above both src/rules and dist/rules). */

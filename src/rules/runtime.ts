@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { configDir, type LoadedConfig, loadConfig } from '../config/load.js';
 import type { Problem } from '../config/problems.js';
 import type { Refusal, TrustContext } from '../host/trusted-file.js';
-import { type KindPattern, kindFiles, loadKindPatterns } from './classify.js';
+import { type KindPattern, kindFiles, loadKindPatterns } from '../understand/classify.js';
 import { type LoadedRules, loadRules } from './load.js';
 
 /** Config, rules and process-kind patterns, loaded together as every command that judges needs them. */

@@ -1,6 +1,6 @@
 import type { Severity } from '../config/schema.js';
+import type { Scope } from '../understand/facts-schema.js';
 import type { CelProgram, Template } from './cel.js';
-import type { Scope } from './facts-schema.js';
 
 /** The catalog actions a rule may suggest (the action catalog implements them; rules only name them). */
 export const CATALOG_ACTION_IDS = [

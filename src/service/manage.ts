@@ -2,9 +2,9 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node
 import { dirname, join } from 'node:path';
 import { runtimeDir, stateDir } from '../config/load.js';
 import type { Mode } from '../config/schema.js';
-import { sightDaemon } from '../daemon/lock.js';
 import { CommandNotFound, runCommand } from '../host/command.js';
 import { ensurePrivateDir, writeFileAtomicPrivate } from '../host/private-files.js';
+import { sightDaemon } from '../store/lock.js';
 import { renderUnit, UNIT_NAME, unitPath, userUnitDir, vigilScript } from './unit.js';
 
 /** Where the commands write: stdout for results, stderr for notes. */

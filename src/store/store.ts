@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Severity } from '../config/schema.js';
 import { ensurePrivateDir, preparePrivateFile, UnsafePath } from '../host/private-files.js';
-import type { BaselineRow } from '../rules/baseline.js';
+import type { BaselineRow } from '../understand/baseline.js';
 import { type PackedSample, type ProcessIdentity, packSamples, unpackSamples } from './codec.js';
 import { migrate, SCHEMA_VERSION, schemaVersion } from './schema.js';
 import type {

@@ -1,6 +1,6 @@
 import type { Severity } from '../config/schema.js';
 import type { CollectorStatus } from '../model/snapshot.js';
-import type { BaselineRow } from '../rules/baseline.js';
+import type { BaselineRow } from '../understand/baseline.js';
 
 /**
  * What the history database holds, as the rest of vigil sees it. Times are ms since the epoch. The store

@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration, formatPercent } from '../cli/format.js';
+import { formatBytes, formatDuration, formatPercent } from '../model/format.js';
 import type { ProcessSample } from '../model/snapshot.js';
 import { printable } from '../model/text.js';
 import { redact } from '../redact/redact.js';

@@ -6,7 +6,7 @@
 import type { Severity } from '../config/schema.js';
 import { shortCommand, shortCommandLine } from '../model/command.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
-import type { ProcessInfo } from '../rules/facts.js';
+import type { ProcessInfo } from '../understand/facts.js';
 
 /** What vigil knows of a process beyond /proc (from the rules' facts). */
 /** What vigil knows of a process beyond /proc (see FactBuilder.processInfo). */

@@ -6,10 +6,10 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { render } from 'ink';
-import type { ActionResult } from '../actions/execute.js';
-import type { GlobalOptions } from '../cli/context.js';
-import { formatBytes } from '../cli/format.js';
 import type { SampleOptions } from '../collectors/index.js';
+import { formatBytes } from '../model/format.js';
+import type { GlobalOptions } from '../pipeline/options.js';
+import type { ActionResult } from '../respond/execute.js';
 import type { RulesRuntime } from '../rules/runtime.js';
 import { WatchApp } from './App.js';
 import type { ProcRow } from './model.js';
@@ -66,7 +66,7 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
     intervalMs: options.intervalMs,
   });
   const kill = async (row: ProcRow): Promise<string> => {
-    const { killConfirmed } = await import('../cli/act.js');
+    const { killConfirmed } = await import('../respond/manual.js');
     const result = await killConfirmed(row.members, options.runtime.config.config, options.global, {
       reason: 'vigil watch',
     });

@@ -4,10 +4,11 @@
  * Colour is never the only carrier of meaning (NO_COLOR): severities are spelled, findings are marked with
  * a character, the selection is shown in reverse video.
  */
-import { bar, fit, formatBytes, formatDuration, formatPercent, formatRate } from '../cli/format.js';
+
 import type { Severity } from '../config/schema.js';
+import { bar, fit, formatBytes, formatDuration, formatPercent, formatRate } from '../model/format.js';
 import type { Pressure } from '../model/snapshot.js';
-import { sensorKind } from '../rules/facts.js';
+import { sensorKind } from '../understand/facts.js';
 import {
   type Column,
   type PanelId,

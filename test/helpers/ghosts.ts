@@ -14,11 +14,11 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Watcher } from '../../src/daemon/cycle.js';
 import { LIVE_PATHS } from '../../src/host/paths.js';
-import type { Evaluation, FactSet } from '../../src/rules/engine.js';
-import type { GroupFacts } from '../../src/rules/facts-schema.js';
+import { Watcher } from '../../src/pipeline/watcher.js';
+import type { Evaluation } from '../../src/rules/engine.js';
 import type { RulesRuntime } from '../../src/rules/runtime.js';
+import type { FactSet, GroupFacts } from '../../src/understand/facts-schema.js';
 import { liveSampling } from './context.js';
 import { childrenOf, waitUntil } from './procs.js';
 

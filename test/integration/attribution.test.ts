@@ -5,9 +5,9 @@ import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assembleSnapshot, CollectorSet, makeContext } from '../../src/collectors/index.js';
 import { defaultConfig } from '../../src/config/schema.js';
-import { kindFiles, loadKindPatterns } from '../../src/rules/classify.js';
-import { FactBuilder } from '../../src/rules/facts.js';
-import type { GroupFacts } from '../../src/rules/facts-schema.js';
+import { kindFiles, loadKindPatterns } from '../../src/understand/classify.js';
+import { FactBuilder } from '../../src/understand/facts.js';
+import type { GroupFacts } from '../../src/understand/facts-schema.js';
 import { liveSampling } from '../helpers/context.js';
 import {
   type AgentStorm,

@@ -4,7 +4,7 @@ import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { AuditLog, entryHash } from '../../src/audit/chain.js';
+import { AuditLog, entryHash } from '../../src/store/audit-chain.js';
 import { runVigil } from '../helpers/cli.js';
 import { type DaemonHome, daemonHome } from '../helpers/daemon.js';
 

@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Watcher } from '../../src/daemon/cycle.js';
 import { LIVE_PATHS } from '../../src/host/paths.js';
+import { Watcher } from '../../src/pipeline/watcher.js';
 import { loadRulesRuntime, type RulesRuntime } from '../../src/rules/runtime.js';
 import { liveSampling } from '../helpers/context.js';
 import {

@@ -4,12 +4,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { JournalSource } from '../../src/collectors/types.js';
 import {
   JournalFollower,
   type JournalFollowerOptions,
   type JournalFollowerState,
-} from '../../src/daemon/journal-follower.js';
+} from '../../src/collectors/journal-follower.js';
+import type { JournalSource } from '../../src/collectors/types.js';
 import type { JournalEntry } from '../../src/model/snapshot.js';
 import {
   appendJournalEntries,

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createProcessCollector } from '../../src/collectors/processes.js';
-import { type LeakOptions, type LeakVerdict, leakVerdict, SeriesRing } from '../../src/rules/trend.js';
+import { type LeakOptions, type LeakVerdict, leakVerdict, SeriesRing } from '../../src/understand/trend.js';
 import { liveContext } from '../helpers/context.js';
 
 const MiB = 1024 * 1024;

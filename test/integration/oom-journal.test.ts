@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createJournalCollector, type JournalPriority } from '../../src/collectors/journal.js';
-import type { CollectContext } from '../../src/collectors/types.js';
-import { LIVE_PATHS } from '../../src/host/paths.js';
-import type { JournalEntry } from '../../src/model/snapshot.js';
 import {
   MESSAGE_ID_UNIT_OOMD_KILL,
   MESSAGE_ID_UNIT_OUT_OF_MEMORY,
   oomKillsFromJournal,
-} from '../../src/rules/oom.js';
+} from '../../src/collectors/oom.js';
+import type { CollectContext } from '../../src/collectors/types.js';
+import { LIVE_PATHS } from '../../src/host/paths.js';
+import type { JournalEntry } from '../../src/model/snapshot.js';
 import {
   buildJournalFile,
   type ExportEntry,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { Watcher } from '../../src/daemon/cycle.js';
+import { Watcher } from '../../src/pipeline/watcher.js';
 import { loadRulesRuntime } from '../../src/rules/runtime.js';
 import type { Finding } from '../../src/rules/types.js';
 import { liveSampling } from '../helpers/context.js';

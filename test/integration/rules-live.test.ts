@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Watcher } from '../../src/daemon/cycle.js';
+import { Watcher } from '../../src/pipeline/watcher.js';
 import { loadRulesRuntime } from '../../src/rules/runtime.js';
 import type { Finding } from '../../src/rules/types.js';
 import { runVigil } from '../helpers/cli.js';

@@ -6,8 +6,8 @@ import { retryAfterMs } from '../../src/advisor/client.js';
 import { buildContext, buildRequest, contextTargets, LIMITS } from '../../src/advisor/context.js';
 import { explainFacts, renderExplain, unitOfCgroup } from '../../src/advisor/explain.js';
 import type { ProcessSample, Snapshot } from '../../src/model/snapshot.js';
-import type { FactSet } from '../../src/rules/engine.js';
 import type { Finding } from '../../src/rules/types.js';
+import type { FactSet } from '../../src/understand/facts-schema.js';
 
 const NOW = Date.UTC(2026, 10, 21, 10, 0, 0);
 

@@ -9,8 +9,8 @@ import {
   parseHomes,
   sessionOf,
   underHome,
-} from '../../src/rules/attribution.js';
-import { Lineage } from '../../src/rules/lineage.js';
+} from '../../src/understand/attribution.js';
+import { Lineage } from '../../src/understand/lineage.js';
 
 const T0 = Date.UTC(2026, 2, 1, 9, 0, 0);
 

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { loadOrCreateIdentity, verifySignature } from '../../src/audit/identity.js';
+import { maskUrl, sanitizeConfigToml } from '../../src/redact/data.js';
 import {
   AUDIT_KINDS,
   AuditLog,
@@ -11,9 +13,7 @@ import {
   entryHash,
   GENESIS_HASH,
   verifyEntries,
-} from '../../src/audit/chain.js';
-import { loadOrCreateIdentity, verifySignature } from '../../src/audit/identity.js';
-import { maskUrl, sanitizeConfigToml } from '../../src/audit/secrets.js';
+} from '../../src/store/audit-chain.js';
 import { openStore } from '../../src/store/store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-audit-'));

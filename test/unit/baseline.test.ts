@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type BaselineRow, Baselines, hourOf } from '../../src/rules/baseline.js';
+import { type BaselineRow, Baselines, hourOf } from '../../src/understand/baseline.js';
 
 /** Deterministic values in [0, 1) (xorshift32). */
 function uniform(seed: number): () => number {

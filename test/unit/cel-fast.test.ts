@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Environment } from '@marcbachmann/cel-js';
 import { defaultConfig } from '../../src/config/schema.js';
-import { Watcher } from '../../src/daemon/cycle.js';
+import { Watcher } from '../../src/pipeline/watcher.js';
 import { celEnvironment, environmentFor, SUMMARY_FUNCTIONS } from '../../src/rules/cel.js';
 import { compileFast, type VariableTypes } from '../../src/rules/cel-fast.js';
-import { SCOPE_VARIABLES, SCOPES, type Scope } from '../../src/rules/facts-schema.js';
 import { loadRules } from '../../src/rules/load.js';
 import { loadRulesRuntime } from '../../src/rules/runtime.js';
+import { SCOPE_VARIABLES, SCOPES, type Scope } from '../../src/understand/facts-schema.js';
 import { liveSampling } from '../helpers/context.js';
 
 const THRESHOLDS = Object.keys(defaultConfig().thresholds);

@@ -11,7 +11,7 @@ import {
   parseKindPatterns,
   SHIPPED_KINDS_FILE,
   userKindsFile,
-} from '../../src/rules/classify.js';
+} from '../../src/understand/classify.js';
 
 /** A process as the collector builds it: argv from /proc/[pid]/cmdline, comm from the executable name. */
 function proc(argv: string | readonly string[], comm?: string) {

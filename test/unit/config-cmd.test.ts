@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { effectiveConfig, renderEffectiveConfig, splitCommandLine } from '../../src/cli/config-cmd.js';
-import { UsageError } from '../../src/cli/context.js';
 import { ProblemsError } from '../../src/config/problems.js';
+import { UsageError } from '../../src/pipeline/options.js';
 
 describe('vigil config show: where each value comes from', () => {
   let dir: string;

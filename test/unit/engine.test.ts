@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { defaultConfig } from '../../src/config/schema.js';
 import { parseDuration } from '../../src/model/duration.js';
-import { type FactSet, RuleEngine, type Subject } from '../../src/rules/engine.js';
-import type { SystemFacts } from '../../src/rules/facts-schema.js';
+import { RuleEngine } from '../../src/rules/engine.js';
 import { loadRules } from '../../src/rules/load.js';
+import type { FactSet, Subject, SystemFacts } from '../../src/understand/facts-schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-engine-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

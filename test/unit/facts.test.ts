@@ -5,13 +5,13 @@ import { readProcessDetails } from '../../src/collectors/processes.js';
 import { defaultConfig } from '../../src/config/schema.js';
 import { LIVE_PATHS } from '../../src/host/paths.js';
 import type { ProcessSample, Snapshot } from '../../src/model/snapshot.js';
-import { hourOf } from '../../src/rules/baseline.js';
-import { loadKindPatterns, SHIPPED_KINDS_FILE } from '../../src/rules/classify.js';
 import { RuleEngine } from '../../src/rules/engine.js';
-import { BASELINE_METRICS, FactBuilder, sensorKind } from '../../src/rules/facts.js';
-import type { GroupFacts, ProcessFacts } from '../../src/rules/facts-schema.js';
-import { Lineage, namespaceInit, serviceOwned, stdinKindOf } from '../../src/rules/lineage.js';
 import { loadRules } from '../../src/rules/load.js';
+import { hourOf } from '../../src/understand/baseline.js';
+import { loadKindPatterns, SHIPPED_KINDS_FILE } from '../../src/understand/classify.js';
+import { BASELINE_METRICS, FactBuilder, sensorKind } from '../../src/understand/facts.js';
+import type { GroupFacts, ProcessFacts } from '../../src/understand/facts-schema.js';
+import { Lineage, namespaceInit, serviceOwned, stdinKindOf } from '../../src/understand/lineage.js';
 
 const config = defaultConfig();
 const names = Object.keys(config.thresholds);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ProcessSample } from '../../src/model/snapshot.js';
-import { Lineage, serviceOwned } from '../../src/rules/lineage.js';
+import { Lineage, serviceOwned } from '../../src/understand/lineage.js';
 
 /**
  * Who is left behind under systemd, judged from cgroup paths as /proc/PID/cgroup shows them on a desktop

@@ -3,9 +3,10 @@ import { describe, it } from 'node:test';
 import Counter from 'prom-client/lib/counter.js';
 import Gauge from 'prom-client/lib/gauge.js';
 import Registry from 'prom-client/lib/registry.js';
+import { isLoopback, listenError, parseListen } from '../../src/config/listen.js';
 import { defaultConfig } from '../../src/config/schema.js';
-import { configuredListen, isLoopback, listenError, parseListen } from '../../src/metrics/listen.js';
 import { type MetricsInput, VigilMetrics } from '../../src/metrics/registry.js';
+import { configuredListen } from '../../src/metrics/server.js';
 import type { Snapshot } from '../../src/model/snapshot.js';
 import type { Finding } from '../../src/rules/types.js';
 

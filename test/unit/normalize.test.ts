@@ -9,7 +9,7 @@ import {
   isShellCommand,
   normalizeCmdline,
   programName,
-} from '../../src/rules/normalize.js';
+} from '../../src/understand/normalize.js';
 
 const words = (cmdline: string): string[] => cmdline.split(' ');
 const distinct = (argvs: readonly (readonly string[])[]): Set<string> => new Set(argvs.map(normalizeCmdline));

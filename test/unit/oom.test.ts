@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { JournalEntry } from '../../src/model/snapshot.js';
 import {
   type OomKill,
   oomKillsFromJournal,
   parseOomFollowUp,
   parseOomKillConstraint,
   parseOomLine,
-} from '../../src/rules/oom.js';
+} from '../../src/collectors/oom.js';
+import type { JournalEntry } from '../../src/model/snapshot.js';
 import { sampleBlock, sampleText } from '../helpers/samples.js';
 
 const KERNEL = 'oom-kill-kernel-lines.txt';

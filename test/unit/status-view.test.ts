@@ -4,8 +4,8 @@ import type { StatusJudgement } from '../../src/cli/status-judge.js';
 import { renderStatus } from '../../src/cli/status-view.js';
 import { shortCommand } from '../../src/model/command.js';
 import type { ProcessSample, Snapshot } from '../../src/model/snapshot.js';
-import type { ProcessInfo } from '../../src/rules/facts.js';
 import type { Finding } from '../../src/rules/types.js';
+import type { ProcessInfo } from '../../src/understand/facts.js';
 
 const NOW = Date.parse('2026-05-01T12:00:00Z');
 

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import type { BaselineRow } from '../../src/rules/baseline.js';
 import { packSamples, unpackSamples } from '../../src/store/codec.js';
 import { SCHEMA_VERSION } from '../../src/store/schema.js';
 import {
@@ -16,6 +15,7 @@ import {
   StoreError,
 } from '../../src/store/store.js';
 import type { Heartbeat, ProcessRecord, SnapshotRecord } from '../../src/store/types.js';
+import type { BaselineRow } from '../../src/understand/baseline.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

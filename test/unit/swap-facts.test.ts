@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultConfig } from '../../src/config/schema.js';
 import type { ProcessSample, Snapshot } from '../../src/model/snapshot.js';
-import { FactBuilder } from '../../src/rules/facts.js';
-import type { GroupFacts, ProcessFacts } from '../../src/rules/facts-schema.js';
+import { FactBuilder } from '../../src/understand/facts.js';
+import type { GroupFacts, ProcessFacts } from '../../src/understand/facts-schema.js';
 
 const MiB = 1024 * 1024;
 

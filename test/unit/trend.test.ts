@@ -9,7 +9,7 @@ import {
   SLOW_LEAK,
   type TimedValue,
   timeToExhaustionSecs,
-} from '../../src/rules/trend.js';
+} from '../../src/understand/trend.js';
 
 const MB = 1_000_000;
 const MiB = 1024 * 1024;

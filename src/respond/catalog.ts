@@ -5,7 +5,7 @@ import type { CatalogActionId } from '../rules/types.js';
  * what consent it needs, whether it needs root, and the exact command a person would type to do the same
  * (shown in suggest mode). Execution never goes through a shell and never fills a template with a process
  * name: kills and renice are syscalls on a pid bound to its start time; ionice and systemctl run as argv
- * arrays (src/actions/execute.ts). A rule or the advisor can only *name* an entry.
+ * arrays (src/respond/execute.ts). A rule or the advisor can only *name* an entry.
  */
 export type Risk = 'safe' | 'moderate' | 'dangerous';
 

@@ -4,7 +4,7 @@ import { CLOCK_TICKS_PER_SEC, parseBootTime, parseProcStat } from '../collectors
 import { errorCode, tryReadText } from '../host/files.js';
 import { LIVE_PATHS } from '../host/paths.js';
 import { ensurePrivateDir, openPrivate, readOwnFile, UnsafePath } from '../host/private-files.js';
-import type { Heartbeat } from '../store/types.js';
+import type { Heartbeat } from './types.js';
 
 /** Another daemon of this user holds the lock. */
 export class AlreadyRunning extends Error {

@@ -1,5 +1,5 @@
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
-import { redact } from '../redact/redact.js';
+import { redact } from './redact.js';
 
 /**
  * Secrets out of structured data and configuration, for what vigil keeps (the audit chain) and what it

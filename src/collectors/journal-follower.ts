@@ -1,4 +1,12 @@
 import {
+  CommandNotFound,
+  type CommandResult,
+  type GroupChild,
+  runCommand,
+  startInGroup,
+} from '../host/command.js';
+import type { JournalEntry } from '../model/snapshot.js';
+import {
   describeJournalSource,
   exitText,
   JOURNALCTL_NOT_INSTALLED,
@@ -7,16 +15,8 @@ import {
   journalSourceArgs,
   noJournalText,
   parseJournalJson,
-} from '../collectors/journal.js';
-import type { JournalSource } from '../collectors/types.js';
-import {
-  CommandNotFound,
-  type CommandResult,
-  type GroupChild,
-  runCommand,
-  startInGroup,
-} from '../host/command.js';
-import type { JournalEntry } from '../model/snapshot.js';
+} from './journal.js';
+import type { JournalSource } from './types.js';
 
 /**
  * What the follower is doing. `following`: a `journalctl -f` child is running. `restarting`: it exited

@@ -1,7 +1,4 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import type { LoadedConfig } from '../config/load.js';
-import { lineOfKey } from '../config/locate.js';
-import { formatProblem } from '../config/problems.js';
 
 /**
  * `[metrics] listen`: where `/metrics` is served. Kept apart from the server so the config schema (or
@@ -76,27 +73,4 @@ export function isLoopback(address: ListenAddress): boolean {
     address.host === '::1' ||
     (isIPv4(address.host) && address.host.startsWith('127.'))
   );
-}
-
-/**
- * The configured listen address, or null when metrics are off. A bad value gives `file:line: key:
- * message` as the config's other problems do.
- */
-export function configuredListen(loaded: Pick<LoadedConfig, 'config' | 'path' | 'text'>): {
-  address: ListenAddress | null;
-  problem: string | null;
-} {
-  const value = loaded.config.metrics.listen;
-  if (value.trim() === '') return { address: null, problem: null };
-  try {
-    return { address: parseListen(value), problem: null };
-  } catch (error) {
-    const problem = formatProblem({
-      file: loaded.path,
-      line: lineOfKey(loaded.text, ['metrics', 'listen']),
-      key: 'metrics.listen',
-      message: (error as Error).message,
-    });
-    return { address: null, problem };
-  }
 }

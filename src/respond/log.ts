@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import { type AuditKind, AuditLog } from '../audit/chain.js';
 import type { Mode } from '../config/schema.js';
+import { type AuditKind, AuditLog } from '../store/audit-chain.js';
 import type { ActionResult } from './execute.js';
 import type { ActionPlan } from './plan.js';
 

@@ -3,7 +3,7 @@ import type { ProcessSample, Snapshot } from '../model/snapshot.js';
 import { Attributor, NO_ATTRIBUTION } from './attribution.js';
 import { Baselines, hourOf } from './baseline.js';
 import { classify, type KindPattern } from './classify.js';
-import type { FactSet, Subject } from './engine.js';
+import type { FactSet, Subject } from './facts-schema.js';
 
 /** What {@link FactBuilder.processInfo} says of one process. */
 export interface ProcessInfo {
@@ -15,6 +15,8 @@ export interface ProcessInfo {
   readonly group: string;
 }
 
+import { oomKillsFromJournal } from '../collectors/oom.js';
+import { globMatcher } from '../model/glob.js';
 import type {
   DiskFacts,
   GpuFacts,
@@ -24,10 +26,8 @@ import type {
   SensorFacts,
   SystemFacts,
 } from './facts-schema.js';
-import { globMatcher } from './glob.js';
 import { identityOf, isContainerRuntime, Lineage, shortName } from './lineage.js';
 import { displayName, groupKeyOf, isRunner, isShellCommand } from './normalize.js';
-import { oomKillsFromJournal } from './oom.js';
 import { assessLeak, DEFAULT_LEAK_POLICY, SeriesRing, timeToExhaustionSecs } from './trend.js';
 
 /** System metrics whose per-hour baselines `baseline_anomaly` compares against. */

@@ -1,9 +1,8 @@
 import type { ProcessSample } from '../model/snapshot.js';
-import type { FactSet } from '../rules/engine.js';
-import type { ProcessFacts } from '../rules/facts-schema.js';
-import { identityOf, isAdopter } from '../rules/lineage.js';
-import { isRunner, isShellCommand } from '../rules/normalize.js';
 import type { CatalogActionId, Finding } from '../rules/types.js';
+import type { FactSet, ProcessFacts } from '../understand/facts-schema.js';
+import { identityOf, isAdopter } from '../understand/lineage.js';
+import { isRunner, isShellCommand } from '../understand/normalize.js';
 import { CATALOG, RENICE_VALUE } from './catalog.js';
 import type { ExeIdentity, ProcessIdentity } from './identity.js';
 

@@ -11,9 +11,10 @@ import {
 } from '../collectors/index.js';
 import type { CollectContext } from '../collectors/types.js';
 import type { CollectorStatus, JournalEntry, Snapshot } from '../model/snapshot.js';
-import { type Evaluation, type FactSet, RuleEngine } from '../rules/engine.js';
-import { FactBuilder } from '../rules/facts.js';
+import { type Evaluation, RuleEngine } from '../rules/engine.js';
 import type { RulesRuntime } from '../rules/runtime.js';
+import { FactBuilder } from '../understand/facts.js';
+import type { FactSet } from '../understand/facts-schema.js';
 
 export interface WatcherOptions {
   readonly trackLeaks?: boolean;

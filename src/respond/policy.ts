@@ -2,9 +2,9 @@ import { readlinkSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { HostPaths } from '../host/paths.js';
+import { globMatcher } from '../model/glob.js';
 import type { ProcessSample } from '../model/snapshot.js';
-import { globMatcher } from '../rules/glob.js';
-import { basename } from '../rules/normalize.js';
+import { basename } from '../understand/normalize.js';
 import {
   type LiveProcess,
   type ProcessIdentity,

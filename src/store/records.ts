@@ -1,10 +1,9 @@
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
 import { redact } from '../redact/redact.js';
-import type { FactSet } from '../rules/engine.js';
-import { sensorKind } from '../rules/facts.js';
-import type { ProcessFacts } from '../rules/facts-schema.js';
 import type { Finding } from '../rules/types.js';
-import type { ProcessRecord, SnapshotRecord } from '../store/types.js';
+import { sensorKind } from '../understand/facts.js';
+import type { FactSet, ProcessFacts } from '../understand/facts-schema.js';
+import type { ProcessRecord, SnapshotRecord } from './types.js';
 
 /** How many processes by CPU and by memory a history snapshot keeps (plus those in findings). */
 export const TOP_PROCESSES = 10;

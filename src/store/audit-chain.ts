@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { redactData } from './secrets.js';
+import { redactData } from '../redact/data.js';
 
 /**
  * The audit log: every alert raised or resolved, notification, action proposed, vetoed, started or

@@ -86,7 +86,7 @@ export interface KindLoadError {
 
 /**
  * The patterns shipped with vigil, `rules/kinds.toml` at the package root. This module is two levels below
- * the root both as source (`src/rules/classify.ts`) and compiled (`dist/rules/classify.js`).
+ * the root both as source (`src/understand/classify.ts`) and compiled (`dist/understand/classify.js`).
  */
 export const SHIPPED_KINDS_FILE: string = fileURLToPath(new URL('../../rules/kinds.toml', import.meta.url));
 

@@ -122,7 +122,7 @@ export const GROUP_FIELDS = {
   kind_plural: 'string',
   own: 'bool',
   /**
-   * Who left the group (see rules/attribution.ts), for groups with orphans or duplicates under an agent
+   * Who left the group (see understand/attribution.ts), for groups with orphans or duplicates under an agent
    * ('' and -1 for the others): the program that started it (`claude`), the session id on its command
    * line, the members' directory (`~/src/foo`), seconds since vigil saw that owner die (-1: still running,
    * or gone before vigil was watching), and all of it as one phrase, `left by claude (in ~/src/foo, 40 min
@@ -224,3 +224,21 @@ export const HISTORY_FIELDS = [
   'leak_window_secs',
   'time_to_oom_secs',
 ] as const;
+
+/** One thing a scope's rules are judged on: a process, a group, a disk… with its CEL facts. */
+export interface Subject {
+  /** Stable within the scope: `pid:startTicks`, a group key, a mount point, a journal cursor. */
+  readonly key: string;
+  /** Shown to a person: `python3 (pid 4242)`, `/home`, `GPU 0`. */
+  readonly label: string;
+  readonly pids: readonly number[];
+  readonly facts: Record<string, unknown>;
+}
+
+/** Everything the rules look at in one cycle. */
+export interface FactSet {
+  readonly now: number;
+  readonly sys: SystemFacts;
+  readonly thresholds: Readonly<Record<string, number>>;
+  readonly subjects: { readonly [S in Exclude<Scope, 'system'>]?: readonly Subject[] };
+}
