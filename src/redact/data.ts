@@ -1,5 +1,5 @@
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
-import { redact } from './redact.js';
+import { isSecretName, MASK, redact } from './redact.js';
 
 /**
  * Secrets out of structured data and configuration, for what vigil keeps (the audit chain) and what it
@@ -10,14 +10,9 @@ import { redact } from './redact.js';
  * `/api/webhooks/<id>/<token>`), its query (`?token=…`) or its user info.
  */
 
-export const MASK = '‹redacted›';
-
-const SECRET_KEY =
-  /pass(?:word|wd|phrase)?|secret|token|api[-_]?key|apikey|credential|private[-_]?key|access[-_]?key|session[-_]?key|authorization|auth[-_]?header|cookie|bearer/i;
-
 /** A key whose value is a secret whatever the value looks like (`webhook_token`, `apiKey`, `db_password`). */
 export function isSecretKey(name: string): boolean {
-  return SECRET_KEY.test(name);
+  return isSecretName(name, 'key');
 }
 
 /** A path segment kept in a masked URL: a short plain word (`api`, `webhooks`, `services`, `v2`). */
@@ -88,8 +83,8 @@ export function sanitizeConfigToml(text: string): string {
       .map((line) => {
         const trimmed = line.trim();
         if (trimmed.startsWith('#')) return '';
-        const assignment = /^(\s*[A-Za-z0-9_."'-]+\s*=\s*)(.*)$/.exec(line);
-        if (assignment && isSecretKey(assignment[1]!)) return `${assignment[1]}"${MASK}"`;
+        const assignment = /^(\s*["']?([A-Za-z0-9_.-]+)["']?\s*=\s*)(.*)$/.exec(line);
+        if (assignment && isSecretKey(assignment[2]!)) return `${assignment[1]}"${MASK}"`;
         return redactText(line.replace(/\s#.*$/, ''));
       })
       .join('\n');

@@ -88,6 +88,8 @@ const STRONG_PARTS = new Set([
   'clientsecret',
   'credential',
   'credentials',
+  'authorization',
+  'cookie',
 ]);
 
 /** A first part that makes an option a switch (`--no-auth`), a last part that makes its value a place or a size. */

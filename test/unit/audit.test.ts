@@ -345,8 +345,11 @@ describe('redaction of appended data', () => {
       'api_key_env = "ANTHROPIC_API_KEY"',
       'max_tokens = 2048',
       'base_url = "https://proxy.example.com/v1?key=sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ"',
+      '[ai.pasted]',
+      'api_key_env = "sk-ant-api03-PASTEDKEYINSTEADOFNAME0123456789"',
     ].join('\n');
     const shown = sanitizeConfigToml(toml);
+    assert.ok(!shown.includes('PASTEDKEY'), `a key pasted where its variable's name goes is masked:\n${shown}`);
     for (const secret of ['COMMENTSECRET', 'XYZSECRETTOKEN123', 'querysecret', 'pa55word', 'sk-proj-']) {
       assert.ok(!shown.includes(secret), `${secret} in:\n${shown}`);
     }
@@ -354,7 +357,8 @@ describe('redaction of appended data', () => {
       'webhook_url = "https://hooks.example.com/hook/‹redacted›?token=‹redacted›"',
       'alertmanager_url = "https://‹redacted›@am.example.com/"',
       'min_severity = "high"',
-      'api_key_env = "‹redacted›"',
+      // The name of the variable that holds the key, not the key: shown, so support can tell what was set.
+      'api_key_env = "ANTHROPIC_API_KEY"',
       'max_tokens = 2048',
       'base_url = "https://proxy.example.com/v1?key=‹redacted›"',
     ]) {
