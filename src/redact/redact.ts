@@ -30,46 +30,6 @@
 
 export const MASK = '‹redacted›';
 
-/** Name parts that make a name secret wherever they appear in it (`DB_PASSWORD`, `apiToken`, `x-auth-token`). */
-const SECRET_PARTS = new Set([
-  'password',
-  'passwd',
-  'passphrase',
-  'pass',
-  'passin',
-  'passout',
-  'pwd',
-  'secret',
-  'secrets',
-  'token',
-  'tokens',
-  'apikey',
-  'apitoken',
-  'authtoken',
-  'accesstoken',
-  'refreshtoken',
-  'accesskey',
-  'secretkey',
-  'privatekey',
-  'clientsecret',
-  'credential',
-  'credentials',
-  'creds',
-  'auth',
-  'authorization',
-  'cookie',
-  'bearer',
-  'jwt',
-  'sig',
-  'signature',
-  'sas',
-  'hmac',
-  'otp',
-  'pat',
-  'dsn',
-  'webhook',
-]);
-
 /** Parts that make a name secret in a `key: value` line too (log lines are full of `auth: ok`, `pass: 3`). */
 const STRONG_PARTS = new Set([
   'password',
@@ -90,6 +50,32 @@ const STRONG_PARTS = new Set([
   'credentials',
   'authorization',
   'cookie',
+]);
+
+/**
+ * Name parts that make a name secret wherever they appear in it (`DB_PASSWORD`, `apiToken`, `x-auth-token`):
+ * the strong ones, and words too common in log lines to be trusted there.
+ */
+const SECRET_PARTS = new Set([
+  ...STRONG_PARTS,
+  'pass',
+  'passin',
+  'passout',
+  'pwd',
+  'secrets',
+  'tokens',
+  'creds',
+  'auth',
+  'bearer',
+  'jwt',
+  'sig',
+  'signature',
+  'sas',
+  'hmac',
+  'otp',
+  'pat',
+  'dsn',
+  'webhook',
 ]);
 
 /** A first part that makes an option a switch (`--no-auth`), a last part that makes its value a place or a size. */
