@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { SEVERITIES, type Severity } from '../model/severity.js';
 import { listenError } from './listen.js';
 
 /**
@@ -11,8 +12,7 @@ const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minV
 const num = (min: number, max: number) => v.pipe(v.number(), v.minValue(min), v.maxValue(max));
 const percent = num(0, 100);
 
-export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+export { SEVERITIES, type Severity };
 export const MODES = ['observe', 'suggest', 'auto'] as const;
 export type Mode = (typeof MODES)[number];
 

@@ -1,4 +1,4 @@
-import { SEVERITIES, type Severity } from '../config/schema.js';
+import { SEVERITY_RANK, type Severity } from '../model/severity.js';
 import type { Finding } from '../rules/types.js';
 import {
   actionTitle,
@@ -133,14 +133,9 @@ export class DeliveryError extends Error {
   }
 }
 
-/** info 0 … critical 4. */
-export function severityRank(severity: Severity): number {
-  return SEVERITIES.indexOf(severity);
-}
-
 /** True when a finding of `severity` is sent to a channel whose minimum is `min`. */
 export function atLeast(severity: Severity, min: Severity): boolean {
-  return severityRank(severity) >= severityRank(min);
+  return SEVERITY_RANK[severity] >= SEVERITY_RANK[min];
 }
 
 // -- wording shared by the channels that show a title and a body (desktop, Slack, Discord, JSON) ----------
@@ -206,7 +201,7 @@ export function noticeLines(notice: Notice, maxLines = 12): string[] {
 export function topSeverity(notice: Notice): Severity {
   let top: Severity = notice.action?.severity ?? 'info';
   for (const f of [...notice.findings, ...notice.resolved])
-    if (severityRank(f.severity) > severityRank(top)) top = f.severity;
+    if (SEVERITY_RANK[f.severity] > SEVERITY_RANK[top]) top = f.severity;
   return top;
 }
 

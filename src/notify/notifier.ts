@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { Config, Severity } from '../config/schema.js';
+import { SEVERITY_RANK } from '../model/severity.js';
 import { redact } from '../redact/redact.js';
 import type { Finding } from '../rules/types.js';
 import type { OpenedStore } from '../store/store.js';
@@ -12,7 +13,6 @@ import {
   type Notice,
   type QueuedChannel,
   type RaiseReason,
-  severityRank,
 } from './channel.js';
 import { createDesktopChannel, type DesktopBackend, type DesktopProbe } from './desktop.js';
 import { createLogChannel } from './log.js';
@@ -310,14 +310,14 @@ export class Notifier {
       const changed = severity !== told.current;
       told.current = severity;
       if (changed) {
-        const rank = severityRank(severity);
-        const peak = rank > severityRank(told.severity);
+        const rank = SEVERITY_RANK[severity];
+        const peak = rank > SEVERITY_RANK[told.severity];
         const lastTold = told.toldAt[severity];
         if (peak || lastTold === undefined || now - lastTold >= FLAP_MS) {
           if (peak) told.severity = severity;
           told.at = now;
           told.toldAt[severity] = now;
-          tell.push({ finding, reason: rank > severityRank(told.lastSeverity) ? 'escalated' : 'eased' });
+          tell.push({ finding, reason: rank > SEVERITY_RANK[told.lastSeverity] ? 'escalated' : 'eased' });
           told.lastSeverity = severity;
           return;
         }
@@ -403,7 +403,7 @@ export class Notifier {
                 reason: null,
                 findings: mine
                   .map((t) => t.finding)
-                  .sort((a, b) => severityRank(b.severity) - severityRank(a.severity)),
+                  .sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]),
                 resolved: gone.map((c) => c.finding),
               }),
             ]
