@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DURATION, parseDuration } from '../model/duration.js';
 import { type GlobalOptions, sampleOptionsFrom, UsageError } from '../pipeline/options.js';
 
 function parseIntervalSecs(value: string): number {
@@ -7,6 +8,66 @@ function parseIntervalSecs(value: string): number {
     throw new InvalidArgumentError('expected seconds from 0.2 to 3600');
   }
   return secs;
+}
+
+const MOMENT_EXAMPLES = '"today 03:10", "yesterday 23:00", "2026-12-07 03:10", "03:10", "-2h" or "2h ago"';
+const TIME_OF_DAY = String.raw`(\d{1,2}):(\d{2})(?::(\d{2}))?`;
+
+/**
+ * The moment `vigil watch --at` names, in ms since the epoch, in local time:
+ * - `today 03:10`, `yesterday 23:00` (seconds optional: `today 03:10:05`);
+ * - `2026-12-07 03:10` (or `2026-12-07T03:10`, seconds optional);
+ * - `03:10` alone: the latest 03:10 that is not in the future (today's, or yesterday's before 03:10);
+ * - `-2h` or `2h ago`: that long before now, in the rules' duration syntax (`90m`, `1h30m`, `2d`).
+ * Anything else, a date or time that does not exist, or a moment in the future is a UsageError of one
+ * line (exit 2).
+ */
+export function parseMoment(text: string, now: number = Date.now()): number {
+  const said = `--at ${JSON.stringify(text)}`;
+  const value = text.trim().toLowerCase().replace(/\s+/g, ' ');
+  const ago = /^-(\S+)$/.exec(value) ?? /^(\S+) ago$/.exec(value);
+  if (ago && DURATION.test(ago[1]!)) return now - parseDuration(ago[1]!);
+  if (DURATION.test(value)) throw new UsageError(`${said}: say which way, as "-${value}" or "${value} ago"`);
+
+  const at = (day: Date, h: string, m: string, sec: string | undefined): number => {
+    const [hours, minutes, seconds] = [Number(h), Number(m), Number(sec ?? 0)];
+    if (hours > 23 || minutes > 59 || seconds > 59) throw new UsageError(`${said}: no such time of day`);
+    return new Date(day.getFullYear(), day.getMonth(), day.getDate(), hours, minutes, seconds).getTime();
+  };
+  const past = (ms: number): number => {
+    if (ms > now)
+      throw new UsageError(
+        `${said} is in the future (it is ${new Date(now).toTimeString().slice(0, 5)} now): the history holds only the past`,
+      );
+    return ms;
+  };
+  const today = new Date(now);
+  let match = new RegExp(`^(today|yesterday) ${TIME_OF_DAY}$`).exec(value);
+  if (match) {
+    const day =
+      match[1] === 'today' ? today : new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    return past(at(day, match[2]!, match[3]!, match[4]));
+  }
+  match = new RegExp(`^(\\d{4})-(\\d{2})-(\\d{2})[ t]${TIME_OF_DAY}$`).exec(value);
+  if (match) {
+    const [year, month, date] = [Number(match[1]), Number(match[2]), Number(match[3])];
+    const day = new Date(year, month - 1, date);
+    if (day.getFullYear() !== year || day.getMonth() !== month - 1 || day.getDate() !== date)
+      throw new UsageError(`${said}: no such date`);
+    return past(at(day, match[4]!, match[5]!, match[6]));
+  }
+  match = new RegExp(`^${TIME_OF_DAY}$`).exec(value);
+  if (match) {
+    const ms = at(today, match[1]!, match[2]!, match[3]);
+    if (ms <= now) return ms;
+    return at(
+      new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1),
+      match[1]!,
+      match[2]!,
+      match[3],
+    );
+  }
+  throw new UsageError(`${said}: not a moment; use e.g. ${MOMENT_EXAMPLES}`);
 }
 
 /**
@@ -67,15 +128,43 @@ export async function adviceFromExplain(
 /** `vigil watch`: the interactive dashboard. React and ink are loaded only here, on demand. */
 export function makeWatchCommand(): Command {
   return new Command('watch')
-    .description('the interactive dashboard: machine, processes, findings; keys as in htop (? for help)')
+    .description(
+      'the interactive dashboard: machine, processes, findings, now or as they were (--at); keys as in htop (? for help)',
+    )
     .addOption(
       new Option('--interval <secs>', 'seconds between two refreshes')
         .default(1)
         .argParser(parseIntervalSecs),
     )
-    .action(async (options: { interval: number }, command: Command) => {
+    .option(
+      '--at <when>',
+      `the dashboard as it was then, from the stored history: ${MOMENT_EXAMPLES} (local time)`,
+    )
+    .action(async (options: { interval: number; at?: string }, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
+      const at = options.at === undefined ? undefined : parseMoment(options.at);
+      let history: import('../store/timeline.js').OpenedTimeline | undefined;
+      if (at !== undefined) {
+        const { formatMoment, historyPath, openTimeline } = await import('../store/timeline.js');
+        history = openTimeline(historyPath());
+        const span = 'timeline' in history ? history.timeline.span() : null;
+        const problem =
+          'problem' in history
+            ? history.problem
+            : span === null
+              ? `no history yet: ${history.path} holds no snapshot (the daemon, vigil run, stores one a minute)`
+              : at < span.firstAt
+                ? `no history at ${formatMoment(at)}: it starts at ${formatMoment(span.firstAt)}`
+                : null;
+        if (problem !== null) {
+          if ('timeline' in history) history.close();
+          process.stderr.write(`vigil: ${problem}\n`);
+          process.exitCode = 1;
+          return;
+        }
+      }
       if (!process.stdin.isTTY || !process.stdout.isTTY) {
+        if (history && 'timeline' in history) history.close();
         throw new UsageError('watch needs a terminal (for a one-off look from a script, use vigil status)');
       }
       const sampling = sampleOptionsFrom(global);
@@ -97,6 +186,8 @@ export function makeWatchCommand(): Command {
                 adviceFromExplain(pid, global, runtime.config.config.general.language),
             }
           : {}),
+        ...(at === undefined ? {} : { at }),
+        ...(history === undefined ? {} : { history }),
       });
     });
 }

@@ -111,6 +111,19 @@ export function WatchApp(props: WatchAppProps) {
       exit();
       return;
     }
+    if (effect.type === 'travel') {
+      const say = (message: string | null) => {
+        if (message !== null) update({ ...uiRef.current, message });
+      };
+      if (!source.travel) say('there is no history to travel through here');
+      else
+        source
+          .travel(effect.step)
+          .then(say, (error: unknown) =>
+            say(`cannot read the history: ${error instanceof Error ? error.message : String(error)}`),
+          );
+      return;
+    }
     if (effect.type === 'kill') {
       const done = (result: string) => {
         const current = uiRef.current;
@@ -128,32 +141,43 @@ export function WatchApp(props: WatchAppProps) {
     const current = frameRef.current;
     if (!current) return;
     const pid = effect.row.pid;
+    // In the past the advisor is not asked: it explains the pid running now, maybe another process.
+    const advisor = current.replay ? undefined : explain;
     update({
       ...uiRef.current,
       dialog: {
         type: 'explain',
         pid,
         lines: explainRow(current, effect.row),
-        advisor: explain ? 'waiting' : 'none',
+        advisor: advisor ? 'waiting' : 'none',
         advice: null,
       },
     });
-    if (!explain) return;
+    if (!advisor) return;
     const settle = (advisor: 'done' | 'failed', advice: string) => {
       const now = uiRef.current;
       if (now.dialog?.type === 'explain' && now.dialog.pid === pid)
         update({ ...now, dialog: { ...now.dialog, advisor, advice } });
     };
-    explain(pid).then(
+    advisor(pid).then(
       (text) => settle('done', text),
       (error: unknown) => settle('failed', error instanceof Error ? error.message : String(error)),
     );
   };
 
   useInput((input, key) => {
-    const alerts = frameRef.current?.alerts.length ?? 0;
     const press = (text: string, k: KeyPress) => {
-      const { state, effect } = handleKey(uiRef.current, text, k, rowsRef.current, pageRef.current, alerts);
+      const alerts = frameRef.current?.alerts.length ?? 0;
+      const replay = Boolean(frameRef.current?.replay);
+      const { state, effect } = handleKey(
+        uiRef.current,
+        text,
+        k,
+        rowsRef.current,
+        pageRef.current,
+        alerts,
+        replay,
+      );
       if (state !== uiRef.current) update(state);
       if (effect) run(effect);
     };

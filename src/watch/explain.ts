@@ -2,7 +2,7 @@ import { formatBytes, formatDuration, formatPercent } from '../model/format.js';
 import type { ProcessSample } from '../model/snapshot.js';
 import { printable } from '../model/text.js';
 import { redact } from '../redact/redact.js';
-import type { ProcRow, WatchFrame } from './model.js';
+import { formatMoment, type ProcRow, type WatchFrame } from './model.js';
 
 const STATE_NAMES: Readonly<Record<string, string>> = {
   R: 'running',
@@ -22,6 +22,7 @@ const STATE_NAMES: Readonly<Record<string, string>> = {
  * lists the others.
  */
 export function explainRow(frame: WatchFrame, row: ProcRow): string[] {
+  if (frame.replay) return explainStored(frame, row);
   const processes = frame.snapshot.processes ?? [];
   const byPid = new Map(processes.map((p) => [p.pid, p]));
   const p = byPid.get(row.pid);
@@ -63,6 +64,29 @@ export function explainRow(frame: WatchFrame, row: ProcRow): string[] {
   const findings = frame.alerts.filter((a) => a.pids.some((pid) => pids.has(pid)));
   if (findings.length === 0) lines.push('findings: none');
   for (const f of findings) lines.push(`finding: ${f.severity.toUpperCase()} ${f.rule}: ${f.summary}`);
+  return lines;
+}
+
+/**
+ * `e` on a frame from the history: what the stored snapshot kept of the process (kind, user, state,
+ * cmdline as stored, CPU and memory) and the alerts open then naming it. No advisor: it explains a pid
+ * running now, which may be another process by now.
+ */
+function explainStored(frame: WatchFrame, row: ProcRow): string[] {
+  const stored = frame.replay!.record.processes.find(
+    (p) => p.pid === row.pid && `p${p.pid}:${p.startTicks}` === row.key,
+  );
+  if (!stored) return [`pid ${row.pid} is not in the stored snapshot`];
+  const lines = [
+    `pid ${stored.pid} ${stored.comm}${stored.kind ? ` — a ${stored.kind}` : ''}, user ${stored.user}, ${STATE_NAMES[stored.state] ?? `state ${stored.state}`}${stored.orphan ? ', orphaned' : ''}`,
+    `  ${redact(stored.cmdline || `[${stored.comm}]`)}`,
+    `  CPU ${formatPercent(stored.cpuPercent, 1)}, ${formatBytes(stored.rssBytes)} resident${stored.swapBytes ? `, ${formatBytes(stored.swapBytes)} in swap` : ''}, ${formatDuration(stored.cpuSeconds)} of CPU time`,
+    `as stored at ${formatMoment(frame.snapshot.takenAt)}: lineage, children, threads and cgroup are not kept in history, and the advisor explains only processes running now`,
+  ];
+  const findings = frame.alerts.filter((a) => a.pids.includes(stored.pid));
+  if (findings.length === 0) lines.push('findings open then: none');
+  for (const f of findings)
+    lines.push(`finding open then: ${f.severity.toUpperCase()} ${f.rule}: ${f.summary}`);
   return lines;
 }
 

@@ -6,6 +6,11 @@
 import type { Severity } from '../config/schema.js';
 import { shortCommand, shortCommandLine } from '../model/command.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
+import type { HistorySpan } from '../store/timeline.js';
+
+export { formatMoment } from '../store/timeline.js';
+
+import type { ProcessRecord, SnapshotRecord } from '../store/types.js';
 import type { ProcessInfo } from '../understand/facts.js';
 
 /** What vigil knows of a process beyond /proc (from the rules' facts). */
@@ -25,6 +30,29 @@ export interface AlertView {
   readonly since: number;
   /** The advisor's stored answer for this fingerprint, as text, or null. */
   readonly advice: string | null;
+  /** In replay, for an alert that had ended by the moment shown: when (an event: when it was raised). */
+  readonly endedAt?: number | null;
+}
+
+/**
+ * What a frame from the history is: the moment shown and what is known of it. The stored snapshot holds
+ * system metrics and the top processes (see store/records.ts), so the screen shows those and says what
+ * is not stored instead of showing anything live.
+ */
+export interface ReplayView {
+  /** The moment asked for, ms since the epoch. */
+  readonly askedAt: number;
+  /** The stored snapshot shown: the latest taken at or before `askedAt`. */
+  readonly record: SnapshotRecord;
+  /** The history's first and last snapshot when this frame was read. */
+  readonly span: HistorySpan;
+  /** Alerts that ended in the ten minutes up to `askedAt`, latest first. */
+  readonly ended: readonly AlertView[];
+  /**
+   * The snapshot is much older than the moment asked (the daemon was off, or not storing): the frame's
+   * `daemon` then says how it was at `askedAt`, not when the snapshot was taken.
+   */
+  readonly gap: boolean;
 }
 
 export interface DaemonState {
@@ -42,12 +70,14 @@ export interface WatchFrame {
   readonly info: ReadonlyMap<number, ProcInfo>;
   /** Most severe first. */
   readonly alerts: readonly AlertView[];
-  readonly alertsFrom: 'daemon' | 'local';
+  readonly alertsFrom: 'daemon' | 'local' | 'history';
   readonly daemon: DaemonState;
   /** The action mode in force: the daemon's when it runs, the configured one otherwise. */
   readonly mode: string;
   /** Problems worth a line (a rule file that did not load, an unreadable database). */
   readonly notes: readonly string[];
+  /** Set when the frame is the history's, not the machine's now: `vigil watch --at`, or `[` in watch. */
+  readonly replay?: ReplayView | null;
 }
 
 export const SEVERITY_ORDER: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'info'];
@@ -79,7 +109,8 @@ export interface ProcRow {
   readonly cpuPercent: number | null;
   readonly rssBytes: number;
   readonly state: string;
-  readonly ageSecs: number;
+  /** null when unknown (history does not store when a process started). */
+  readonly ageSecs: number | null;
   /**
    * What the COMMAND column shows: the program's base name and its script (`python3 …/mcp_server.py
    * --port 41000`, see model/command.ts), `[comm]` when there is no cmdline; for a group, its normalised
@@ -112,9 +143,14 @@ export function flaggedPids(alerts: readonly AlertView[]): Map<number, Severity>
   return flagged;
 }
 
-/** One row per user-space process of the frame (kernel threads are left out, as in `vigil status`). */
+/**
+ * One row per user-space process of the frame (kernel threads are left out, as in `vigil status`); in
+ * replay, one per process the stored snapshot kept.
+ */
 export function processRows(frame: WatchFrame): ProcRow[] {
   const flagged = flaggedPids(frame.alerts);
+  if (frame.replay)
+    return frame.replay.record.processes.map((p) => storedRowOf(p, flagged.get(p.pid) ?? null));
   const now = frame.snapshot.takenAt;
   const rows: ProcRow[] = [];
   for (const p of frame.snapshot.processes ?? []) {
@@ -152,6 +188,34 @@ function rowOf(
   };
 }
 
+/**
+ * A process as the history kept it: no parent (ppid -1, so the tree is not drawn), no start time (age
+ * unknown), its cmdline as stored (redacted, cut to 512 characters).
+ */
+function storedRowOf(p: ProcessRecord, severity: Severity | null): ProcRow {
+  const cmdline = p.cmdline || `[${p.comm}]`;
+  const kind = p.kind ?? '';
+  return {
+    key: `p${p.pid}:${p.startTicks}`,
+    pid: p.pid,
+    ppid: -1,
+    user: p.user,
+    kind: p.orphan ? (kind ? `${kind}·orphan` : 'orphan') : kind,
+    cpuPercent: p.cpuPercent,
+    rssBytes: p.rssBytes,
+    state: p.state,
+    ageSecs: null,
+    command: p.cmdline ? shortCommandLine(p.cmdline, p.comm) : `[${p.comm}]`,
+    cmdline,
+    name: p.comm,
+    group: p.group || cmdline,
+    severity,
+    count: 1,
+    members: [{ pid: p.pid, startTicks: p.startTicks, cmdline: p.cmdline }],
+    prefix: '',
+  };
+}
+
 /** Natural order of each column: the biggest first for cpu, mem and age (oldest), ascending for pid, name. */
 export function compareRows(key: SortKey): (a: ProcRow, b: ProcRow) => number {
   switch (key) {
@@ -163,7 +227,7 @@ export function compareRows(key: SortKey): (a: ProcRow, b: ProcRow) => number {
     case 'pid':
       return (a, b) => a.pid - b.pid;
     case 'age':
-      return (a, b) => b.ageSecs - a.ageSecs || a.pid - b.pid;
+      return (a, b) => (b.ageSecs ?? -1) - (a.ageSecs ?? -1) || a.pid - b.pid;
     case 'name':
       return (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.pid - b.pid);
   }
@@ -208,7 +272,7 @@ export function groupRows(rows: readonly ProcRow[]): ProcRow[] {
       out.push(members[0]!);
       continue;
     }
-    const oldest = members.reduce((a, b) => (b.ageSecs > a.ageSecs ? b : a));
+    const oldest = members.reduce((a, b) => ((b.ageSecs ?? -1) > (a.ageSecs ?? -1) ? b : a));
     const cpus = members.map((m) => m.cpuPercent).filter((c): c is number => c !== null);
     const users = new Set(members.map((m) => m.user));
     const kinds = new Set(members.map((m) => m.kind));
@@ -394,6 +458,8 @@ export function scrollFor(selected: number, previous: number, visible: number, t
 export interface KeyPress {
   readonly upArrow?: boolean;
   readonly downArrow?: boolean;
+  readonly leftArrow?: boolean;
+  readonly rightArrow?: boolean;
   readonly pageUp?: boolean;
   readonly pageDown?: boolean;
   readonly home?: boolean;
@@ -410,15 +476,42 @@ function printable(text: string): boolean {
   return [...text].every((ch) => ch.charCodeAt(0) >= 0x20 && ch.charCodeAt(0) !== 0x7f);
 }
 
-/** What a key asks of the world outside the state: quit, kill the dialog's row, explain a pid. */
+/**
+ * A move through the history: a snapshot back or forward (`[` `]`, ← →), minutes back or forward (`{`
+ * `}`, ten), or back to the live machine (`l`).
+ */
+export type TravelStep =
+  | { readonly by: 'snapshot'; readonly direction: -1 | 1 }
+  | { readonly by: 'minutes'; readonly minutes: number }
+  | { readonly by: 'live' };
+
+/** The minutes `{` and `}` move by. */
+export const TRAVEL_MINUTES = 10;
+
+/** What a key asks of the world outside the state: quit, kill the dialog's row, explain a pid, travel. */
 export type Effect =
   | { readonly type: 'quit' }
   | { readonly type: 'kill'; readonly row: ProcRow }
-  | { readonly type: 'explain'; readonly row: ProcRow };
+  | { readonly type: 'explain'; readonly row: ProcRow }
+  | { readonly type: 'travel'; readonly step: TravelStep };
+
+function travelStep(input: string, key: KeyPress): TravelStep | null {
+  if (input === '[' || key.leftArrow) return { by: 'snapshot', direction: -1 };
+  if (input === ']' || key.rightArrow) return { by: 'snapshot', direction: 1 };
+  if (input === '{') return { by: 'minutes', minutes: -TRAVEL_MINUTES };
+  if (input === '}') return { by: 'minutes', minutes: TRAVEL_MINUTES };
+  if (input === 'l') return { by: 'live' };
+  return null;
+}
+
+/** Said when a key that acts on the processes running now is pressed on a frame from the history. */
+export const REPLAY_KILL_REFUSED =
+  'kill is off in replay: the rows are the past, not what runs now (l goes live)';
 
 /**
  * The keys, as a pure function: the next state and what to do. `rows` is the table as shown, `page` how
- * many rows fit on screen, `alerts` how many alerts are listed.
+ * many rows fit on screen, `alerts` how many alerts are listed, `replay` whether the frame shown is from
+ * the history.
  */
 export function handleKey(
   state: UiState,
@@ -427,6 +520,7 @@ export function handleKey(
   rows: readonly ProcRow[],
   page: number,
   alerts: number,
+  replay = false,
 ): { state: UiState; effect?: Effect } {
   if (key.ctrl && input === 'c') return { state, effect: { type: 'quit' } };
   const s = state.message === null ? state : { ...state, message: null };
@@ -465,6 +559,21 @@ export function handleKey(
   if (key.escape)
     return { state: s.focus === 'alerts' ? { ...s, focus: 'processes' } : { ...s, filter: '' } };
 
+  const step = travelStep(input, key);
+  if (step) {
+    if (step.by === 'live')
+      return replay
+        ? { state: { ...s, paused: false }, effect: { type: 'travel', step } }
+        : { state: { ...s, message: 'already live' } };
+    const forward = step.by === 'snapshot' ? step.direction > 0 : step.minutes > 0;
+    if (!replay && forward) return { state: { ...s, message: 'live: nothing after now ([ goes back)' } };
+    // History keeps no parents, so the tree is not drawn from it.
+    return {
+      state: { ...s, paused: false, mode: s.mode === 'tree' ? 'list' : s.mode },
+      effect: { type: 'travel', step },
+    };
+  }
+
   if (s.focus === 'alerts') {
     const move = (to: number) => ({ state: { ...s, alertIndex: Math.max(0, Math.min(alerts - 1, to)) } });
     if (key.upArrow) return move(s.alertIndex - 1);
@@ -486,6 +595,7 @@ export function handleKey(
     if (key.home) return move(0);
     if (key.end) return move(rows.length - 1);
     const row = at >= 0 ? rows[at] : undefined;
+    if (input === 'k' && replay) return { state: { ...s, message: REPLAY_KILL_REFUSED } };
     if (input === 'k' && row)
       return { state: { ...s, dialog: { type: 'kill', row, stage: 'ask', result: null } } };
     if (input === 'e' && row) return { state: s, effect: { type: 'explain', row } };
@@ -504,10 +614,14 @@ export function handleKey(
     case 'f':
       return { state: { ...s, editingFilter: true, focus: 'processes' } };
     case 't':
+      if (replay)
+        return { state: { ...s, message: 'no tree in replay: the history does not store parent pids' } };
       return { state: { ...s, mode: s.mode === 'tree' ? 'list' : 'tree' } };
     case 'g':
       return { state: { ...s, mode: s.mode === 'group' ? 'list' : 'group' } };
     case 'p':
+      if (replay)
+        return { state: { ...s, message: 'the history stands still: nothing to pause (l goes live)' } };
       return { state: { ...s, paused: !s.paused } };
     case '?':
     case 'h':

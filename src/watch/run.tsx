@@ -11,8 +11,10 @@ import { formatBytes } from '../model/format.js';
 import type { GlobalOptions } from '../pipeline/options.js';
 import type { ActionResult } from '../respond/execute.js';
 import type { RulesRuntime } from '../rules/runtime.js';
+import { historyPath, type OpenedTimeline, openTimeline } from '../store/timeline.js';
 import { WatchApp } from './App.js';
 import type { ProcRow } from './model.js';
+import { TimeTravelSource } from './replay.js';
 import { LiveSource } from './source.js';
 
 export interface RunWatchOptions {
@@ -23,6 +25,10 @@ export interface RunWatchOptions {
   readonly color: boolean;
   /** The advisor's explanation of a pid, when the caller has one. */
   readonly explain?: (pid: number) => Promise<string>;
+  /** `--at`: start in the history at this moment (ms since the epoch), from `history`. */
+  readonly at?: number;
+  /** The history, when the caller opened it already (to check `--at`); else opened on the first `[`. */
+  readonly history?: OpenedTimeline;
 }
 
 /** One line for the status bar: what a kill did, refusals with their reason. */
@@ -60,10 +66,22 @@ const ENTER_ALTERNATE = '\u001b[?1049h\u001b[H';
 const LEAVE_ALTERNATE = '\u001b[?1049l';
 
 export async function runWatch(options: RunWatchOptions): Promise<void> {
-  const source = new LiveSource({
-    runtime: options.runtime,
-    sampling: options.sampling,
-    intervalMs: options.intervalMs,
+  let opened = options.history;
+  const source = new TimeTravelSource({
+    live: () =>
+      new LiveSource({
+        runtime: options.runtime,
+        sampling: options.sampling,
+        intervalMs: options.intervalMs,
+      }),
+    // The store's warnings would scribble over the screen: a reader has nothing to do about them.
+    history: () => {
+      const given = opened;
+      opened = undefined;
+      return given ?? openTimeline(historyPath());
+    },
+    ...(options.at === undefined ? {} : { at: options.at }),
+    snapshotIntervalMs: options.runtime.config.config.history.snapshot_interval_secs * 1000,
   });
   const kill = async (row: ProcRow): Promise<string> => {
     const { killConfirmed } = await import('../respond/manual.js');

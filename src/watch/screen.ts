@@ -11,11 +11,13 @@ import type { Pressure } from '../model/snapshot.js';
 import { sensorKind } from '../understand/facts.js';
 import {
   type Column,
+  formatMoment,
   type PanelId,
   type ProcRow,
   SEVERITY_ORDER,
   scrollFor,
   selectionIndex,
+  TRAVEL_MINUTES,
   tableColumns,
   type UiState,
   type WatchFrame,
@@ -135,29 +137,60 @@ function header(frame: WatchFrame | null, ui: UiState, columns: number): Line {
     });
   }
   // [priority (lower goes first when space is short), segments], in display order.
-  const parts: Array<[number, Seg[]]> = [
-    [
-      9,
-      [{ text: 'vigil', bold: true }, { text: ' · ' }, { text: s.host.hostname, color: 'cyan', bold: true }],
-    ],
-    [2, [{ text: ` · up ${formatDuration(s.host.uptimeSecs)}` }]],
-    [3, [{ text: ` · mode ${frame.mode}` }]],
-    [
-      7,
-      [
-        { text: ' · ' },
-        d.running
-          ? {
-              text: `daemon running${d.pid ? ` (pid ${d.pid})` : ''}${d.fresh ? '' : ', no recent heartbeat'}`,
-              color: d.fresh ? 'green' : 'yellow',
-            }
-          : { text: 'daemon off', color: 'yellow' },
-      ],
-    ],
-    [8, counts],
-    [1, [{ text: ` · ${new Date(s.takenAt).toTimeString().slice(0, 8)}`, dim: true }]],
-    [10, ui.paused ? [{ text: ' PAUSED', inverse: true, bold: true }] : []],
-  ];
+  const parts: Array<[number, Seg[]]> = frame.replay
+    ? [
+        // The past says so first and in reverse video, whatever the width: it is not the machine now.
+        [
+          10,
+          [
+            { text: 'vigil', bold: true },
+            { text: ' · ' },
+            { text: `REPLAY ${formatMoment(s.takenAt)}`, inverse: true, bold: true },
+          ],
+        ],
+        [
+          7,
+          [
+            { text: ' · ' },
+            frame.replay.gap
+              ? {
+                  text: `at ${formatMoment(frame.replay.askedAt).slice(11)} the daemon was ${d.running ? 'not storing' : 'off'}`,
+                  color: 'yellow',
+                }
+              : d.running
+                ? { text: `daemon was running${d.pid ? ` (pid ${d.pid})` : ''}`, color: 'green' }
+                : { text: 'daemon was not running', color: 'yellow' },
+          ],
+        ],
+        [8, counts],
+      ]
+    : [
+        [
+          9,
+          [
+            { text: 'vigil', bold: true },
+            { text: ' · ' },
+            { text: s.host.hostname, color: 'cyan', bold: true },
+          ],
+        ],
+        [2, [{ text: ` · up ${formatDuration(s.host.uptimeSecs)}` }]],
+        [3, [{ text: ` · mode ${frame.mode}` }]],
+        [
+          7,
+          [
+            { text: ' · ' },
+            d.running
+              ? {
+                  text: `daemon running${d.pid ? ` (pid ${d.pid})` : ''}${d.fresh ? '' : ', no recent heartbeat'}`,
+                  color: d.fresh ? 'green' : 'yellow',
+                }
+              : { text: 'daemon off', color: 'yellow' },
+          ],
+        ],
+        [8, counts],
+        [1, [{ text: ` · ${new Date(s.takenAt).toTimeString().slice(0, 8)}`, dim: true }]],
+        [10, ui.paused ? [{ text: ' PAUSED', inverse: true, bold: true }] : []],
+      ];
   const size = (segs: Seg[]) => segs.reduce((sum, seg) => sum + width(seg.text), 0);
   let total = parts.reduce((sum, [, segs]) => sum + size(segs), 0);
   const dropped = new Set<number>();
@@ -290,6 +323,89 @@ function ioPanel(frame: WatchFrame, columns: number): Panel | null {
   return { id: 'io', full: lines, compact: lines.slice(0, 1) };
 }
 
+/** A dim line saying what the history does not keep, so an empty place is not read as "nothing". */
+function notStored(text: string): Line {
+  return [{ text: `     ${text} not stored in history`, dim: true }];
+}
+
+/**
+ * The panels of a frame from the history: what the stored snapshot holds (records.ts), and a line for
+ * what it does not. Nothing here is read from the machine now.
+ */
+function replayPanels(
+  frame: WatchFrame,
+  columns: number,
+): Record<'cpu' | 'memory' | 'gpu' | 'io', Panel | null> {
+  const r = frame.replay!.record;
+  const load = [r.load1, r.load5, r.load15].every((l) => l !== null)
+    ? `  load ${[r.load1, r.load5, r.load15].map((l) => l!.toFixed(2)).join(' ')}`
+    : '';
+  const cpu: Seg[] = [
+    { text: 'CPU  ', bold: true },
+    ...meter(r.cpuPercent, 20, 80, 95),
+    { text: ` ${formatPercent(r.cpuPercent).padStart(4)}${load}` },
+    ...(r.cpuTempCelsius === null
+      ? []
+      : [{ text: `  ${r.cpuTempCelsius.toFixed(0)}°C`, color: level(r.cpuTempCelsius, 80, 90) }]),
+    ...(r.psiCpuSomeAvg10 === null
+      ? []
+      : [{ text: `  PSI some ${formatPercent(r.psiCpuSomeAvg10, 1)}`, dim: true }]),
+  ];
+  const mem: Seg[] = [
+    { text: 'Mem  ', bold: true },
+    ...meter(r.memUsedPercent, 20),
+    {
+      text: ` ${formatPercent(r.memUsedPercent).padStart(4)}${r.memAvailableBytes === null ? '' : `  ${formatBytes(r.memAvailableBytes)} available`}   `,
+    },
+    { text: 'Swap ', bold: true },
+    ...meter(r.swapUsedPercent, 10, 40, 50),
+    { text: ` ${formatPercent(r.swapUsedPercent)}` },
+  ];
+  const pressure = [
+    r.psiMemSomeAvg10 === null && r.psiMemFullAvg10 === null
+      ? ''
+      : `memory${r.psiMemSomeAvg10 === null ? '' : ` some ${formatPercent(r.psiMemSomeAvg10, 1)}`}${r.psiMemFullAvg10 === null ? '' : ` full ${formatPercent(r.psiMemFullAvg10, 1)}`}`,
+    r.psiCpuSomeAvg10 === null ? '' : `cpu some ${formatPercent(r.psiCpuSomeAvg10, 1)}`,
+    r.psiIoFullAvg10 === null ? '' : `io full ${formatPercent(r.psiIoFullAvg10, 1)}`,
+  ].filter(Boolean);
+  const psi: Seg[] = [
+    { text: 'PSI  ', bold: true },
+    pressure.length > 0 ? { text: pressure.join(' · ') } : { text: 'not stored in this snapshot', dim: true },
+  ];
+  const disks: Seg[][] = Object.entries(r.disks).map(([mount, used]) => [
+    { text: `${fit(mount, 14)} ` },
+    ...meter(used, 8, 85, 90),
+    { text: ` ${formatPercent(used).padStart(4)}` },
+  ]);
+  const io = [
+    ...(disks.length > 0 ? wrapCells('Disk ', disks, columns, 2) : []),
+    notStored('free space, disk I/O, network rates and TCP are'),
+  ];
+  return {
+    cpu: {
+      id: 'cpu',
+      full: [cpu, notStored('per-core use, frequency and the core count are')],
+      compact: [cpu],
+    },
+    memory: { id: 'memory', full: [mem, psi], compact: [mem] },
+    gpu:
+      r.gpuTempCelsius === null
+        ? null
+        : {
+            id: 'gpu',
+            full: [
+              [
+                { text: 'GPU  ', bold: true },
+                { text: `hottest ${r.gpuTempCelsius.toFixed(0)}°C`, color: level(r.gpuTempCelsius, 80, 90) },
+                { text: '   use, VRAM and GPU processes are not stored in history', dim: true },
+              ],
+            ],
+            compact: [],
+          },
+    io: { id: 'io', full: io, compact: io.slice(0, 1) },
+  };
+}
+
 /** Cells laid out left to right under a label, at most `maxLines` lines; the rest counted. */
 function wrapCells(label: string, cells: Seg[][], columns: number, maxLines: number): Line[] {
   const lines: Seg[][] = [];
@@ -317,14 +433,21 @@ function wrapCells(label: string, cells: Seg[][], columns: number, maxLines: num
 
 function alertsPanel(frame: WatchFrame, ui: UiState, columns: number): Panel {
   const alerts = frame.alerts;
-  const from = frame.alertsFrom === 'daemon' ? 'from the daemon' : 'evaluated here';
+  const from =
+    frame.alertsFrom === 'daemon'
+      ? 'from the daemon'
+      : frame.alertsFrom === 'history'
+        ? 'from the history'
+        : 'evaluated here';
+  // In replay: open at the moment shown, as the history says (raised by then, not yet resolved).
+  const firing = frame.replay ? `open at ${formatMoment(frame.replay.record.takenAt).slice(11)}` : 'firing';
   const title: Seg[] = [
     { text: 'Alerts ', bold: true },
     {
       text:
         alerts.length === 0
-          ? `none firing (${from})`
-          : `${alerts.length} firing (${from})${ui.focus === 'alerts' ? '' : ' · a to browse'}`,
+          ? `none ${firing} (${from})`
+          : `${alerts.length} ${firing} (${from})${ui.focus === 'alerts' ? '' : ' · a to browse'}`,
       dim: alerts.length === 0,
     },
   ];
@@ -354,6 +477,18 @@ function alertsPanel(frame: WatchFrame, ui: UiState, columns: number): Panel {
   });
   if (alerts.length > start + shown)
     lines.push([{ text: `  … ${alerts.length - start - shown} more`, dim: true }]);
+  for (const a of (frame.replay?.ended ?? []).slice(0, 3)) {
+    const when = a.endedAt ? formatMoment(a.endedAt).slice(11) : '';
+    lines.push([
+      {
+        text: fit(
+          ` ended ${when} ${SEVERITY_LABEL[a.severity].trim()} ${a.id === null ? '' : `#${a.id} `}${a.rule}: ${a.summary.replace(/\s+/g, ' ')}`,
+          columns - 1,
+        ),
+        dim: true,
+      },
+    ]);
+  }
   const selected = focused ? alerts[ui.alertIndex] : undefined;
   if (selected) {
     const text = selected.advice
@@ -399,7 +534,7 @@ export function rowText(row: ProcRow, columns: readonly Column[]): string {
     cpu: formatPercent(row.cpuPercent, 1),
     mem: formatBytes(row.rssBytes),
     state: row.state,
-    age: formatDuration(row.ageSecs),
+    age: row.ageSecs === null ? '-' : formatDuration(row.ageSecs),
     command: `${row.prefix}${row.count > 1 ? `×${row.count} ` : ''}${row.command}`,
   };
   return columns.map((c) => cell(values[c.id], c)).join(' ');
@@ -423,7 +558,7 @@ function tableHeader(columns: readonly Column[], ui: UiState): Line {
   return [{ text, bold: true, inverse: true }];
 }
 
-function footer(ui: UiState, shown: number, total: number): Line {
+function footer(ui: UiState, shown: number, total: number, replay = false): Line {
   if (ui.editingFilter) {
     return [
       { text: 'filter: ', bold: true },
@@ -434,12 +569,21 @@ function footer(ui: UiState, shown: number, total: number): Line {
   const segs: Seg[] = [
     { text: `sort ${ui.sort}${ui.reverse ? ' ▲' : ' ▼'}`, bold: true },
     { text: ` · ${ui.mode === 'group' ? 'grouped' : ui.mode === 'tree' ? 'tree' : 'list'}` },
-    { text: ` · ${shown === total ? `${total} processes` : `${shown} of ${total} processes`}` },
+    {
+      text: ` · ${shown === total ? `${total} processes` : `${shown} of ${total} processes`}${replay ? ' stored' : ''}`,
+    },
   ];
+  // In replay a refusal (kill, tree, pause) is said first: the count and the sort can wait a key.
+  if (replay && ui.message) segs.splice(0, segs.length);
   if (ui.filter) segs.push({ text: ` · filter "${ui.filter}"`, color: 'cyan' });
   if (ui.paused) segs.push({ text: ' · PAUSED', bold: true });
   if (ui.message) segs.push({ text: `  ${ui.message}`, color: 'yellow', bold: true });
-  segs.push({ text: '   ? help · q quit', dim: true });
+  segs.push({
+    text: replay
+      ? `   [ ] snapshot · { } ${TRAVEL_MINUTES} min · l live · ? help · q quit`
+      : '   ? help · q quit',
+    dim: true,
+  });
   return segs;
 }
 
@@ -453,6 +597,8 @@ export const HELP_LINES: readonly string[] = [
   'a   browse the alerts and their advice    Esc back to the processes',
   '1 CPU  2 memory  3 GPUs  4 disks and network  5 alerts: show or hide a panel',
   'p   pause (the screen keeps the last sample)    ?   this help    q or Ctrl-C quit',
+  `[ ] or ← →  one snapshot back or forward · { } ${TRAVEL_MINUTES} minutes · l live again`,
+  '    from live, [ opens the latest snapshot stored; no kill or tree there',
 ];
 
 function dialogLines(ui: UiState, columns: number): Line[] | null {
@@ -479,7 +625,7 @@ function dialogLines(ui: UiState, columns: number): Line[] | null {
       [{ text: `  ${fit(row.cmdline, columns - 4)}` }],
       [
         {
-          text: `  user ${row.user} · ${formatBytes(row.rssBytes)} resident · up ${formatDuration(row.ageSecs)}`,
+          text: `  user ${row.user} · ${formatBytes(row.rssBytes)} resident${row.ageSecs === null ? '' : ` · up ${formatDuration(row.ageSecs)}`}`,
           dim: true,
         },
       ],
@@ -546,12 +692,13 @@ export function buildScreen(
   }
   const chosen = new Map<PanelId, Line[]>();
   if (frame) {
+    const past = frame.replay ? replayPanels(frame, columns) : null;
     const candidates: Array<Panel | null> = [
-      ui.panels.cpu ? cpuPanel(frame, columns) : null,
-      ui.panels.memory ? memoryPanel(frame) : null,
+      ui.panels.cpu ? (past ? past.cpu : cpuPanel(frame, columns)) : null,
+      ui.panels.memory ? (past ? past.memory : memoryPanel(frame)) : null,
       ui.panels.alerts ? alertsPanel(frame, ui, columns) : null,
-      ui.panels.gpu ? gpuPanel(frame) : null,
-      ui.panels.io ? ioPanel(frame, columns) : null,
+      ui.panels.gpu ? (past ? past.gpu : gpuPanel(frame)) : null,
+      ui.panels.io ? (past ? past.io : ioPanel(frame, columns)) : null,
     ];
     let budget = height - top.length - 1 - MIN_TABLE_LINES;
     for (const panel of candidates) {
@@ -596,9 +743,17 @@ export function buildScreen(
     });
     if (rows.length === 0)
       body.push([{ text: ui.filter ? `  no process matches "${ui.filter}"` : '  no processes', dim: true }]);
+    if (frame.replay) {
+      const kept = wrapText(
+        'the history keeps only the top processes by CPU and by memory, and those in findings; not the others, nor parents and ages',
+        columns - 2,
+      );
+      if (visible.length + kept.length <= page)
+        for (const line of kept) body.push([{ text: `  ${line}`, dim: true }]);
+    }
   }
   while (body.length < height - 1 - (noteLine ? 1 : 0)) body.push([]);
   if (noteLine) body.push(noteLine);
-  body.push(footer(ui, rows.length, totalProcesses));
+  body.push(footer(ui, rows.length, totalProcesses, frame?.replay != null));
   return { lines: body.slice(0, height).map((l) => clipLine(l, columns)), page, scroll };
 }

@@ -15,7 +15,7 @@ import type { Finding } from '../rules/types.js';
 import { sightDaemon } from '../store/lock.js';
 import { type OpenAlert, OpenAlertsReader } from '../store/open-alerts.js';
 import { adviceText } from './explain.js';
-import type { AlertView, DaemonState, WatchFrame } from './model.js';
+import type { AlertView, DaemonState, TravelStep, WatchFrame } from './model.js';
 
 /** What the dashboard needs of a source of frames (a live machine, or a test's fixed frames). */
 export interface FrameSource {
@@ -24,6 +24,11 @@ export interface FrameSource {
   /** While paused no sample is taken (the screen keeps the last frame). */
   setPaused(paused: boolean): void;
   stop(): void;
+  /**
+   * Moves through the history (a source that has one, see replay.ts): shows the frame of the moment
+   * reached and resolves with a line to say (why it did not move, where it stopped), or null.
+   */
+  travel?(step: TravelStep): Promise<string | null>;
 }
 
 /** A source that hands out frames it was given: for tests and for replaying a snapshot. */
@@ -39,8 +44,11 @@ export class StaticSource implements FrameSource {
     this.frame = frame;
     if (!this.paused) this.listener?.(frame);
   }
+  /** Resumed, it hands out its latest frame at once, as a live source takes a sample when resumed. */
   setPaused(paused: boolean): void {
+    const resumed = this.paused && !paused;
     this.paused = paused;
+    if (resumed && this.frame) this.listener?.(this.frame);
   }
   stop(): void {
     this.listener = null;
