@@ -24,19 +24,19 @@ async function openActions(): Promise<{ store: OpenedStore; log: ActionLog } | n
     process.exitCode = 1;
     return null;
   }
-  const [{ openStore }, { ActionLog }] = await Promise.all([
+  const [{ openStore }, { actionLogOf }] = await Promise.all([
     import('../store/store.js'),
     import('../respond/log.js'),
   ]);
   const store = openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`) });
-  const raw = store.raw();
-  if (!raw) {
+  const log = actionLogOf(store);
+  if (!log) {
     process.stderr.write(`vigil: cannot open ${path}: ${store.problem?.message ?? 'unknown error'}\n`);
     process.exitCode = 1;
     store.close();
     return null;
   }
-  return { store, log: new ActionLog(raw) };
+  return { store, log };
 }
 
 /** Asks on a terminal; off a terminal the answer is no unless --yes was given. */

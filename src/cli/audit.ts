@@ -31,10 +31,9 @@ export async function openHistory(): Promise<OpenedStore | null> {
 
 /** The audit log of an open store; throws (exit 1) when the database cannot be read. */
 export async function auditLogOf(store: OpenedStore) {
-  const db = store.raw();
-  if (db === null) throw store.problem ?? new Error(`cannot open ${store.path}`);
-  const { AuditLog } = await import('../store/audit-chain.js');
-  return new AuditLog(db);
+  const log = store.audit;
+  if (log === null) throw store.problem ?? new Error(`cannot open ${store.path}`);
+  return log;
 }
 
 const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);

@@ -84,14 +84,10 @@ function configForBundle(explicit: string | undefined): { toml: string; interval
 
 /** Rows of the actions table touched in the window, their JSON columns parsed. */
 function actionsBetween(store: OpenedStore, from: number, to: number): SupportBundleInput['actions'] {
-  const db = store.raw();
-  if (db === null) return { error: store.problem?.message ?? 'the database cannot be opened' };
+  const actions = store.actions;
+  if (actions === null) return { error: store.problem?.message ?? 'the database cannot be opened' };
   try {
-    const rows = db
-      .prepare<[number, number], Record<string, unknown>>(
-        'SELECT * FROM actions WHERE updated_at >= ? AND created_at <= ? ORDER BY id',
-      )
-      .all(from, to);
+    const rows = actions.rowsTouchedBetween(from, to);
     return rows.map((row) => {
       const out: Record<string, unknown> = {};
       for (const [key, value] of Object.entries(row)) {

@@ -1,11 +1,10 @@
-import Database from 'better-sqlite3';
-import { migrate } from '../store/schema.js';
+import { type OutboxHead, OutboxTable } from '../store/outbox.js';
 import type { OpenedStore } from '../store/store.js';
 import { DeliveryError } from './channel.js';
 
 /**
  * The persistent queue of the channels that can fail for a while (webhooks; Alertmanager next), over the
- * `outbox` table of the history database (store migration 3):
+ * `outbox` table of the history database (store migration 3; its SQL is src/store/outbox.ts):
  *
  *     outbox (id, channel, created_at, payload, attempts, next_attempt_at, delivered_at, last_error)
  *
@@ -60,31 +59,6 @@ export interface OutboxOptions {
   giveUpAfter?: number;
 }
 
-interface HeadRow {
-  id: number;
-  payload: string;
-  attempts: number;
-  nextAttemptAt: number;
-  lastError: string | null;
-}
-
-const SQL = {
-  insert:
-    'INSERT INTO outbox (channel, created_at, payload, attempts, next_attempt_at) VALUES (?, ?, ?, 0, ?)',
-  countPending: 'SELECT count(*) FROM outbox WHERE channel = ? AND delivered_at IS NULL',
-  closeOldest: `UPDATE outbox SET delivered_at = ?, last_error = ? WHERE id IN (
-    SELECT id FROM outbox WHERE channel = ? AND delivered_at IS NULL ORDER BY id LIMIT ?)`,
-  head: `SELECT id, payload, attempts, next_attempt_at AS nextAttemptAt, last_error AS lastError FROM outbox
-    WHERE channel = ? AND delivered_at IS NULL AND id > ? ORDER BY id LIMIT 1`,
-  delivered: 'UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?',
-  failed: 'UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?',
-  givenUp: 'UPDATE outbox SET attempts = ?, delivered_at = ?, last_error = ? WHERE id = ?',
-  pruneDelivered: `DELETE FROM outbox WHERE delivered_at IS NOT NULL AND id <= (
-    SELECT id FROM outbox WHERE delivered_at IS NOT NULL ORDER BY id DESC LIMIT 1 OFFSET ?)`,
-  pendingChannels:
-    'SELECT channel, count(*) AS pending FROM outbox WHERE delivered_at IS NULL GROUP BY channel',
-} as const;
-
 /**
  * Opens the queue on the store's database when it can be written, else in memory. `persistent` says
  * which (for `vigil health`).
@@ -93,13 +67,12 @@ export function openOutbox(
   store: OpenedStore | null,
   options: OutboxOptions,
 ): { outbox: Outbox; persistent: boolean } {
-  const db = store?.writable ? store.raw() : null;
+  const table = store?.writable ? store.outbox : null;
   let why =
     store === null ? 'no history store' : (store.problem?.message ?? 'the history store is read-only');
-  if (db?.open) {
+  if (table) {
     try {
-      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").get())
-        return { outbox: new Outbox(db, options), persistent: true };
+      if (table.present()) return { outbox: new Outbox(table, options), persistent: true };
       why = 'the history database has no outbox table';
     } catch (error) {
       why = (error as Error).message;
@@ -117,7 +90,6 @@ export class Outbox {
   private readonly maxRetryMs: number;
   private readonly batchSize: number;
   private readonly giveUpAfter: number;
-  private readonly statements = new Map<string, Database.Statement>();
   /** Per channel: rows up to this id are done in this process (delivered, even if the mark failed). */
   private readonly doneUpTo = new Map<string, number>();
   /** Per channel: the last failure, kept in memory too in case it could not be written. */
@@ -129,9 +101,8 @@ export class Outbox {
   private running: Promise<Map<string, ChannelOutcome>> | null = null;
 
   constructor(
-    private readonly db: Database,
+    private readonly table: OutboxTable,
     private readonly options: OutboxOptions,
-    private readonly ownsDb = false,
   ) {
     this.now = options.now ?? Date.now;
     this.maxPending = options.maxPending ?? 10_000;
@@ -144,18 +115,7 @@ export class Outbox {
 
   /** The same queue on a private in-memory database (the store's own schema, migrations and all). */
   static inMemory(options: OutboxOptions): Outbox {
-    const db = new Database(':memory:');
-    migrate(db);
-    return new Outbox(db, options, true);
-  }
-
-  private statement<R = unknown>(sql: string): Database.Statement<unknown[], R> {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement as Database.Statement<unknown[], R>;
+    return new Outbox(OutboxTable.inMemory(), options);
   }
 
   /** The delay before attempt `attempts + 1`, after `attempts` failures (≥ 1). */
@@ -172,19 +132,7 @@ export class Outbox {
   /** Inserts rows in one transaction, closing the oldest when a channel is full. False if it failed. */
   private insert(rows: ReadonlyArray<{ channel: string; createdAt: number; payload: string }>): boolean {
     try {
-      this.db
-        .transaction(() => {
-          for (const row of rows) {
-            const pending = Number(this.statement(SQL.countPending).pluck().get(row.channel));
-            const excess = pending - this.maxPending + 1;
-            if (excess > 0) {
-              this.statement(SQL.closeOldest).run(row.createdAt, 'dropped: queue full', row.channel, excess);
-              this.noteDropped(row.channel, excess);
-            }
-            this.statement(SQL.insert).run(row.channel, row.createdAt, row.payload, row.createdAt);
-          }
-        })
-        .immediate();
+      this.table.add(rows, this.maxPending, (channel, count) => this.noteDropped(channel, count));
       return true;
     } catch (error) {
       if (!this.spillLogged)
@@ -239,7 +187,7 @@ export class Outbox {
     const outcomes = await Promise.all(names.map((name) => this.drain(name, senders.get(name)!, now)));
     if (outcomes.some((o) => o.delivered > 0)) {
       try {
-        this.statement(SQL.pruneDelivered).run(this.keepDelivered);
+        this.table.pruneDelivered(this.keepDelivered);
       } catch {
         // pruning waits for a writable database
       }
@@ -278,8 +226,8 @@ export class Outbox {
     return { delivered, error, ...this.waiting(channel) };
   }
 
-  private head(channel: string): HeadRow | undefined {
-    return this.statement<HeadRow>(SQL.head).get(channel, this.doneUpTo.get(channel) ?? 0);
+  private head(channel: string): OutboxHead | undefined {
+    return this.table.head(channel, this.doneUpTo.get(channel) ?? 0);
   }
 
   private delivered(channel: string, id: number): void {
@@ -293,7 +241,7 @@ export class Outbox {
       this.droppedSince.delete(channel);
     }
     try {
-      this.statement(SQL.delivered).run(this.now(), id);
+      this.table.markDelivered(id, this.now());
     } catch {
       // doneUpTo keeps it from being sent again in this process; the next successful write catches up
     }
@@ -307,7 +255,7 @@ export class Outbox {
       this.doneUpTo.set(channel, id);
       this.lastFailure.delete(channel);
       try {
-        this.statement(SQL.givenUp).run(attempts, at, `given up: ${message}`, id);
+        this.table.markGivenUp(id, attempts, at, `given up: ${message}`);
       } catch {
         // doneUpTo keeps it out of this process
       }
@@ -316,7 +264,7 @@ export class Outbox {
     const nextAt = at + this.retryDelayMs(attempts);
     this.lastFailure.set(channel, { id, attempts, nextAt });
     try {
-      this.statement(SQL.failed).run(attempts, nextAt, message.slice(0, 500), id);
+      this.table.markFailed(id, attempts, nextAt, message);
     } catch {
       // kept in lastFailure
     }
@@ -327,7 +275,7 @@ export class Outbox {
     try {
       const held = this.spill.filter((row) => row.channel === channel).length;
       const head = this.head(channel);
-      const pending = Number(this.statement(SQL.countPending).pluck().get(channel)) + held;
+      const pending = this.table.pending(channel) + held;
       if (head === undefined) return { pending, nextAttemptAt: null };
       const memory = this.lastFailure.get(channel);
       const nextAt = Math.max(head.nextAttemptAt, memory?.id === head.id ? memory.nextAt : 0);
@@ -341,8 +289,7 @@ export class Outbox {
   pendingByChannel(): Map<string, number> {
     const counts = new Map<string, number>();
     try {
-      for (const row of this.statement<{ channel: string; pending: number }>(SQL.pendingChannels).all())
-        counts.set(row.channel, row.pending);
+      for (const row of this.table.pendingByChannel()) counts.set(row.channel, row.pending);
     } catch {
       // unreadable: say nothing rather than something wrong
     }
@@ -353,6 +300,6 @@ export class Outbox {
   /** Waits for a delivery under way; closes the in-memory database (never the store's). */
   async close(): Promise<void> {
     await this.running?.catch(() => {});
-    if (this.ownsDb && this.db.open) this.db.close();
+    this.table.close();
   }
 }

@@ -1,3 +1,4 @@
+import type { ActionLog } from '../respond/log.js';
 import type { OpenedStore, PackedHistory } from '../store/store.js';
 import { buildReport, type Report } from './build.js';
 
@@ -13,6 +14,11 @@ export async function reportFromStore(
   options: { readonly snapshotIntervalMs: number; readonly top?: number },
 ): Promise<{ report: Report; history: PackedHistory }> {
   const { from, to } = window;
+  // Loaded here, as the report needs them: importing this module costs neither.
+  const [{ adviceForAlerts }, { actionLogOf }] = await Promise.all([
+    import('../advisor/store.js'),
+    import('../respond/log.js'),
+  ]);
   const history = store.historyBetween(from, to);
   const alerts = store.alertsBetween(from, to);
   const report = buildReport({
@@ -24,19 +30,20 @@ export async function reportFromStore(
     runs: store.runsBetween(from, to),
     snapshotIntervalMs: options.snapshotIntervalMs,
     collectorProblems: store.collectorProblemsBetween(from, to),
-    actions: await actionsBetween(store, from, to),
-    advice: await adviceFor(store, alerts),
+    actions: actionsBetween(actionLogOf(store), from, to),
+    advice: adviceForAlerts(
+      store,
+      alerts.map((a) => a.id),
+    ),
     ...(options.top === undefined ? {} : { top: options.top }),
   });
   return { report, history };
 }
 
 /** Actions proposed or taken in the window, as the report lists them (proposals left out). */
-async function actionsBetween(store: OpenedStore, from: number, to: number): Promise<Report['actions']> {
-  const raw = store.raw();
-  if (!raw) return [];
-  const { ActionLog } = await import('../respond/log.js');
-  return new ActionLog(raw)
+function actionsBetween(log: ActionLog | null, from: number, to: number): Report['actions'] {
+  if (!log) return [];
+  return log
     .between(from, to)
     .filter((a) => a.state !== 'proposed')
     .map((a) => ({
@@ -47,18 +54,4 @@ async function actionsBetween(store: OpenedStore, from: number, to: number): Pro
         ? `${a.outcome}${a.result ? `: ${a.result.detail}` : ''}`
         : `${a.state}${a.reason ? `: ${a.reason}` : ''}`,
     }));
-}
-
-/** The advisor's answers for the window's alerts (none without an advice table). */
-async function adviceFor(
-  store: OpenedStore,
-  alerts: ReadonlyArray<{ id: number }>,
-): Promise<NonNullable<Report['advice']>> {
-  const raw = store.raw();
-  if (!raw) return new Map();
-  const { adviceForAlerts } = await import('../advisor/store.js');
-  return adviceForAlerts(
-    raw,
-    alerts.map((a) => a.id),
-  );
 }

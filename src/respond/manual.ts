@@ -22,15 +22,17 @@ export async function recordManual(
 ): Promise<void> {
   const path = join(stateDir(), 'vigil.db');
   if (!existsSync(path)) return;
-  const [{ openStore }, { ActionLog }] = await Promise.all([import('../store/store.js'), import('./log.js')]);
+  const [{ openStore }, { actionLogOf }] = await Promise.all([
+    import('../store/store.js'),
+    import('./log.js'),
+  ]);
   const store = openStore(path, { log });
   try {
-    const raw = store.raw();
-    if (!raw) {
+    const actions = actionLogOf(store);
+    if (!actions) {
       log(`cannot record the action in ${path}: ${store.problem?.message ?? 'unknown error'}`);
       return;
     }
-    const actions = new ActionLog(raw);
     const now = Date.now();
     const record = actions.add({
       alertId: null,

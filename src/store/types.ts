@@ -4,8 +4,9 @@ import type { BaselineRow } from '../understand/baseline.js';
 
 /**
  * What the history database holds, as the rest of vigil sees it. Times are ms since the epoch. The store
- * (src/store/store.ts) implements `HistoryStore` on better-sqlite3; `vigil report` and `vigil health`
- * read through it; the daemon writes through it.
+ * `openStore` (src/store/store.ts) opens implements `HistoryStore` on better-sqlite3 (src/store/opened.ts,
+ * each table in its repository); `vigil report` and `vigil health` read through it; the daemon writes
+ * through it.
  */
 
 /** A process as kept in history: enough to name it, group it and rank it. */

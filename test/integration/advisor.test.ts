@@ -173,7 +173,7 @@ describe('the advisor against a fake Messages API', () => {
       h.rows().map((r) => [r.outcome, r.alert_id]),
       [['ok', 41]],
     );
-    assert.match(adviceForAlerts(h.store.raw()!, [41]).get(41)!.diagnostic, /left behind/);
+    assert.match(adviceForAlerts(h.store, [41]).get(41)!.diagnostic, /left behind/);
     assert.ok(!h.rows()[0]!.advice!.includes(SECRET), 'what is stored has its secrets masked');
     assert.notEqual(stateOf(victim), null, 'advice never runs anything');
     // The request asked for structured output with the JSON schema.
@@ -410,7 +410,7 @@ describe('the advisor when the API fails', () => {
 
   it('counts every call in the advice table', () => {
     const h = harness();
-    const store = new AdviceStore(h.store.raw()!);
+    const store = new AdviceStore(h.store.advice!);
     assert.equal(store.callsSince(0), 0);
   });
 });
