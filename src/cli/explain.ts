@@ -52,54 +52,39 @@ export function makeExplainCommand(): Command {
     .action(async (pid: number, options: ExplainOptions, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
       const sampling = sampleOptionsFrom(global);
-      const [
-        { loadRulesRuntime },
-        { FactBuilder },
-        { RuleEngine },
-        { CollectorSet, makeContext, assembleSnapshot },
-        { explainFacts, renderExplain, renderAdvice },
-      ] = await Promise.all([
-        import('../rules/runtime.js'),
-        import('../understand/facts.js'),
-        import('../rules/engine.js'),
-        import('../collectors/index.js'),
-        import('../advisor/explain.js'),
-      ]);
+      const [{ loadRulesRuntime }, { Watcher }, { explainFacts, renderExplain, renderAdvice }] =
+        await Promise.all([
+          import('../rules/runtime.js'),
+          import('../pipeline/watcher.js'),
+          import('../advisor/explain.js'),
+        ]);
       const runtime = loadRulesRuntime({ configPath: global.config });
       const config = runtime.config.config;
       const language = config.general.language;
       const wantsAi = options.printPrompt === true || (options.ai && config.ai.enabled);
 
-      // Two samples (CPU % needs a delta); the first also shows the lineage its parents.
-      const set = new CollectorSet();
-      const builder = new FactBuilder({
-        procfs: sampling.paths.procfs,
-        etc: sampling.paths.etc,
-        kinds: runtime.kinds,
-        uid: process.getuid?.() ?? -1,
+      // Two samples (CPU % needs a delta); the first also shows the lineage its parents. Failed user
+      // units (and, for the advisor, the journal) are started with the first and answer into the second.
+      const watcher = new Watcher(runtime, sampling, {
+        trackLeaks: false,
+        learnBaselines: false,
+        collectors: ['processes', 'cpu', 'memory', 'units', ...(wantsAi ? (['journal'] as const) : [])],
       });
-      const firstCtx = makeContext(sampling);
-      const extra = set.run(wantsAi ? ['units', 'journal'] : ['units'], firstCtx);
-      builder.build(
-        assembleSnapshot(await set.run(['processes', 'cpu', 'memory'], firstCtx), firstCtx),
-        config,
-      );
-      await sleep(300);
-      const secondCtx = makeContext(sampling);
-      const rest = await set.run(['processes', 'cpu', 'memory'], secondCtx);
-      const more = await extra;
-      const snapshot = assembleSnapshot(
-        { values: { ...more.values, ...rest.values }, statuses: [...rest.statuses, ...more.statuses] },
-        secondCtx,
-      );
-      const facts = builder.build(snapshot, config);
+      let look: import('../pipeline/watcher.js').Cycle;
+      try {
+        await watcher.prime();
+        await sleep(300);
+        look = await watcher.cycle({ pointOnly: true });
+      } finally {
+        watcher.close();
+      }
+      const { snapshot, facts, evaluation } = look;
       if (!snapshot.processes?.some((p) => p.pid === pid)) {
         process.stderr.write(`vigil: no process ${pid}\n`);
         process.exitCode = 1;
         return;
       }
-      const point = new RuleEngine(runtime.rules.rules).evaluate(facts, { pointOnly: true });
-      const findings = [...point.firing, ...point.raised.filter((f) => f.event)];
+      const findings = [...evaluation.firing, ...evaluation.raised.filter((f) => f.event)];
 
       // The daemon's history, when there is one.
       // A call is recorded there too (the daily budget counts it), so asking creates it.

@@ -1,21 +1,12 @@
 /**
- * What `vigil status` does once it runs (./status.ts only defines the command): take the two-sample
- * snapshot, and render it as text or as the `--json` document.
+ * What `vigil status` does once it runs (./status.ts only defines the command): take the two-sample look
+ * through the pipeline's Watcher, and render it as text or as the `--json` document.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stripVTControlCharacters } from 'node:util';
 import { Chalk, type ChalkInstance } from 'chalk';
-import {
-  assembleSnapshot,
-  COLLECTOR_NAMES,
-  COMMAND_COLLECTORS,
-  CollectorSet,
-  makeContext,
-  mergeResults,
-  RATE_COLLECTORS,
-  type SampleOptions,
-} from '../collectors/index.js';
+import type { SampleOptions } from '../collectors/index.js';
 import type { Severity } from '../config/schema.js';
 import { shortCommand } from '../model/command.js';
 import { bar, fit, formatBytes, formatDuration, formatPercent, formatRate } from '../model/format.js';
@@ -25,30 +16,34 @@ import {
   type ProcessSample,
   type Snapshot,
 } from '../model/snapshot.js';
+import { Watcher } from '../pipeline/watcher.js';
+import { loadRulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
-import type { StatusJudgement } from './status-judge.js';
+import { judgeStatus, prepareJudge, type StatusJudgement } from './status-judge.js';
 
 /**
- * Takes the snapshot `vigil status` shows: rate collectors sample twice, `windowMs` apart (CPU % needs a
- * delta); the command collectors (nvidia-smi, journalctl) start at once and overlap the window.
+ * Takes the look `vigil status` shows, through a Watcher of its own on the given sampling options: a
+ * first sample (rate collectors: CPU % needs a delta; the command collectors — nvidia-smi, journalctl —
+ * started at once to overlap the window), then the judged one `windowMs` later, point rules only. The
+ * window is idle time: the running daemon's open alerts are read meanwhile.
  */
-export async function takeStatusSnapshot<T = undefined>(
-  options: SampleOptions,
+export async function takeStatusLook(
+  sampling: SampleOptions,
   windowMs: number,
-  meanwhile?: (first: Snapshot) => Promise<T>,
-): Promise<{ first: Snapshot; snapshot: Snapshot; prepared: T | undefined }> {
-  const set = new CollectorSet();
-  const firstContext = makeContext(options);
-  const commands = set.run(COMMAND_COLLECTORS, firstContext);
-  const first = assembleSnapshot(await set.run(RATE_COLLECTORS, firstContext), firstContext);
-  // The window is idle time: load and compile the rules, judge the first sample's lineage meanwhile.
-  const windowEnd = performance.now() + windowMs;
-  const prepared = meanwhile ? await meanwhile(first) : undefined;
-  await sleep(Math.max(0, windowEnd - performance.now()));
-  const second = makeContext(options);
-  const rest = COLLECTOR_NAMES.filter((name) => !COMMAND_COLLECTORS.includes(name));
-  const results = mergeResults(await set.run(rest, second), await commands);
-  return { first, snapshot: assembleSnapshot(results, second), prepared };
+  configPath: string | undefined,
+): Promise<{ snapshot: Snapshot; judgement: StatusJudgement }> {
+  const runtime = loadRulesRuntime({ configPath });
+  const watcher = new Watcher(runtime, sampling, { trackLeaks: false, learnBaselines: false });
+  try {
+    await watcher.prime();
+    const windowEnd = performance.now() + windowMs;
+    const prepared = await prepareJudge(runtime, sampling.paths);
+    await sleep(Math.max(0, windowEnd - performance.now()));
+    const look = await watcher.cycle({ pointOnly: true });
+    return { snapshot: look.snapshot, judgement: judgeStatus(prepared, watcher, look) };
+  } finally {
+    watcher.close();
+  }
 }
 
 /** The `status --json` document: the snapshot and its findings. */

@@ -42,14 +42,8 @@ export function makeStatusCommand(): Command {
     .action(async (options: StatusOptions, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
       const sampling = sampleOptionsFrom(global, options);
-      const [judge, { takeStatusSnapshot, statusJson, renderStatus, checkStatus }] = await Promise.all([
-        import('./status-judge.js'),
-        import('./status-view.js'),
-      ]);
-      const { snapshot, prepared } = await takeStatusSnapshot(sampling, options.sample, async (first) =>
-        judge.prepareJudge(global.config, sampling.paths, first),
-      );
-      const judgement = judge.judgeStatus(prepared!, snapshot);
+      const { takeStatusLook, statusJson, renderStatus, checkStatus } = await import('./status-view.js');
+      const { snapshot, judgement } = await takeStatusLook(sampling, options.sample, global.config);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(statusJson(snapshot, judgement), null, 2)}\n`);
       } else {

@@ -1,69 +1,90 @@
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CommandTimedOut } from '../host/command.js';
+import { readText } from '../host/files.js';
 import type { HostPaths } from '../host/paths.js';
-import type {
-  CollectorStatus,
-  CpuSlice,
-  DisksSlice,
-  GpuSlice,
-  JournalEntry,
-  MemorySlice,
-  NetworkSlice,
-  ProcessSample,
-  Snapshot,
-  TemperatureSample,
-  UnitSample,
-} from '../model/snapshot.js';
-import { createCpuCollector } from './cpu.js';
+import type { CollectorStatus, MemorySlice, Pressure, Snapshot } from '../model/snapshot.js';
+import { createCpuCollector, parseLoadavg } from './cpu.js';
 import { createDisksCollector } from './disks.js';
 import { createGpuCollector } from './gpu.js';
 import { readHostInfo } from './host.js';
 import { createJournalCollector } from './journal.js';
 import { createMemoryCollector } from './memory.js';
 import { createNetworkCollector } from './network.js';
+import { readPressure } from './pressure.js';
 import { createProcessCollector } from './processes.js';
 import { createThermalCollector } from './thermal.js';
 import { type CollectContext, type Collector, type JournalSource, Unsupported } from './types.js';
 import { createUnitsCollector } from './units.js';
 
-/** What each collector returns, by name. */
-export interface SliceMap {
-  processes: ProcessSample[];
-  memory: MemorySlice;
-  cpu: CpuSlice;
-  thermal: TemperatureSample[];
-  disks: DisksSlice;
-  network: NetworkSlice;
-  journal: JournalEntry[];
-  gpu: GpuSlice;
-  units: UnitSample[];
+/**
+ * One source, as the registry knows it: its name (the key of its slice and of its status), how to make an
+ * instance, and where its slice goes in the Snapshot. `command`: it runs an external program (slow, at the
+ * mercy of that program: a hung GPU driver hangs nvidia-smi), so it is started first, awaited last, and
+ * the daemon never waits on it for long (see pipeline/source.ts). `rate`: its values are rates between
+ * two samples (CPU %, bytes/s), so a one-shot look samples it twice.
+ */
+export interface CollectorDefinition<N extends string = string, T = unknown> {
+  readonly name: N;
+  readonly create: (options: Readonly<Record<string, unknown>>) => Collector<T>;
+  readonly place: (slice: T) => Partial<Snapshot>;
+  readonly command: boolean;
+  readonly rate: boolean;
 }
-export type CollectorName = keyof SliceMap;
 
-/** Every collector, in the order they run. An explicit list: adding a source means adding a line here. */
-export const COLLECTOR_NAMES: readonly CollectorName[] = [
-  'gpu',
-  'journal',
-  'units',
-  'processes',
-  'memory',
-  'cpu',
-  'thermal',
-  'disks',
-  'network',
-];
+/** What a collector instance may be tuned with (each takes what it knows and ignores the rest). */
+export type CollectorOptions = { readonly tcpStatesEveryMs?: number };
 
-/** Collectors whose values are rates between two samples (CPU %, bytes/s). */
-export const RATE_COLLECTORS: readonly CollectorName[] = ['processes', 'cpu', 'disks', 'network'];
+/** `file`: reads files; `rate`: reads files, values are rates between two samples; `command`: runs a program. */
+type CollectorKind = 'file' | 'rate' | 'command';
+
+function define<N extends string, T>(
+  name: N,
+  kind: CollectorKind,
+  create: (options: Readonly<Record<string, unknown>>) => Collector<T>,
+  place: (slice: T) => Partial<Snapshot>,
+): CollectorDefinition<N, T> {
+  return { name, create, place, command: kind === 'command', rate: kind === 'rate' };
+}
 
 /**
- * Collectors that run an external program: slow, and at the mercy of that program (a hung GPU driver
- * hangs nvidia-smi). Started first and awaited last; the daemon runs them in the background and never
- * waits on them for long (see Watcher.cycle).
+ * The registry: every collector, in the order they run (command collectors first, so their latency
+ * overlaps the file reads). Adding a source is its file (a `createXCollector` and pure parsers) and one
+ * line here, as node_exporter's `registerCollector`; names, kinds, slices and the Snapshot follow.
  */
-export const COMMAND_COLLECTORS: readonly CollectorName[] = ['gpu', 'journal', 'units'];
+export const REGISTRY = [
+  define('gpu', 'command', createGpuCollector, (g) => ({ gpus: g.gpus, gpuProcesses: g.processes })),
+  define('journal', 'command', createJournalCollector, (journal) => ({ journal })),
+  define('units', 'command', createUnitsCollector, (units) => ({ units })),
+  define('processes', 'rate', createProcessCollector, (processes) => ({ processes })),
+  define('memory', 'file', createMemoryCollector, (memory) => ({ memory })),
+  define('cpu', 'rate', createCpuCollector, (cpu) => ({ cpu })),
+  define('thermal', 'file', createThermalCollector, (temperatures) => ({ temperatures })),
+  define('disks', 'rate', createDisksCollector, (d) => ({ disks: d.disks, ioPressure: d.ioPressure })),
+  define('network', 'rate', createNetworkCollector, (n) => ({ network: n.interfaces, tcp: n.tcp })),
+] as const;
 
-type CollectorMap = { [K in CollectorName]: Collector<SliceMap[K]> };
+type Registered = (typeof REGISTRY)[number];
+export type CollectorName = Registered['name'];
+/** What each collector returns, by name. */
+export type SliceMap = {
+  [D in Registered as D['name']]: D extends CollectorDefinition<string, infer T> ? T : never;
+};
+
+/** Every collector's name, in the order they run. */
+export const COLLECTOR_NAMES: readonly CollectorName[] = REGISTRY.map((d) => d.name);
+
+/** Collectors whose values are rates between two samples (CPU %, bytes/s). */
+export const RATE_COLLECTORS: readonly CollectorName[] = REGISTRY.filter((d) => d.rate).map((d) => d.name);
+
+/** Collectors that run an external program (nvidia-smi, journalctl, systemctl). */
+export const COMMAND_COLLECTORS: readonly CollectorName[] = REGISTRY.filter((d) => d.command).map(
+  (d) => d.name,
+);
+
+const DEFINITIONS = new Map<string, CollectorDefinition<string, never>>(
+  REGISTRY.map((d) => [d.name, d as unknown as CollectorDefinition<string, never>]),
+);
 
 export interface Results {
   values: Partial<SliceMap>;
@@ -78,15 +99,22 @@ export interface SampleOptions {
   readonly commandTimeoutMs: number;
 }
 
-export function makeContext(options: SampleOptions): CollectContext {
-  return { ...options, nowMs: Date.now(), monoMs: performance.now() };
+/**
+ * A context for one sample. `at` is the sample's time, from whoever owns the clock (the pipeline's
+ * Watcher, a test's fake clock); without it, now.
+ */
+export function makeContext(
+  options: SampleOptions,
+  at: { readonly nowMs: number; readonly monoMs: number } = { nowMs: Date.now(), monoMs: performance.now() },
+): CollectContext {
+  return { ...options, nowMs: at.nowMs, monoMs: at.monoMs };
 }
 
 /** Runs one collector, timing it and turning every outcome into a status; never throws. */
-async function runOne<K extends CollectorName>(
-  collector: Collector<SliceMap[K]>,
+async function runOne<T>(
+  collector: Collector<T>,
   ctx: CollectContext,
-): Promise<{ value?: SliceMap[K]; status: CollectorStatus }> {
+): Promise<{ value?: T; status: CollectorStatus }> {
   const skipped: string[] = [];
   const started = performance.now();
   const done = (partial: Partial<CollectorStatus>) => ({
@@ -109,31 +137,21 @@ async function runOne<K extends CollectorName>(
 }
 
 /**
- * The set of live collector instances. Kept for the life of a daemon or dashboard so rate collectors can
- * compare with their previous sample; `vigil status` takes two samples a short window apart.
+ * The set of live collector instances, one per registered collector. Kept for the life of a daemon or
+ * dashboard so rate collectors can compare with their previous sample; `vigil status` takes two samples
+ * a short window apart.
  */
 export class CollectorSet {
-  private readonly collectors: CollectorMap;
+  private readonly collectors = new Map<string, Collector<unknown>>();
 
-  /** `tcpStatesEveryMs`: see {@link createNetworkCollector}. */
-  constructor(options: { tcpStatesEveryMs?: number } = {}) {
-    this.collectors = {
-      processes: createProcessCollector(),
-      memory: createMemoryCollector(),
-      cpu: createCpuCollector(),
-      thermal: createThermalCollector(),
-      disks: createDisksCollector(),
-      network: createNetworkCollector(options),
-      journal: createJournalCollector(),
-      gpu: createGpuCollector(),
-      units: createUnitsCollector(),
-    };
+  constructor(options: CollectorOptions = {}) {
+    for (const d of REGISTRY) this.collectors.set(d.name, d.create(options) as Collector<unknown>);
   }
 
   /** Runs the named collectors concurrently (command collectors first, so their latency overlaps). */
   async run(names: readonly CollectorName[], ctx: CollectContext): Promise<Results> {
     const ordered = COLLECTOR_NAMES.filter((name) => names.includes(name));
-    const outcomes = await Promise.all(ordered.map((name) => runOne(this.collectors[name], ctx)));
+    const outcomes = await Promise.all(ordered.map((name) => runOne(this.collectors.get(name)!, ctx)));
     const results: Results = { values: {}, statuses: [] };
     ordered.forEach((name, i) => {
       const outcome = outcomes[i]!;
@@ -149,24 +167,17 @@ export class CollectorSet {
   }
 }
 
-export function mergeResults(...parts: Results[]): Results {
-  const merged: Results = { values: {}, statuses: [] };
-  for (const part of parts) {
-    Object.assign(merged.values, part.values);
-    merged.statuses.push(...part.statuses);
-  }
-  merged.statuses.sort(
-    (a, b) =>
-      COLLECTOR_NAMES.indexOf(a.name as CollectorName) - COLLECTOR_NAMES.indexOf(b.name as CollectorName),
-  );
-  return merged;
-}
-
-/** Builds the immutable Snapshot, joining per-process GPU memory from nvidia-smi onto the process table. */
+/**
+ * Builds the immutable Snapshot: each slice where its collector's definition puts it, then per-process GPU
+ * memory from nvidia-smi joined onto the process table.
+ */
 export function assembleSnapshot(results: Results, ctx: CollectContext): Snapshot {
-  const { values } = results;
-  let processes = values.processes;
-  const gpuProcesses = values.gpu?.processes;
+  const slices: Partial<Snapshot> = {};
+  for (const [name, value] of Object.entries(results.values)) {
+    if (value !== undefined) Object.assign(slices, DEFINITIONS.get(name)?.place(value as never));
+  }
+  let processes = slices.processes;
+  const gpuProcesses = slices.gpuProcesses;
   if (processes && gpuProcesses && gpuProcesses.length > 0) {
     const vram = new Map<number, number | null>();
     for (const app of gpuProcesses) {
@@ -183,15 +194,31 @@ export function assembleSnapshot(results: Results, ctx: CollectContext): Snapsho
   return {
     takenAt: ctx.nowMs,
     host: readHostInfo(ctx.paths),
+    ...slices,
     ...(processes ? { processes } : {}),
-    ...(values.memory ? { memory: values.memory } : {}),
-    ...(values.cpu ? { cpu: values.cpu } : {}),
-    ...(values.thermal ? { temperatures: values.thermal } : {}),
-    ...(values.disks ? { disks: values.disks.disks, ioPressure: values.disks.ioPressure } : {}),
-    ...(values.network ? { network: values.network.interfaces, tcp: values.network.tcp } : {}),
-    ...(values.journal ? { journal: values.journal } : {}),
-    ...(values.gpu ? { gpus: values.gpu.gpus, gpuProcesses: values.gpu.processes } : {}),
-    ...(values.units ? { units: values.units } : {}),
     collectors: results.statuses,
+  };
+}
+
+/** What the daemon's one-second fast path reads: memory, swap, load and pressure, a few small files. */
+export interface LightSlice {
+  readonly memory: MemorySlice;
+  readonly load: readonly [number, number, number];
+  readonly cpuPressure: Pressure | null;
+  readonly ioPressure: Pressure | null;
+}
+
+/**
+ * Reads the light slice (/proc/meminfo, /proc/loadavg, /proc/pressure/{memory,cpu,io}) synchronously.
+ * Throws when one of them cannot be read: the full cycle reports collector failures.
+ */
+export function sampleLight(ctx: CollectContext): LightSlice {
+  const memory = createMemoryCollector().collect(ctx, { skip: () => {} });
+  const { load } = parseLoadavg(readText(join(ctx.paths.procfs, 'loadavg')));
+  return {
+    memory,
+    load,
+    cpuPressure: readPressure(ctx.paths, 'cpu'),
+    ioPressure: readPressure(ctx.paths, 'io'),
   };
 }

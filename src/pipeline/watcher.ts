@@ -1,24 +1,28 @@
-import { performance } from 'node:perf_hooks';
-import {
-  assembleSnapshot,
-  COLLECTOR_NAMES,
-  COMMAND_COLLECTORS,
-  type CollectorName,
-  CollectorSet,
-  makeContext,
-  type Results,
-  type SampleOptions,
-} from '../collectors/index.js';
-import type { CollectContext } from '../collectors/types.js';
-import type { CollectorStatus, JournalEntry, Snapshot } from '../model/snapshot.js';
+import type { CollectorName, CollectorSet, SampleOptions } from '../collectors/index.js';
+import type { JournalEntry, Snapshot } from '../model/snapshot.js';
 import { type Evaluation, RuleEngine } from '../rules/engine.js';
 import type { RulesRuntime } from '../rules/runtime.js';
 import { FactBuilder } from '../understand/facts.js';
 import type { FactSet } from '../understand/facts-schema.js';
+import { type Clock, REAL_CLOCK } from './clock.js';
+import { CollectorSource, type SampleRequest, type SampleSource } from './source.js';
+
+export { commandBackoffMs, MAX_BACKOFF_MS } from './source.js';
 
 export interface WatcherOptions {
+  /** Keep RSS rings for the leak test (default true). */
   readonly trackLeaks?: boolean;
+  /** Learn per-hour baselines from the samples (default true). */
   readonly learnBaselines?: boolean;
+  /** …at most once per this many ms of sample time (the daemon: a minute); default every cycle. */
+  readonly baselineEveryMs?: number;
+  /** Where time comes from (default: the machine's clocks). */
+  readonly clock?: Clock;
+  /**
+   * Where samples come from (default: the live collectors, configured by the four options below, on the
+   * paths of the `sampling` options).
+   */
+  readonly source?: SampleSource;
   /** Collectors to run (default: all). The daemon leaves out `journal`, which it follows instead. */
   readonly collectors?: readonly CollectorName[];
   /** Minimum ms between two runs of a collector (e.g. `units` once a minute); default: every cycle. */
@@ -29,65 +33,73 @@ export interface WatcherOptions {
   readonly tcpStatesEveryMs?: number;
 }
 
-/** Longest pause a command collector that keeps timing out is given between two runs. */
-export const MAX_BACKOFF_MS = 10 * 60_000;
-
-/** The pause after the `timeouts`-th timeout in a row: `baseMs`, doubled for each one after the first. */
-export function commandBackoffMs(baseMs: number, timeouts: number): number {
-  return Math.min(MAX_BACKOFF_MS, baseMs * 2 ** Math.max(0, timeouts - 1));
+/** What one cycle makes of a sample. */
+export interface Cycle {
+  readonly snapshot: Snapshot;
+  readonly facts: FactSet;
+  readonly evaluation: Evaluation;
 }
 
-/** A command collector's run that has not answered yet. */
-interface CommandRun {
-  /** performance.now() when it started. */
-  readonly startedAt: number;
-  readonly done: Promise<void>;
+export interface CycleOptions {
+  /** Journal entries followed elsewhere (the daemon's follower), put into this cycle's sample. */
+  readonly journal?: readonly JournalEntry[];
+  /** See {@link SampleRequest.commandWaitMs}. */
+  readonly commandWaitMs?: number;
+  /** One look (`vigil status`, `vigil explain`): rules that need history are skipped, `for` ignored. */
+  readonly pointOnly?: boolean;
+  /** Every rule judged as if its `for` had elapsed (`vigil rules test --snapshot`). */
+  readonly ignoreDurations?: boolean;
 }
 
 /**
- * One full cycle of watching: collect a snapshot, turn it into facts (keeping lineage, leak rings and
- * baselines across cycles), evaluate the rules. The daemon, `vigil watch` and the tests all drive this.
- * A collector not due this cycle (its period, or unsupported here) contributes its last slice, so rules
- * on it neither flap nor see their subjects vanish.
- *
- * Command collectors (nvidia-smi, systemctl, journalctl) run in the background: a cycle starts those
- * that are due, reads the files meanwhile, then waits for them at most `commandWaitMs`. One still going
- * after that answers into the next cycle; until then the cycle uses its last completed slice and says so
- * (`inFlightMs` in its status), and it is not started twice. A run cut by its command's deadline counts
- * a timeout; after consecutive timeouts the collector waits before its next run, twice as long each time
- * (its period or the deadline, whichever is longer, doubled per timeout after the first, at most
- * {@link MAX_BACKOFF_MS}), and an answer resets that.
+ * The pipeline: sample → understand → judge. Each cycle takes one raw sample from its source at its
+ * clock's time, derives the facts from it and from what the previous samples left (lineage, leak rings,
+ * baselines: see understand/), and evaluates the rules, whose `for` durations and hysteresis count in the
+ * samples' time. The daemon, `vigil status`, `vigil explain`, `vigil rules test` and `vigil watch` all
+ * run one; on a fake clock and a hand-made or stored source, minutes of behaviour take milliseconds, and
+ * the history can be judged again by today's rules (`vigil rules test --replay`).
  */
 export class Watcher {
-  readonly collectors: CollectorSet;
+  readonly clock: Clock;
+  readonly source: SampleSource;
   readonly facts: FactBuilder;
   readonly engine: RuleEngine;
-  private readonly names: readonly CollectorName[];
-  private readonly lastRun = new Map<CollectorName, number>();
-  private readonly last = new Map<CollectorName, { value: unknown; status: CollectorStatus }>();
-  private readonly inFlight = new Map<CollectorName, CommandRun>();
-  /** Consecutive timeouts of each command collector, and the earliest time of its next run. */
-  private readonly timeouts = new Map<CollectorName, number>();
-  private readonly notBefore = new Map<CollectorName, number>();
-  /** Ends the commands still running when the watcher is closed. */
-  private readonly abort = new AbortController();
+  /** The last full cycle's sample: what the fast path updates. */
+  private lastSample: Snapshot | null = null;
 
+  /**
+   * `sampling`: where the live collectors read (/proc, /sys, nvidia-smi, the journal); null when
+   * `options.source` is given.
+   */
   constructor(
     private runtime: RulesRuntime,
-    private readonly sampling: SampleOptions,
-    private readonly options: WatcherOptions = {},
+    sampling: SampleOptions | null,
+    options: WatcherOptions = {},
   ) {
-    this.collectors = new CollectorSet({ tcpStatesEveryMs: options.tcpStatesEveryMs ?? 0 });
+    this.clock = options.clock ?? REAL_CLOCK;
+    if (!options.source && !sampling) throw new Error('a Watcher needs sampling options or a source');
+    this.source = options.source ?? new CollectorSource(sampling!, options);
     this.facts = new FactBuilder({
-      procfs: sampling.paths.procfs,
-      etc: sampling.paths.etc,
+      procfs: this.source.paths.procfs,
+      etc: this.source.paths.etc,
       kinds: runtime.kinds,
       uid: process.getuid?.() ?? -1,
       trackLeaks: options.trackLeaks ?? true,
       learnBaselines: options.learnBaselines ?? true,
+      baselineEveryMs: options.baselineEveryMs ?? 0,
     });
     this.engine = new RuleEngine(runtime.rules.rules);
-    this.names = options.collectors ?? COLLECTOR_NAMES;
+  }
+
+  /** The live collectors, when the source is the live one (kept for callers that sample by hand). */
+  get collectors(): CollectorSet {
+    if (this.source instanceof CollectorSource) return this.source.collectors;
+    throw new Error('this Watcher does not sample the live collectors');
+  }
+
+  /** The last full cycle's sample, null before the first. */
+  get last(): Snapshot | null {
+    return this.lastSample;
   }
 
   /** Swaps config and rules (SIGHUP); lineage, rings and rule state are kept. */
@@ -96,100 +108,64 @@ export class Watcher {
     this.engine.setRules(runtime.rules.rules);
   }
 
-  /** Kills the commands still running (the daemon stopping); their answers are dropped. */
+  /** Ends what the source still runs (the daemon stopping); their answers are dropped. */
   close(): void {
-    this.abort.abort();
-  }
-
-  private due(name: CollectorName, now: number): boolean {
-    if (this.inFlight.has(name) || now < (this.notBefore.get(name) ?? 0)) return false;
-    const previous = this.last.get(name);
-    const since = now - (this.lastRun.get(name) ?? Number.NEGATIVE_INFINITY);
-    if (previous?.status.unsupported) return since >= (this.options.unsupportedRetryMs ?? 300_000);
-    return since >= (this.options.periodsMs?.[name] ?? 0);
+    this.source.close();
   }
 
   /**
-   * `commandWaitMs`: how long to wait for the command collectors started this cycle, beyond the file
-   * collectors' own time (default: until they answer, each command being bounded by its deadline).
+   * A first look, for a cycle soon after (`vigil status`, `vigil explain`, `vigil run --once`): the rate
+   * collectors read once, so the next cycle has CPU % and rates; slow collectors started; the processes
+   * seen shown to the lineage, so one re-parented before the next cycle is known. No rule is judged.
    */
-  async cycle(
-    extra: { journal?: readonly JournalEntry[]; commandWaitMs?: number } = {},
-  ): Promise<{ snapshot: Snapshot; facts: FactSet; evaluation: Evaluation }> {
-    const ctx = { ...makeContext(this.sampling), signal: this.abort.signal };
-    const now = performance.now();
-    const names = this.names.filter((name) => this.due(name, now));
-    const commands = names.filter((name) => COMMAND_COLLECTORS.includes(name));
-    for (const name of commands) this.start(name, ctx, now);
-    const files = names.filter((name) => !COMMAND_COLLECTORS.includes(name));
-    const fresh = await this.collectors.run(files, ctx);
-    for (const name of files) {
-      this.lastRun.set(name, now);
-      const status = fresh.statuses.find((s) => s.name === name)!;
-      this.last.set(name, { value: (fresh.values as Record<string, unknown>)[name], status });
-    }
-    await this.awaitCommands(commands, extra.commandWaitMs);
-    const results: Results = { values: {}, statuses: [] };
-    const waited = performance.now();
-    for (const name of this.names) {
-      const kept = this.last.get(name);
-      const run = this.inFlight.get(name);
-      if (kept?.value !== undefined) (results.values as Record<string, unknown>)[name] = kept.value;
-      if (run) {
-        const status = kept?.status ?? { name, ok: true, durationMs: 0, error: null, unsupported: null };
-        results.statuses.push({ ...status, inFlightMs: Math.round(waited - run.startedAt) });
-      } else if (kept) results.statuses.push(kept.status);
-    }
-    let snapshot = assembleSnapshot(results, ctx);
-    if (extra.journal) snapshot = { ...snapshot, journal: extra.journal };
-    const facts = this.facts.build(snapshot, this.runtime.config.config, now);
-    return { snapshot, facts, evaluation: this.engine.evaluate(facts) };
+  async prime(): Promise<void> {
+    const first = await this.source.prime?.({ clock: this.clock });
+    const processes = first?.processes;
+    if (processes)
+      this.facts.lineage.observe(processes, new Map(processes.map((p) => [p.pid, p])), first.takenAt);
   }
 
-  /** Starts a command collector in the background; its answer (or timeout) is kept when it comes. */
-  private start(name: CollectorName, ctx: CollectContext, now: number): void {
-    this.lastRun.set(name, now);
-    const done = this.collectors.run([name], ctx).then((result) => {
-      this.inFlight.delete(name);
-      if (this.abort.signal.aborted) return;
-      const status = result.statuses[0]!;
-      const timeouts = status.timedOut ? (this.timeouts.get(name) ?? 0) + 1 : 0;
-      this.timeouts.set(name, timeouts);
-      const backoffMs = timeouts > 0 ? this.backoffMs(name, timeouts) : 0;
-      this.notBefore.set(name, performance.now() + backoffMs);
-      this.last.set(name, {
-        value: (result.values as Record<string, unknown>)[name],
-        status: timeouts > 0 ? { ...status, timeouts, backoffMs } : status,
-      });
+  /** One full cycle: a sample from the source, its facts, the rules evaluated on them. */
+  async cycle(options: CycleOptions = {}): Promise<Cycle> {
+    const monoMs = this.clock.mono();
+    let snapshot = await this.source.sample({
+      clock: this.clock,
+      ...(options.commandWaitMs === undefined ? {} : { commandWaitMs: options.commandWaitMs }),
     });
-    this.inFlight.set(name, { startedAt: now, done });
-  }
-
-  /** The pause after the `timeouts`-th timeout in a row: from the collector's period or the deadline. */
-  private backoffMs(name: CollectorName, timeouts: number): number {
-    const base = Math.max(this.options.periodsMs?.[name] ?? 0, this.sampling.commandTimeoutMs);
-    return commandBackoffMs(base, timeouts);
+    if (options.journal) snapshot = { ...snapshot, journal: options.journal };
+    this.lastSample = snapshot;
+    const facts = this.facts.build(snapshot, this.runtime.config.config, monoMs);
+    const evaluation = this.engine.evaluate(facts, {
+      ...(options.pointOnly ? { pointOnly: true } : {}),
+      ...(options.ignoreDurations ? { ignoreDurations: true } : {}),
+    });
+    return { snapshot, facts, evaluation };
   }
 
   /**
-   * Waits for the commands started this cycle at most `waitMs`; without a bound, until every command in
-   * flight has answered (a slow one is not waited for again in every later cycle).
+   * The daemon's fast path, between full cycles: the light slice (memory, swap, load, pressure) read
+   * anew over the last full sample, and the system-scope rules judged on it. Null before the first full
+   * cycle, when the source has no light slice, or when it cannot be read (the full cycle says why).
    */
-  private async awaitCommands(started: readonly CollectorName[], waitMs: number | undefined): Promise<void> {
-    const waitFor = waitMs === undefined ? [...this.inFlight.keys()] : started;
-    const running = waitFor.flatMap((name) => this.inFlight.get(name)?.done ?? []);
-    if (running.length === 0) return;
-    if (waitMs === undefined) {
-      await Promise.all(running);
-      return;
+  fastCycle(): Cycle | null {
+    const base = this.lastSample;
+    if (!base || !this.source.light) return null;
+    const nowMs = this.clock.now();
+    let snapshot: Snapshot;
+    try {
+      const light = this.source.light({ clock: this.clock });
+      if (!light) return null;
+      snapshot = {
+        ...base,
+        takenAt: nowMs,
+        memory: light.memory,
+        ...(base.cpu ? { cpu: { ...base.cpu, load: light.load, pressure: light.cpuPressure } } : {}),
+        ioPressure: light.ioPressure,
+      };
+    } catch {
+      return null;
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(running),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, waitMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const facts = this.facts.systemOnly(snapshot, this.runtime.config.config);
+    return { snapshot, facts, evaluation: this.engine.evaluate(facts, { scopes: ['system'] }) };
   }
 }

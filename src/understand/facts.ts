@@ -65,6 +65,8 @@ export interface FactBuilderOptions {
   readonly uid: number;
   /** Learn per-hour baselines from the snapshots given (the daemon does; `status` does not). */
   readonly learnBaselines?: boolean;
+  /** …at most once per this many ms of snapshot time (the daemon: once a minute); default every build. */
+  readonly baselineEveryMs?: number;
   /** Keep RSS rings for the leak test (the daemon does; a single look has no history). */
   readonly trackLeaks?: boolean;
   /** Directory holding `passwd`, for the home directories attribution writes as `~` (default /etc). */
@@ -87,6 +89,8 @@ export class FactBuilder {
     { kind: string; label: string; groupKey: string; name: string; runner: boolean; shell: boolean }
   >();
   private cycle = 0;
+  /** The snapshot time baselines last learned from. */
+  private learnedAt = Number.NEGATIVE_INFINITY;
   private readonly ringSeen = new Map<string, number>();
   /**
    * This cycle's owner of each grouped process started through a runner (npx, uvx …): the runner's
@@ -200,7 +204,8 @@ export class FactBuilder {
     }
     this.attributor.endCycle();
 
-    if (this.options.learnBaselines) {
+    if (this.options.learnBaselines && now - this.learnedAt >= (this.options.baselineEveryMs ?? 0)) {
+      this.learnedAt = now;
       const hour = hourOf(now);
       for (const metric of BASELINE_METRICS) this.baselines.observe(metric, hour, sys[metric]);
     }

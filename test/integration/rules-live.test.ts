@@ -181,12 +181,11 @@ describe('orphans adopted by a subreaper', () => {
   });
 });
 
-describe('rules that need time, judged cycle after cycle', () => {
-  it('flags an orphan that keeps spinning the CPU, once its rule has held for its duration', async () => {
-    const rulesDir = join(home, 'vigil', 'rules');
-    mkdirSync(rulesDir, { recursive: true });
-    // The shipped rule holds for 2 minutes; a user override shortens it for the test.
-    writeFileSync(join(rulesDir, 'fast.toml'), '[[rule]]\nid = "orphan_cpu"\nfor = "3s"\n');
+describe('an orphan spinning the CPU, judged live', () => {
+  // How long orphan_cpu must hold (its shipped 2 minutes) is judged on a fake clock in
+  // test/unit/pipeline.test.ts; here the real orphan's real CPU use is judged as if it had held that long.
+  it('flags a real orphan that spins the CPU with orphan_cpu, naming the parent that left it', async () => {
+    mkdirSync(join(home, 'vigil'), { recursive: true });
     // One python loop gets a whole core on an idle machine, less on a busy 2-core CI box.
     writeFileSync(join(home, 'vigil', 'config.toml'), '[thresholds]\norphan_cpu_percent = 20\n');
     const { pid: spinner, parentGone } = await spawnOrphanSpinner(1500);
@@ -197,19 +196,15 @@ describe('rules that need time, judged cycle after cycle', () => {
     // The first look sees the spinner under its living parent; vigil remembers who that was.
     await watcher.cycle();
     await parentGone;
-    const raised: Finding[] = [];
-    const t0 = Date.now();
-    for (let i = 0; i < 12 && !raised.some((f) => f.rule === 'orphan_cpu'); i++) {
-      const { evaluation } = await watcher.cycle();
-      raised.push(...evaluation.raised.filter((f) => f.pids.includes(spinner)));
-      await new Promise((r) => setTimeout(r, 500));
+    let finding: Finding | undefined;
+    for (let i = 0; i < 12 && !finding; i++) {
+      await new Promise((r) => setTimeout(r, 250)); // a CPU share over a quarter of a second
+      const { evaluation } = await watcher.cycle({ ignoreDurations: true });
+      finding = evaluation.firing.find((f) => f.rule === 'orphan_cpu' && f.pids.includes(spinner));
     }
-    const finding = raised.find((f) => f.rule === 'orphan_cpu');
-    assert.ok(finding, 'orphan_cpu fired');
-    assert.ok(Date.now() - t0 >= 3000, 'not before its 3 s duration');
+    assert.ok(finding, 'orphan_cpu holds for the spinner');
     assert.equal(finding.severity, 'medium');
     assert.deepEqual(finding.pids, [spinner]);
     assert.match(finding.summary, /^Orphaned python3 \(pid \d+, left by node\) uses [\d.]+% CPU$/);
-    rmSync(rulesDir, { recursive: true, force: true });
   });
 });
