@@ -1,16 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatProblem } from '../config/problems.js';
+import { parseDuration } from '../model/duration.js';
 import { fit } from '../model/format.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
 import { type GlobalOptions, UsageError } from '../pipeline/options.js';
 
 /** The rule machinery (CEL, TOML, schemas), loaded only by the command that runs, not by every command. */
 async function machinery() {
-  const [{ RuleEngine }, { FactBuilder }, { SHIPPED_RULES_DIR }, { loadRulesRuntime }] = await Promise.all([
-    import('../rules/engine.js'),
-    import('../understand/facts.js'),
+  const [{ SHIPPED_RULES_DIR }, { loadRulesRuntime }] = await Promise.all([
     import('../rules/load.js'),
     import('../rules/runtime.js'),
   ]);
@@ -18,7 +17,7 @@ async function machinery() {
     const shipped = relative(SHIPPED_RULES_DIR, file);
     return shipped.startsWith('..') ? file : `rules/${shipped}`;
   };
-  return { RuleEngine, FactBuilder, loadRulesRuntime, where };
+  return { loadRulesRuntime, where };
 }
 
 /**
@@ -112,58 +111,113 @@ export function makeRulesCommand(): Command {
 
   rules
     .command('test')
-    .description('evaluate the rules of FILE against a saved `vigil status --json` snapshot')
-    .argument('<file>', 'rule file')
-    .requiredOption('--snapshot <snap.json>', 'a snapshot saved with vigil status --json > snap.json')
-    .option('--json', 'print the findings as JSON')
-    .action(async (file: string, options: { snapshot: string; json?: boolean }, command: Command) => {
-      const { loadRulesRuntime, FactBuilder, RuleEngine } = await machinery();
-      const global = command.optsWithGlobals() as GlobalOptions;
-      let text: string;
-      try {
-        text = readFileSync(options.snapshot, 'utf8');
-      } catch (error) {
-        throw new UsageError(`--snapshot ${options.snapshot}: ${(error as Error).message}`);
-      }
-      const snapshot = snapshotFromStatusJson(text, options.snapshot);
-      const path = resolve(file);
-      const runtime = loadRulesRuntime({
-        configPath: global.config,
-        extraRuleFiles: [path],
-        userRules: false,
-      });
-      for (const problem of runtime.problems) process.stderr.write(`${formatProblem(problem)}\n`);
-      const tested = runtime.rules.rules.filter((r) => r.file === path);
-      if (tested.length === 0) {
-        process.stderr.write(`${file}: no enabled rule to test\n`);
-        process.exitCode = 1;
-        return;
-      }
-      const builder = new FactBuilder({
-        procfs: global.procfs ?? '/proc',
-        kinds: runtime.kinds,
-        uid: process.getuid?.() ?? -1,
-      });
-      const facts = builder.build(snapshot, runtime.config.config);
-      const { firing, raised, errors } = new RuleEngine(tested).evaluate(facts, { ignoreDurations: true });
-      const findings = [...firing, ...raised.filter((f) => f.event)];
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify({ findings, errors }, null, 2)}\n`);
-      } else {
-        for (const rule of tested) {
-          const mine = findings.filter((f) => f.rule === rule.id);
-          process.stdout.write(
-            `${rule.id}: ${mine.length === 0 ? 'no match' : `${mine.length} match(es)`}${rule.forMs > 0 ? ` (its for = ${rule.spec.for} is taken as elapsed)` : ''}\n`,
+    .description(
+      'evaluate the rules of FILE against a saved `vigil status --json` snapshot, or replay the current rules over the stored history',
+    )
+    .argument('[file]', 'rule file (with --replay: applied on top of the current rules)')
+    .option('--snapshot <snap.json>', 'a snapshot saved with vigil status --json > snap.json')
+    .addOption(
+      new Option(
+        '--replay <duration>',
+        'judge the current rules again over the last DURATION of history (24h, 90m): what would have fired and when, beside what fired',
+      ).argParser(parseReplay),
+    )
+    .option('--json', 'print the findings (or the replay) as JSON')
+    .action(
+      async (
+        file: string | undefined,
+        options: { snapshot?: string; replay?: number; json?: boolean },
+        command: Command,
+      ) => {
+        const global = command.optsWithGlobals() as GlobalOptions;
+        if ((options.snapshot === undefined) === (options.replay === undefined))
+          throw new UsageError(
+            'rules test needs --snapshot <snap.json> or --replay <duration> (one of them)',
           );
-          for (const f of mine)
-            process.stdout.write(
-              `  ${f.severity.toUpperCase().padEnd(8)} ${fit(f.summary, 120)}${f.pids.length ? `  [pids ${f.pids.join(' ')}]` : ''}\n`,
-            );
+        if (options.replay !== undefined) {
+          const { runReplay } = await import('./rules-replay.js');
+          await runReplay(
+            global,
+            options.replay,
+            file === undefined ? null : resolve(file),
+            options.json === true,
+          );
+          return;
         }
-        for (const e of errors) process.stdout.write(`error in ${e.rule} on ${e.subject}: ${e.message}\n`);
-      }
-      if (runtime.problems.length > 0) process.exitCode = 1;
-    });
+        if (file === undefined) throw new UsageError('rules test --snapshot needs the rule file to test');
+        await testOnSnapshot(global, file, options.snapshot!, options.json === true);
+      },
+    );
 
   return rules;
+}
+
+/** `--replay` values: `24h`, `90m`, `7d` (the rule files' duration syntax). */
+function parseReplay(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`--replay: ${(error as Error).message}`);
+  }
+  if (!(ms > 0)) throw new InvalidArgumentError(`--replay ${text}: the window is empty`);
+  return ms;
+}
+
+/**
+ * The rules of `file` judged on a saved snapshot, through a Watcher whose source is that snapshot, every
+ * `for` taken as elapsed.
+ */
+async function testOnSnapshot(global: GlobalOptions, file: string, snapshotFile: string, json: boolean) {
+  const { loadRulesRuntime } = await machinery();
+  const { Watcher } = await import('../pipeline/watcher.js');
+  const { SnapshotSource } = await import('../pipeline/source.js');
+  let text: string;
+  try {
+    text = readFileSync(snapshotFile, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--snapshot ${snapshotFile}: ${(error as Error).message}`);
+  }
+  const snapshot = snapshotFromStatusJson(text, snapshotFile);
+  const path = resolve(file);
+  const runtime = loadRulesRuntime({
+    configPath: global.config,
+    extraRuleFiles: [path],
+    userRules: false,
+  });
+  for (const problem of runtime.problems) process.stderr.write(`${formatProblem(problem)}\n`);
+  const tested = runtime.rules.rules.filter((r) => r.file === path);
+  if (tested.length === 0) {
+    process.stderr.write(`${file}: no enabled rule to test\n`);
+    process.exitCode = 1;
+    return;
+  }
+  // The facts may read the lineage of a process where the snapshot was taken: the --procfs given.
+  const source = new SnapshotSource(() => snapshot, {
+    paths: { procfs: global.procfs ?? '/proc', etc: '/etc' },
+  });
+  const watcher = new Watcher({ ...runtime, rules: { ...runtime.rules, rules: tested } }, null, {
+    source,
+    trackLeaks: false,
+    learnBaselines: false,
+  });
+  const { evaluation } = await watcher.cycle({ ignoreDurations: true });
+  const { firing, raised, errors } = evaluation;
+  const findings = [...firing, ...raised.filter((f) => f.event)];
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ findings, errors }, null, 2)}\n`);
+  } else {
+    for (const rule of tested) {
+      const mine = findings.filter((f) => f.rule === rule.id);
+      process.stdout.write(
+        `${rule.id}: ${mine.length === 0 ? 'no match' : `${mine.length} match(es)`}${rule.forMs > 0 ? ` (its for = ${rule.spec.for} is taken as elapsed)` : ''}\n`,
+      );
+      for (const f of mine)
+        process.stdout.write(
+          `  ${f.severity.toUpperCase().padEnd(8)} ${fit(f.summary, 120)}${f.pids.length ? `  [pids ${f.pids.join(' ')}]` : ''}\n`,
+        );
+    }
+    for (const e of errors) process.stdout.write(`error in ${e.rule} on ${e.subject}: ${e.message}\n`);
+  }
+  if (runtime.problems.length > 0) process.exitCode = 1;
 }
