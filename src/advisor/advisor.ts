@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Config, Severity } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import type { HostPaths } from '../host/paths.js';
+import { SEVERITY_RANK } from '../model/severity.js';
 import type { JournalEntry, Snapshot } from '../model/snapshot.js';
 import { redact } from '../redact/redact.js';
 import { liveOwnerIn, type ProcessKnowledge } from '../respond/plan.js';
@@ -19,7 +20,7 @@ import {
   contextTargets,
   findingQuestion,
 } from './context.js';
-import { AdviceStore } from './store.js';
+import { type AdviceStore, adviceStoreOf } from './store.js';
 
 /**
  * The advisor in the daemon. After each full cycle the daemon hands it the findings; it asks Claude only
@@ -55,8 +56,6 @@ const JOURNAL_WINDOW_MS = 30 * 60_000;
 const JOURNAL_KEEP = 50;
 /** Process history the context summarises. */
 const HISTORY_WINDOW_MS = 60 * 60_000;
-
-const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
 /** What `onAdvice` receives. */
 export interface AdviceEvent {
@@ -161,8 +160,7 @@ export class Advisor {
     this.config = options.config;
     this.now = options.now ?? Date.now;
     this.call = options.call ?? childCall;
-    const raw = options.store?.raw() ?? null;
-    this.advice = raw && options.store?.writable ? new AdviceStore(raw) : null;
+    this.advice = adviceStoreOf(options.store);
   }
 
   /** A new configuration (SIGHUP): model, limits and key variable take effect at the next call. */
@@ -517,8 +515,7 @@ export async function askOnce(options: {
   const now = (options.now ?? Date.now)();
   const key = apiKeyFrom(config, env);
   if (key === null) return { kind: 'unavailable', reason: `${ai.api_key_env} is not set` };
-  const raw = options.store?.raw() ?? null;
-  const store = raw && options.store?.writable ? new AdviceStore(raw) : null;
+  const store = adviceStoreOf(options.store);
   try {
     const cached = store?.cached(options.cacheKey, now - EXPLAIN_CACHE_TTL_MS) ?? null;
     if (cached) return { kind: 'advice', advice: cached, cached: true };

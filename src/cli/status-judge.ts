@@ -2,13 +2,13 @@ import { join } from 'node:path';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
 import { LIVE_PATHS } from '../host/paths.js';
-import type { Snapshot } from '../model/snapshot.js';
-import { RuleEngine, SEVERITY_RANK } from '../rules/engine.js';
-import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
+import { bySeverityDesc } from '../model/severity.js';
+import type { Cycle, Watcher } from '../pipeline/watcher.js';
+import type { RulesRuntime } from '../rules/runtime.js';
 import type { CatalogActionId, Finding } from '../rules/types.js';
 import { sightDaemon } from '../store/lock.js';
 import { type OpenAlert, OpenAlertsReader } from '../store/open-alerts.js';
-import { FactBuilder, type ProcessInfo } from '../understand/facts.js';
+import type { ProcessInfo } from '../understand/facts.js';
 
 /** What the running daemon says is open, read during the sampling window. */
 export interface DaemonAlerts {
@@ -18,31 +18,21 @@ export interface DaemonAlerts {
   readonly problem: string | null;
 }
 
-/** Rules loaded and the first sample's facts built: what `status` prepares during its sampling window. */
+/** What `status` prepares during its sampling window: the running daemon's open alerts. */
 export interface PreparedJudge {
   readonly runtime: RulesRuntime;
-  readonly builder: FactBuilder;
   /** The running daemon's open alerts; null when no daemon runs. */
   readonly daemon: DaemonAlerts | null;
 }
 
 export async function prepareJudge(
-  configPath: string | undefined,
-  paths: { readonly procfs: string; readonly etc: string },
-  first: Snapshot,
+  runtime: RulesRuntime,
+  paths: { readonly procfs: string },
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<PreparedJudge> {
-  const runtime = loadRulesRuntime({ configPath });
-  const builder = new FactBuilder({
-    procfs: paths.procfs,
-    etc: paths.etc,
-    kinds: runtime.kinds,
-    uid: process.getuid?.() ?? -1,
-  });
-  builder.build(first, runtime.config.config);
   // The daemon watches this machine: a look at another /proc (a fixture, a container's) is judged here.
   const live = paths.procfs === LIVE_PATHS.procfs;
-  return { runtime, builder, daemon: live ? await daemonAlerts(runtime, env) : null };
+  return { runtime, daemon: live ? await daemonAlerts(runtime, env) : null };
 }
 
 /**
@@ -86,7 +76,7 @@ function findingOf(a: OpenAlert, runtime: RulesRuntime): Finding {
 }
 
 function bySeverity(a: Finding, b: Finding): number {
-  return SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || a.since - b.since;
+  return bySeverityDesc(a, b) || a.since - b.since;
 }
 
 /** What one look establishes, or what the running daemon says: findings, and what vigil knows of each process. */
@@ -106,15 +96,15 @@ export interface StatusJudgement {
 }
 
 /**
- * Judges a status snapshot. With a running daemon whose alerts could be read, the findings are its open
- * alerts — the rules that hold for a duration or read history included. Otherwise the point rules (no
- * `for` duration, no history-derived facts) are judged here; the first sample is shown to the lineage
- * too, so a process re-parented during the window is known.
+ * Judges a status look (a Watcher's point-only cycle, whose first sample the lineage saw too, so a process
+ * re-parented during the window is known). With a running daemon whose alerts could be read, the findings
+ * are its open alerts — the rules that hold for a duration or read history included. Otherwise the point
+ * rules (no `for` duration, no history-derived facts) the cycle judged here.
  */
-export function judgeStatus(prepared: PreparedJudge, snapshot: Snapshot): StatusJudgement {
-  const { runtime, builder, daemon } = prepared;
-  const facts = builder.build(snapshot, runtime.config.config);
-  const processes = builder.processInfo(snapshot, facts);
+export function judgeStatus(prepared: PreparedJudge, watcher: Watcher, look: Cycle): StatusJudgement {
+  const { runtime, daemon } = prepared;
+  const { snapshot, facts, evaluation } = look;
+  const processes = watcher.facts.processInfo(snapshot, facts);
   const problems = runtime.problems.map(formatProblem);
   if (daemon?.findings) {
     return {
@@ -127,8 +117,7 @@ export function judgeStatus(prepared: PreparedJudge, snapshot: Snapshot): Status
       problems,
     };
   }
-  const engine = new RuleEngine(runtime.rules.rules);
-  const { firing, raised } = engine.evaluate(facts, { pointOnly: true });
+  const { firing, raised } = evaluation;
   return {
     findings: [...firing, ...raised.filter((f) => f.event)],
     from: 'local',

@@ -3,48 +3,29 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Advisor, adviceLines } from '../advisor/advisor.js';
 import { loadOrCreateIdentity } from '../audit/identity.js';
-import { parseLoadavg } from '../collectors/cpu.js';
-import { COLLECTOR_NAMES, makeContext, type SampleOptions } from '../collectors/index.js';
+import { COLLECTOR_NAMES, type SampleOptions } from '../collectors/index.js';
 import { JournalFollower } from '../collectors/journal-follower.js';
-import { createMemoryCollector } from '../collectors/memory.js';
-import { readPressure } from '../collectors/pressure.js';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem, ProblemsError } from '../config/problems.js';
-import type { Mode, Severity } from '../config/schema.js';
-import { readText } from '../host/files.js';
+import type { Mode } from '../config/schema.js';
 import { ensurePrivateDir, writeFileAtomicPrivate } from '../host/private-files.js';
-import { showPath } from '../host/trusted-file.js';
 import { MetricsServer } from '../metrics/server.js';
 import type { JournalEntry, Snapshot } from '../model/snapshot.js';
-import type { ActionStep } from '../notify/channel.js';
 import { Notifier } from '../notify/notifier.js';
 import { Watcher } from '../pipeline/watcher.js';
 import { redact } from '../redact/redact.js';
-import { CATALOG, runsAutomatically } from '../respond/catalog.js';
-import { executePlan } from '../respond/execute.js';
-import type { ProcessIdentity } from '../respond/identity.js';
-import { readExe } from '../respond/identity.js';
-import { ActionLog, type ActionRecord } from '../respond/log.js';
-import {
-  type ActionPlan,
-  describePlan,
-  liveOwnerIn,
-  newTargets,
-  type ProcessKnowledge,
-  planFor,
-  planSignature,
-} from '../respond/plan.js';
-import { type PolicyContext, policyContext, procfsRefusal, protectedIn } from '../respond/policy.js';
+import { type ActionLog, actionLogOf } from '../respond/log.js';
+import { procfsRefusal } from '../respond/policy.js';
+import { type ActionNote, Scheduler } from '../respond/scheduler.js';
 import type { Evaluation } from '../rules/engine.js';
 import { loadRulesRuntime, type RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
-import { type AuditKind, AuditLog } from '../store/audit-chain.js';
+import type { AuditKind, AuditLog } from '../store/audit-chain.js';
 import { PidLock } from '../store/lock.js';
 import { snapshotRecord } from '../store/records.js';
 import { type OpenedStore, openStore } from '../store/store.js';
 import type { Heartbeat, HistoryStore } from '../store/types.js';
-import { Baselines, hourOf } from '../understand/baseline.js';
-import { BASELINE_METRICS } from '../understand/facts.js';
+import { Baselines } from '../understand/baseline.js';
 import type { FactSet } from '../understand/facts-schema.js';
 import { SdNotify } from './sdnotify.js';
 
@@ -79,11 +60,6 @@ const FAST_MIN_MS = 100;
  * run meanwhile); one still running answers into a later cycle, and the fast path goes on meanwhile.
  */
 const COMMAND_WAIT_MS = 100;
-/**
- * A firing finding's plan is stored again when its group gains targets (an owner died, new orphans), at
- * most this often once it has one: a storm that keeps growing is not a new row and a new line every cycle.
- */
-const REPLAN_EVERY_MS = 30_000;
 
 /**
  * How long the fast path waits before its next look, as earlyoom adapts its sleep: 1 s while used memory
@@ -124,12 +100,9 @@ export class Daemon {
   private wake: (() => void) | null = null;
   private runId = -1;
   private readonly startedAt = Date.now();
-  private lastSnapshot: Snapshot | null = null;
   private lastSnapshotStoredAt = 0;
-  private lastBaselineAt = 0;
   private lastPersistAt = 0;
   private cpuMark = { usage: process.cpuUsage(), at: performance.now() };
-  private readonly fastMemory = createMemoryCollector();
   private readonly runtimePath: string;
   /** systemd's READY/WATCHDOG/STOPPING messages (nothing unless NOTIFY_SOCKET is set). */
   private systemd: SdNotify | null = null;
@@ -141,35 +114,36 @@ export class Daemon {
   private advisor: Advisor | null = null;
   /** `/metrics` when `[metrics] listen` is set; loads nothing otherwise. */
   private readonly metrics = new MetricsServer({ log: (line) => this.log(line) });
-  /** Actions just taken, waiting for the next full cycle to say whether their finding cleared. */
-  private verifying = new Map<
-    number,
-    {
-      fingerprint: string;
-      rule: string;
-      alertId: number | null;
-      severity: Severity;
-      doneAt: number;
-      targets: readonly ProcessIdentity[];
-    }
-  >();
-  /**
-   * The due actions being carried out, or null. Stopping a storm waits out grace periods (seconds), so it
-   * runs beside the loop rather than in it: the fast path, the heartbeat and the next cycles go on
-   * meanwhile. One batch at a time; what falls due meanwhile waits for the next cycle.
-   */
-  private acting: Promise<void> | null = null;
-  /** The mode in force: the one asked for, or observe while a steering file is refused. */
-  private mode: Mode;
+  /** The action scheduler: proposals, the veto window, limits, escalation, and the mode in force. */
+  private readonly scheduler: Scheduler;
 
   constructor(private readonly settings: DaemonSettings) {
     this.runtime = settings.runtime;
-    this.mode = this.effectiveMode();
+    this.scheduler = new Scheduler({
+      askedMode: settings.mode,
+      steering: { config: settings.runtime.config.config, refused: settings.runtime.refused },
+      paths: settings.sampling.paths,
+      actions: () => this.actions,
+      firing: () => this.watcher.engine.currentFindings(),
+      // A SIGHUP that arrived while an action waits out its grace period is applied before its SIGKILL.
+      refresh: () => {
+        if (this.reloadRequested) this.reload();
+      },
+      sink: {
+        tell: (note) => this.tellAction(note),
+        log: (line) => this.log(line),
+        finished: (action, outcome) => this.metrics.countAction(action, outcome),
+        storeFailed: (error) => {
+          this.storeFailure ??= error.message;
+        },
+      },
+    });
     this.runtimePath = runtimeDir(settings.env);
     this.lock = new PidLock(this.runtimePath);
     this.watcher = new Watcher(settings.runtime, settings.sampling, {
       trackLeaks: true,
-      learnBaselines: false,
+      learnBaselines: true,
+      baselineEveryMs: 60_000,
       collectors: COLLECTOR_NAMES.filter((name) => name !== 'journal'),
       periodsMs: { units: 60_000 },
       tcpStatesEveryMs: 30_000,
@@ -178,39 +152,6 @@ export class Daemon {
 
   private log(message: string): void {
     this.settings.log(`vigil: ${redact(message)}`);
-  }
-
-  /** Fail closed: any refused steering file (config, rules, kinds) keeps vigil in observe mode. */
-  private effectiveMode(): Mode {
-    const asked = this.requestedMode();
-    const { refused } = this.runtime;
-    if (asked !== 'observe' && refused.length > 0) {
-      const files = refused.map((r) => showPath(r.file)).join(', ');
-      this.log(`running in observe mode instead of ${asked}: vigil refused ${files} (said above)`);
-      return 'observe';
-    }
-    return asked;
-  }
-
-  /**
-   * After a reload: the mode in force becomes what the new config (and trust in it) says, at once — a
-   * scheduled action that is due later runs only if it is still auto then (runDue), and a signal in
-   * flight is checked against it (policyNow).
-   */
-  private applyMode(): void {
-    const before = this.mode;
-    this.mode = this.effectiveMode();
-    const configured = this.runtime.config.config.general.mode;
-    if (this.settings.mode !== null && configured !== this.settings.mode)
-      this.log(
-        `general.mode is ${configured} in the config; --mode ${this.settings.mode} given on the command line stays in force`,
-      );
-    if (this.mode !== before) this.log(`mode ${before} -> ${this.mode}`);
-  }
-
-  /** The mode asked for: `--mode` when given (it wins over the config across reloads), else general.mode. */
-  private requestedMode(): Mode {
-    return this.settings.mode ?? this.runtime.config.config.general.mode;
   }
 
   /** Runs until stopped (signal, --exit-after, --once); resolves with the exit status. */
@@ -237,17 +178,14 @@ export class Daemon {
         setTimeout(() => this.stop('--exit-after elapsed'), this.settings.exitAfterMs).unref();
       }
       this.log(
-        `started (pid ${process.pid}, mode ${this.mode}, every ${this.settings.intervalMs / 1000} s, ${this.runtime.rules.rules.length} rules, history ${this.store?.path ?? 'unavailable'})`,
+        `started (pid ${process.pid}, mode ${this.scheduler.mode}, every ${this.settings.intervalMs / 1000} s, ${this.runtime.rules.rules.length} rules, history ${this.store?.path ?? 'unavailable'})`,
       );
       const notLive = procfsRefusal(this.settings.sampling.paths.procfs);
       if (notLive !== null) this.log(notLive);
-      this.systemd.ready(`watching, mode ${this.mode}`);
+      this.systemd.ready(`watching, mode ${this.scheduler.mode}`);
       if (this.settings.once) {
         // CPU % and rates need a previous sample: prime them, then take the real cycle.
-        await this.watcher.collectors.run(
-          ['processes', 'cpu', 'disks', 'network'],
-          makeContext(this.settings.sampling),
-        );
+        await this.watcher.prime();
         await sleep(500);
         await this.fullCycle();
       } else {
@@ -263,6 +201,7 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     this.log(`stopping: ${reason}`);
+    this.scheduler.stop();
     void this.systemd?.stop();
     this.wake?.();
   }
@@ -327,12 +266,12 @@ export class Daemon {
       this.applyAdvisor();
       void this.metrics.apply(runtime.config);
       this.configError = null;
-      this.applyMode();
+      this.scheduler.reconfigure({ config: runtime.config.config, refused: runtime.refused });
       this.audit('config_reload', {
         ok: true,
         path: runtime.config.path,
         rules: runtime.rules.rules.length,
-        mode: this.mode,
+        mode: this.scheduler.mode,
       });
       const problems = runtime.problems.map(formatProblem);
       this.log(
@@ -348,27 +287,11 @@ export class Daemon {
 
   /** Memory, swap, PSI and load only; judges the system-wide rules. Returns the next pause in ms. */
   private fastCycle(): number {
-    const base = this.lastSnapshot;
-    if (!base) return FAST_MAX_MS;
-    const { paths } = this.settings.sampling;
-    const ctx = { ...this.settings.sampling, nowMs: Date.now(), monoMs: performance.now() };
-    let snapshot: Snapshot = base;
-    try {
-      const memory = this.fastMemory.collect(ctx, { skip: () => {} });
-      const { load } = parseLoadavg(readText(join(paths.procfs, 'loadavg')));
-      snapshot = {
-        ...base,
-        takenAt: ctx.nowMs,
-        memory,
-        ...(base.cpu ? { cpu: { ...base.cpu, load, pressure: readPressure(paths, 'cpu') } } : {}),
-        ioPressure: readPressure(paths, 'io'),
-      };
-    } catch {
-      return FAST_MAX_MS; // the full cycle reports collector failures
-    }
-    const facts = this.watcher.facts.systemOnly(snapshot, this.runtime.config.config);
-    this.decide(this.watcher.engine.evaluate(facts, { scopes: ['system'] }), snapshot.takenAt, false);
-    return fastPauseMs(facts.sys, this.runtime.config.config.thresholds);
+    // Before the first full cycle, or when the light files cannot be read (the full cycle says why).
+    const fast = this.watcher.fastCycle();
+    if (!fast) return FAST_MAX_MS;
+    this.decide(fast.evaluation, fast.snapshot.takenAt, false);
+    return fastPauseMs(fast.facts.sys, this.runtime.config.config.thresholds);
   }
 
   private async fullCycle(): Promise<void> {
@@ -379,26 +302,19 @@ export class Daemon {
       ...(this.follower ? { journal } : {}),
       ...(this.settings.once ? {} : { commandWaitMs: COMMAND_WAIT_MS }),
     });
-    this.lastSnapshot = snapshot;
     const now = snapshot.takenAt;
     const alertIds = this.decide(evaluation, now, true, (store) =>
       this.cycleWrites(store, snapshot, facts, evaluation, now),
     );
-    this.verify(evaluation, snapshot, now);
-    await this.act(evaluation, snapshot, facts, alertIds, now);
+    const acting = this.scheduler.cycle({ evaluation, snapshot, facts, alertIds, now });
+    if (this.settings.once) await acting;
     const { raised, firing } = evaluation;
     this.advisor?.afterCycle({ snapshot, facts, raised, firing, alertIds });
     if (this.settings.once) await this.advisor?.idle();
-    if (now - this.lastBaselineAt >= 60_000) {
-      this.lastBaselineAt = now;
-      const hour = hourOf(now);
-      for (const metric of BASELINE_METRICS)
-        this.watcher.facts.baselines.observe(metric, hour, facts.sys[metric]);
-    }
     if (now - this.lastPersistAt >= PERSIST_EVERY_MS) this.persist(now);
     this.heartbeat(snapshot, evaluation);
     const { rules } = this.runtime.rules;
-    this.metrics.update({ snapshot, firing: evaluation.firing, rules, mode: this.mode });
+    this.metrics.update({ snapshot, firing: evaluation.firing, rules, mode: this.scheduler.mode });
     const delivery = this.notifier?.tick();
     if (this.settings.once) await delivery;
   }
@@ -577,11 +493,8 @@ export class Daemon {
       this.log(`history unavailable, running without it: ${this.storeError}`);
       return;
     }
-    const raw = this.store.raw();
-    if (raw) {
-      this.actions = new ActionLog(raw);
-      this.auditLog = new AuditLog(raw);
-    }
+    this.actions = actionLogOf(this.store);
+    this.auditLog = this.store.audit;
     try {
       // The Ed25519 identity that signs reports, audit exports and support bundles.
       loadOrCreateIdentity(dir);
@@ -631,330 +544,6 @@ export class Daemon {
   }
 
   /**
-   * Every mode records a proposal (`vigil fix <alert-id>` runs it); suggest shows the exact command. auto: a
-   * safe action needing no confirmation is scheduled — announced first with a veto window when its
-   * consent is `notice` — and run when due, after the policy is checked again; anything else is only
-   * proposed. Nothing runs without a store to record it in (fail closed), past the hourly limit, for a
-   * snoozed rule, or for a finding two earlier actions failed to clear (then it only notifies).
-   *
-   * The plan follows the finding: a firing finding is planned again each full cycle, and stored (and
-   * told, and in auto mode scheduled) again when its group gained targets — a storm raised while its
-   * agent lived gets its kill once the agent died. A plan whose members all still have a live owner is
-   * stored without a target and told nothing: `vigil fix` judges it again when run.
-   */
-  private async act(
-    evaluation: Evaluation,
-    snapshot: Snapshot,
-    facts: FactSet,
-    alertIds: ReadonlyMap<string, number>,
-    now: number,
-  ): Promise<void> {
-    const log = this.actions;
-    if (!log) return;
-    const processes = snapshot.processes ?? [];
-    const config = this.runtime.config.config;
-    const { paths } = this.settings.sampling;
-    const raisedNow = new Set(evaluation.raised.map((f) => f.fingerprint));
-    const acts = (f: Finding) => f.suggest.some((id) => id !== 'notify_only');
-    const replanned = evaluation.firing.filter((f) => !raisedNow.has(f.fingerprint) && acts(f));
-    let knowledge: ProcessKnowledge | null = null;
-    // Made once a cycle, and only when a finding is planned.
-    const base = (): ProcessKnowledge => {
-      knowledge ??= {
-        liveOwner: liveOwnerIn(processes, facts),
-        // What a group's kill adds (wrappers, children, process groups) never includes these.
-        isProtected: protectedIn(policyContext(paths, config)),
-      };
-      return knowledge;
-    };
-    // Judged on a /proc that is not the live one of vigil's pid namespace: recorded as refused, bound to
-    // no executable, so neither this daemon nor `vigil fix` ever acts on what that tree says.
-    // Asked once, and only when a plan is to be stored.
-    let notLive: string | null | undefined;
-    const notLiveNow = (): string | null => {
-      if (notLive === undefined) notLive = procfsRefusal(paths.procfs);
-      return notLive;
-    };
-    const bound = (): ProcessKnowledge => ({
-      ...base(),
-      exeOf: (pid: number) => (notLiveNow() === null ? readExe(paths, pid) : null),
-    });
-    const firstPlan = (finding: Finding, knowledge: ProcessKnowledge): ActionPlan | null => {
-      for (const id of finding.suggest) {
-        if (id === 'notify_only') continue;
-        const plan = planFor(finding, id, processes, knowledge, { keepEmpty: true });
-        if (plan) return plan;
-      }
-      return null;
-    };
-    let snoozed = new Set<string>();
-    this.withStore(() => {
-      snoozed = log.snoozed(now);
-    });
-    for (const finding of evaluation.raised) {
-      const alertId = alertIds.get(finding.fingerprint);
-      if (finding.event || alertId === undefined || snoozed.has(finding.rule)) continue;
-      const plan = firstPlan(finding, bound());
-      if (plan) this.propose(finding, alertId, plan, notLiveNow(), now);
-    }
-    for (const finding of replanned) {
-      const alertId = alertIds.get(finding.fingerprint);
-      if (alertId === undefined || snoozed.has(finding.rule)) continue;
-      // The plan to follow is the alert's latest action, whoever stored it: this run, an earlier one, or
-      // vigil fix. Unreadable: nothing is planned on a guess.
-      let last: ActionRecord | null | undefined;
-      this.withStore(() => {
-        last = log.latestForAlert(alertId);
-      });
-      if (last === undefined) continue;
-      // An action under way or announced runs first; what it leaves is planned after it.
-      if (last?.state === 'scheduled' || last?.state === 'started') continue;
-      const earlier = last?.plan ?? null;
-      // Without executables first: reading them is for a plan that is stored.
-      const sketch = firstPlan(finding, base());
-      if (sketch === null || planSignature(sketch) === planSignature(earlier)) continue;
-      const grown = newTargets(sketch, earlier).length > 0;
-      // Members gone, or owned ones now kept: the stored plan still says it (vigil fix leaves out what is
-      // gone), and nothing new is proposed.
-      if (!grown && earlier !== null) continue;
-      if (grown && (earlier?.targets.length ?? 0) > 0 && now - last!.createdAt < REPLAN_EVERY_MS) continue;
-      const plan = firstPlan(finding, bound());
-      if (plan) this.propose(finding, alertId, plan, notLiveNow(), now);
-    }
-    if (this.acting === null) {
-      this.acting = this.runDue(now, snoozed)
-        .catch((error: unknown) => this.log(`acting failed: ${(error as Error).message}`))
-        .finally(() => {
-          this.acting = null;
-        });
-    }
-    if (this.settings.once) await this.acting;
-  }
-
-  /** Records a plan for an alert: refused, proposed (and told), or scheduled in auto mode. */
-  private propose(
-    finding: Finding,
-    alertId: number,
-    plan: ActionPlan,
-    notLive: string | null,
-    now: number,
-  ): void {
-    const log = this.actions;
-    if (!log) return;
-    const config = this.runtime.config.config;
-    const entry = CATALOG[plan.action];
-    const automatic = this.mode === 'auto' && runsAutomatically(entry);
-    // A kill whose members all still have a live owner: kept for vigil fix to judge again, told nothing.
-    const empty = plan.action.startsWith('kill') && plan.targets.length === 0;
-    this.withStore(() => {
-      if (notLive !== null) {
-        log.add({
-          alertId,
-          fingerprint: finding.fingerprint,
-          plan,
-          mode: this.mode,
-          state: 'refused',
-          reason: notLive,
-          now,
-        });
-        if (!empty) this.log(`${finding.rule}: ${describePlan(plan)} refused (alert ${alertId}): ${notLive}`);
-        return;
-      }
-      if (!automatic || empty) {
-        log.add({
-          alertId,
-          fingerprint: finding.fingerprint,
-          plan,
-          mode: this.mode,
-          state: 'proposed',
-          now,
-        });
-        // Kept in every mode so `vigil fix` can run it; shown in suggest and auto modes.
-        if (this.mode !== 'observe' && !empty) {
-          this.tellAction(
-            'suggest',
-            finding,
-            alertId,
-            `${plan.command || describePlan(plan)}  (run: vigil fix ${alertId})`,
-          );
-        }
-        return;
-      }
-      if (log.failuresFor(finding.fingerprint) >= 2) {
-        log.add({
-          alertId,
-          fingerprint: finding.fingerprint,
-          plan,
-          mode: 'auto',
-          state: 'refused',
-          reason: 'two earlier actions did not clear it',
-          now,
-        });
-        this.tellAction(
-          'escalate',
-          finding,
-          alertId,
-          `two automatic actions did not clear it; vigil only notifies now (alert ${alertId})`,
-        );
-        return;
-      }
-      const wait = entry.consent === 'notice' ? config.actions.veto_secs * 1000 : 0;
-      log.add({
-        alertId,
-        fingerprint: finding.fingerprint,
-        plan,
-        mode: 'auto',
-        state: 'scheduled',
-        notBefore: now + wait,
-        now,
-      });
-      if (wait > 0) {
-        this.tellAction(
-          'notice',
-          finding,
-          alertId,
-          `${describePlan(plan)} in ${config.actions.veto_secs} s unless: vigil veto ${alertId}`,
-        );
-      }
-    });
-  }
-
-  /**
-   * After an action: did its finding clear on the next full cycle, and is any process it aimed at (the
-   * same pid and start time) still running in that sample? Recorded and told.
-   */
-  private verify(evaluation: Evaluation, snapshot: Snapshot, now: number): void {
-    const log = this.actions;
-    if (!log || this.verifying.size === 0) return;
-    const firing = new Set(evaluation.firing.map((f) => f.fingerprint));
-    const byPid = new Map((snapshot.processes ?? []).map((p) => [p.pid, p]));
-    for (const [id, { fingerprint, rule, alertId, severity, doneAt, targets }] of this.verifying) {
-      // Judged on a sample taken after the action ended (it runs beside the loop), never before.
-      if (now <= doneAt) continue;
-      this.verifying.delete(id);
-      const cleared = !firing.has(fingerprint);
-      const left = targets.filter((t) => {
-        const p = byPid.get(t.pid);
-        return p !== undefined && p.startTicks === t.startTicks && p.state !== 'Z';
-      });
-      const rest =
-        left.length > 0
-          ? `; ${left.length} of its ${targets.length} processes still ${left.length === 1 ? 'runs' : 'run'} (pid ${left.map((t) => t.pid).join(', ')})`
-          : targets.length > 1
-            ? `; none of its ${targets.length} processes is left`
-            : '';
-      this.withStore(() => log.verified(id, cleared, now));
-      this.tellAction(
-        'verified',
-        { rule, severity },
-        alertId,
-        `${cleared ? 'the finding cleared' : 'the finding is still there'} (action ${id})${rest}`,
-      );
-    }
-  }
-
-  /**
-   * Runs the scheduled actions whose veto window has passed, only while the mode in force is auto. Out of
-   * auto mode — a reload, a restart in observe or suggest mode, a fail-closed downgrade — every scheduled
-   * action, due or not and whoever scheduled it, is cancelled with the reason recorded (`vigil fix` can
-   * still run it by hand). The mode, the policy and each target's identity are checked again before
-   * every signal, the SIGKILL after the grace period included.
-   */
-  private async runDue(now: number, snoozed: ReadonlySet<string>): Promise<void> {
-    const log = this.actions;
-    if (!log) return;
-    let due: ReturnType<ActionLog['due']> = [];
-    this.withStore(() => {
-      due = this.mode === 'auto' ? log.due(now) : log.scheduled();
-    });
-    for (const action of due) {
-      // Stopping: what has not started stays scheduled, for the next run to judge under its own mode.
-      if (this.stopping) break;
-      const rule = action.fingerprint?.slice(0, action.fingerprint.indexOf('|')) ?? '';
-      const policy = this.autoPolicyNow();
-      if (typeof policy === 'string' || !runsAutomatically(CATALOG[action.plan.action])) {
-        const why = typeof policy === 'string' ? policy : `${action.plan.action} never runs automatically`;
-        const reason = `not run: ${why} (it was scheduled in auto mode; vigil fix ${action.alertId} runs it by hand)`;
-        this.withStore(() => log.setState(action.id, 'vetoed', Date.now(), reason));
-        // Told to every channel that heard the NOTICE, so a pop-up promising a kill is taken back.
-        this.tellAction(
-          'cancelled',
-          { rule, severity: this.severityOf(action.fingerprint) },
-          action.alertId,
-          `${describePlan(action.plan)} ${reason}`,
-        );
-        continue;
-      }
-      if (snoozed.has(rule)) {
-        this.withStore(() => log.setState(action.id, 'vetoed', now, `rule ${rule} is snoozed`));
-        continue;
-      }
-      const config = this.runtime.config.config;
-      const kills = action.plan.action.startsWith('kill');
-      let recent = 0;
-      this.withStore(() => {
-        recent = log.autoKillsSince(now - 3_600_000);
-      });
-      if (kills && recent + action.plan.targets.length > config.actions.max_kills_per_hour) {
-        this.withStore(() =>
-          log.setState(
-            action.id,
-            'refused',
-            now,
-            `limit of ${config.actions.max_kills_per_hour} automatic kills per hour reached`,
-          ),
-        );
-        this.tellAction(
-          'limit',
-          { rule, severity: this.severityOf(action.fingerprint) },
-          action.alertId,
-          `${config.actions.max_kills_per_hour} automatic kills per hour reached; not acting (alert ${action.alertId})`,
-        );
-        continue;
-      }
-      this.withStore(() => log.setState(action.id, 'started', now));
-      const result = await executePlan(action.plan, policy, {
-        graceMs: config.actions.grace_secs * 1000,
-        policyNow: () => this.autoPolicyNow(),
-      });
-      const doneAt = Date.now();
-      this.withStore(() => log.finish(action.id, result, doneAt));
-      this.metrics.countAction(action.plan.action, result.outcome);
-      if (action.fingerprint)
-        this.verifying.set(action.id, {
-          fingerprint: action.fingerprint,
-          rule,
-          alertId: action.alertId,
-          doneAt,
-          // Told at the severity it had when acted on: once it clears, it is no longer firing.
-          severity: this.severityOf(action.fingerprint),
-          targets: action.plan.targets,
-        });
-      for (const refusal of result.refused)
-        this.log(`policy refused ${action.plan.action} on pid ${refusal.pid}: ${refusal.reason}`);
-      this.tellAction(
-        'acted',
-        { rule, severity: this.severityOf(action.fingerprint) },
-        action.alertId,
-        `${describePlan(action.plan)}: ${result.outcome}, ${result.detail}${result.freedBytes ? `, ${Math.round(result.freedBytes / 1048576)} MiB freed` : ''}`,
-      );
-    }
-  }
-
-  /**
-   * The policy an automatic action runs under at this moment, or why none may run. A SIGHUP that arrived
-   * while an action waits out its grace period is applied here first, so a mode it changes decides.
-   */
-  private autoPolicyNow(): PolicyContext | string {
-    // A stop ends a grace period at once: no SIGKILL from a daemon on its way out.
-    if (this.stopping) return 'vigil is stopping';
-    if (this.reloadRequested) this.reload();
-    if (this.mode !== 'auto')
-      return `vigil is in ${this.mode} mode now; automatic actions run only in auto mode`;
-    return policyContext(this.settings.sampling.paths, this.runtime.config.config);
-  }
-
-  /**
    * Creates the advisor the first time the config enables it (at start or on SIGHUP), and hands it each
    * new config after that (disabling it there drops what it was about to ask).
    */
@@ -988,22 +577,9 @@ export class Daemon {
    * A step of an action: a line on the terminal (`SUGGEST  rule: text`) and a notice to the channels
    * that take action notices (desktop, log, webhooks), at the finding's severity.
    */
-  private tellAction(
-    step: ActionStep,
-    about: { rule: string; severity: Severity },
-    alertId: number | null,
-    text: string,
-  ): void {
-    this.tell(`${step.toUpperCase().padEnd(8)} ${about.rule}: ${text}`);
-    this.notifier?.announceAction({ step, rule: about.rule, severity: about.severity, text, alertId });
-  }
-
-  /** The severity of the finding an action is about, as the engine has it firing now ('high' when it is not). */
-  private severityOf(fingerprint: string | null | undefined): Severity {
-    if (!fingerprint) return 'high';
-    return (
-      this.watcher.engine.currentFindings().find((f) => f.fingerprint === fingerprint)?.severity ?? 'high'
-    );
+  private tellAction(note: ActionNote): void {
+    this.tell(`${note.step.toUpperCase().padEnd(8)} ${note.rule}: ${note.text}`);
+    this.notifier?.announceAction(note);
   }
 
   /** A line on the terminal channel, with the time. */
@@ -1031,7 +607,7 @@ export class Daemon {
       startedAt: this.startedAt,
       lastCycleAt: snapshot.takenAt,
       intervalMs: this.settings.intervalMs,
-      mode: this.mode,
+      mode: this.scheduler.mode,
       collectors: snapshot.collectors,
       rssBytes: process.memoryUsage.rss(),
       cpuPercent: Math.round(cpuPercent * 100) / 100,
@@ -1056,7 +632,7 @@ export class Daemon {
   private async shutdown(): Promise<void> {
     // An action under way ends first (its grace period and SIGKILL, or a refusal): stopping in the middle
     // would leave processes SIGTERMed and the action unrecorded.
-    await this.acting;
+    await this.scheduler.idle();
     const deadline = setTimeout(() => {
       this.log('shutdown took longer than 2 s; exiting');
       process.exit(0);

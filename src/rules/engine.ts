@@ -1,4 +1,4 @@
-import type { Severity } from '../config/schema.js';
+import { bySeverityDesc, SEVERITY_RANK } from '../model/severity.js';
 import { type FactSet, SCOPE_VARIABLES, type Scope, type Subject } from '../understand/facts-schema.js';
 import type { Finding, Rule } from './types.js';
 
@@ -38,8 +38,6 @@ function stubFinding(fingerprint: string, rule: Rule | undefined): Finding {
     event: false,
   };
 }
-
-export const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
 const SYSTEM_SUBJECT: Subject = { key: 'system', label: 'this machine', pids: [], facts: {} };
 
@@ -236,7 +234,7 @@ export class RuleEngine {
       );
     return all
       .filter((f) => !f.event && !superseded(f))
-      .sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || a.since - b.since);
+      .sort((a, b) => bySeverityDesc(a, b) || a.since - b.since);
   }
 
   private findingOf(rule: Rule, subject: Subject, vars: Record<string, unknown>, since: number): Finding {

@@ -3,8 +3,8 @@
  * what the rules know of each process, the firing alerts). No terminal here: the ink components only paint
  * what these functions return, so every row, sort, filter, group and tree is tested without one.
  */
-import type { Severity } from '../config/schema.js';
 import { shortCommand, shortCommandLine } from '../model/command.js';
+import { SEVERITIES, SEVERITY_RANK, type Severity } from '../model/severity.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
 import type { HistorySpan } from '../store/timeline.js';
 
@@ -80,13 +80,13 @@ export interface WatchFrame {
   readonly replay?: ReplayView | null;
 }
 
-export const SEVERITY_ORDER: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'info'];
-const RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
+/** Most severe first. */
+export const SEVERITY_ORDER: readonly Severity[] = [...SEVERITIES].reverse();
 
 export function moreSevere(a: Severity | null, b: Severity | null): Severity | null {
   if (a === null) return b;
   if (b === null) return a;
-  return RANK[a] >= RANK[b] ? a : b;
+  return SEVERITY_RANK[a] >= SEVERITY_RANK[b] ? a : b;
 }
 
 /** The identity a kill is bound to: pid, start time and cmdline as the row showed them. */

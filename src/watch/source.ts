@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { COLLECTOR_NAMES, type SampleOptions } from '../collectors/index.js';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
-import type { Severity } from '../config/schema.js';
+import { bySeverityDesc } from '../model/severity.js';
 import { Watcher } from '../pipeline/watcher.js';
 import type { RulesRuntime } from '../rules/runtime.js';
 import type { Finding } from '../rules/types.js';
@@ -58,10 +58,8 @@ export class StaticSource implements FrameSource {
 /** How long a frame after the first waits for a command collector started with it (as the daemon). */
 const FRAME_COMMAND_WAIT_MS = 100;
 
-const RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
-
 export function bySeverity(a: AlertView, b: AlertView): number {
-  return RANK[b.severity] - RANK[a.severity] || a.since - b.since;
+  return bySeverityDesc(a, b) || a.since - b.since;
 }
 
 export interface LiveSourceOptions {
