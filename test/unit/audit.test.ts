@@ -349,7 +349,10 @@ describe('redaction of appended data', () => {
       'api_key_env = "sk-ant-api03-PASTEDKEYINSTEADOFNAME0123456789"',
     ].join('\n');
     const shown = sanitizeConfigToml(toml);
-    assert.ok(!shown.includes('PASTEDKEY'), `a key pasted where its variable's name goes is masked:\n${shown}`);
+    assert.ok(
+      !shown.includes('PASTEDKEY'),
+      `a key pasted where its variable's name goes is masked:\n${shown}`,
+    );
     for (const secret of ['COMMENTSECRET', 'XYZSECRETTOKEN123', 'querysecret', 'pa55word', 'sk-proj-']) {
       assert.ok(!shown.includes(secret), `${secret} in:\n${shown}`);
     }
