@@ -143,9 +143,12 @@ export function makeWatchCommand(): Command {
     .action(async (options: { interval: number; at?: string }, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
       const at = options.at === undefined ? undefined : parseMoment(options.at);
-      let history: import('../store/timeline.js').OpenedTimeline | undefined;
+      let history: import('../store/open-timeline.js').OpenedTimeline | undefined;
       if (at !== undefined) {
-        const { formatMoment, historyPath, openTimeline } = await import('../store/timeline.js');
+        const [{ formatMoment }, { historyPath, openTimeline }] = await Promise.all([
+          import('../store/timeline.js'),
+          import('../store/open-timeline.js'),
+        ]);
         history = openTimeline(historyPath());
         const span = 'timeline' in history ? history.timeline.span() : null;
         const problem =

@@ -7,7 +7,8 @@ import type { AlertRecord, FiringFinding } from './types.js';
  * while `resolved_at` is null. A journal event is raised and resolved at once.
  */
 
-interface AlertRow {
+/** An `alerts` row. */
+export interface AlertRow {
   id: number;
   fingerprint: string;
   rule: string;
@@ -112,7 +113,8 @@ export class AlertsTable {
   }
 }
 
-function toAlert(row: AlertRow): AlertRecord {
+/** A stored alert as a record; a damaged `pids` or `suggest` column reads as empty. */
+export function toAlert(row: AlertRow): AlertRecord {
   return {
     id: row.id,
     fingerprint: row.fingerprint,
@@ -120,12 +122,21 @@ function toAlert(row: AlertRow): AlertRecord {
     subject: row.subject,
     severity: row.severity as Severity,
     summary: row.summary,
-    pids: JSON.parse(row.pids) as number[],
+    pids: jsonArray(row.pids).filter((n): n is number => typeof n === 'number'),
     firstSeen: row.first_seen,
     lastSeen: row.last_seen,
     resolvedAt: row.resolved_at,
     count: row.count,
     event: row.event === 1,
-    suggest: JSON.parse(row.suggest) as string[],
+    suggest: jsonArray(row.suggest).filter((x): x is string => typeof x === 'string'),
   };
+}
+
+function jsonArray(text: string): unknown[] {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return Array.isArray(value) ? value : [];
+  } catch {
+    return [];
+  }
 }

@@ -14,7 +14,8 @@ export interface PackedHistory {
   readonly packed: readonly Uint8Array[];
 }
 
-type SnapshotRow = [
+/** A `snapshots` row as `.raw()` gives it (SELECT * order). */
+export type SnapshotRow = [
   takenAt: number,
   memUsedPercent: number | null,
   memAvailableBytes: number | null,
@@ -168,11 +169,10 @@ export class HistoryTable {
   /** The window's snapshots with their processes still packed, and the identities they refer to. */
   private readHistory(from: number, to: number): PackedHistory {
     const identities = new Map<number, ProcessIdentity>();
-    type ProcRow = [number, number, number, string, string, string, string, string | null, string];
-    const procRows = this.conn.statement<[object], ProcRow>(SQL.procsBetween).raw();
-    for (const [id, pid, startTicks, comm, name, cmdline, user, kind, group] of procRows.all({ from, to })) {
-      identities.set(id, { pid, startTicks, comm, name, cmdline, user, kind, group });
-    }
+    addIdentities(
+      identities,
+      this.conn.statement<[object], IdentityRow>(SQL.procsBetween).raw().all({ from, to }),
+    );
     // Row by row: each raw row is garbage once mapped, so a week's rows never all survive a scavenge.
     const rows = this.conn
       .statement<[number, number], SnapshotRow>(SQL.snapshotsBetween)
@@ -182,24 +182,7 @@ export class HistoryTable {
     const snapshots: SnapshotRecord[] = [];
     for (const row of rows) {
       packed.push(row[15]);
-      snapshots.push({
-        takenAt: row[0],
-        memUsedPercent: row[1],
-        memAvailableBytes: row[2],
-        swapUsedPercent: row[3],
-        load1: row[4],
-        load5: row[5],
-        load15: row[6],
-        cpuPercent: row[7],
-        psiMemSomeAvg10: row[8],
-        psiMemFullAvg10: row[9],
-        psiCpuSomeAvg10: row[10],
-        psiIoFullAvg10: row[11],
-        cpuTempCelsius: row[12],
-        gpuTempCelsius: row[13],
-        disks: JSON.parse(row[14]) as Record<string, number>,
-        processes: [],
-      });
+      snapshots.push(snapshotOfRow(row));
     }
     return { snapshots, identities, packed };
   }
@@ -217,5 +200,49 @@ export class HistoryTable {
   /** Process identities no snapshot refers to any more: after the snapshots. */
   pruneProcs(before: number, limit: number): number {
     return this.conn.statement<[object]>(SQL.pruneProcs).run({ before, limit }).changes;
+  }
+}
+
+/** A `procs` row as `.raw()` gives it: id, then the identity's fields. */
+export type IdentityRow = [number, number, number, string, string, string, string, string | null, string];
+
+/** Adds `rows` (of `procs`) to `identities`, by id. */
+export function addIdentities(identities: Map<number, ProcessIdentity>, rows: readonly IdentityRow[]): void {
+  for (const [id, pid, startTicks, comm, name, cmdline, user, kind, group] of rows)
+    identities.set(id, { pid, startTicks, comm, name, cmdline, user, kind, group });
+}
+
+/** A stored snapshot row as a record, its processes not decoded (`processes` is empty). */
+export function snapshotOfRow(row: SnapshotRow): SnapshotRecord {
+  return {
+    takenAt: row[0],
+    memUsedPercent: row[1],
+    memAvailableBytes: row[2],
+    swapUsedPercent: row[3],
+    load1: row[4],
+    load5: row[5],
+    load15: row[6],
+    cpuPercent: row[7],
+    psiMemSomeAvg10: row[8],
+    psiMemFullAvg10: row[9],
+    psiCpuSomeAvg10: row[10],
+    psiIoFullAvg10: row[11],
+    cpuTempCelsius: row[12],
+    gpuTempCelsius: row[13],
+    disks: parseDisks(row[14]),
+    processes: [],
+  };
+}
+
+/** The `disks` column (mount → used %), or none when it does not hold such an object. */
+function parseDisks(text: string): Record<string, number> {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+    return Object.fromEntries(
+      Object.entries(value).filter((entry): entry is [string, number] => typeof entry[1] === 'number'),
+    );
+  } catch {
+    return {};
   }
 }

@@ -12,6 +12,7 @@ import { HistoryTable, type PackedHistory } from './history.js';
 import { OutboxTable } from './outbox.js';
 import { schemaVersion } from './schema.js';
 import { StateTables } from './state.js';
+import { Timeline } from './timeline.js';
 import type {
   AlertRecord,
   FiringFinding,
@@ -62,10 +63,11 @@ export interface OpenedStore extends HistoryStore {
   readonly advice: AdviceTable | null;
   /** The notification queue's rows (src/store/outbox.ts). */
   readonly outbox: OutboxTable | null;
+  /** The history read as a timeline, moment by moment, for `vigil watch --at` (src/store/timeline.ts). */
+  readonly timeline: Timeline | null;
   /**
-   * The open database (null when none could be opened), for queries that live in src/store/ and nowhere
-   * else: test/unit/store-boundary.test.ts fails on a use outside it. Everyone else goes through the
-   * methods above and the repositories.
+   * The open database (null when none could be opened), for tests that check or damage the file from the
+   * inside; nothing in src/ calls it (test/unit/store-boundary.test.ts fails on a use outside src/store/).
    */
   raw(): Database | null;
 }
@@ -81,6 +83,7 @@ export class SqliteStore implements OpenedStore {
   private actionsTable: ActionsTable | null = null;
   private adviceTable: AdviceTable | null = null;
   private outboxTable: OutboxTable | null = null;
+  private timelineReader: Timeline | null = null;
   /** Retention, oldest data first; process identities last, once no snapshot left refers to them. */
   private readonly pruneSteps: ReadonlyArray<(before: number, limit: number) => number>;
 
@@ -288,6 +291,12 @@ export class SqliteStore implements OpenedStore {
 
   raw(): Database | null {
     return this.db;
+  }
+
+  get timeline(): Timeline | null {
+    if (!this.openDb) return null;
+    this.timelineReader ??= new Timeline(this.conn);
+    return this.timelineReader;
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 /**
  * The history as a timeline, for `vigil watch --at` and its keys that step through time: the stored
  * snapshot nearest at or before a moment, its neighbours, and the alerts that were open then. Reads only:
- * every statement here is a SELECT on the connection the store opened (see {@link openTimeline}).
+ * every statement here is a SELECT on the store's connection (`store.timeline`, see {@link openTimeline}).
  *
  * What a moment can show is what the daemon stored (records.ts): system metrics (memory and swap used,
  * available memory, load, CPU busy share, a few pressure averages, the hottest CPU and GPU sensors, the used
@@ -9,14 +9,11 @@
  * use, network, disk I/O, GPU use or the full process table. An alert's severity and summary are the last
  * ones recorded for it: the alerts table keeps one row per alert, not its history.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { runtimeDir, stateDir } from '../config/load.js';
-import type { Severity } from '../config/schema.js';
+import { type AlertRow, toAlert } from './alerts.js';
 import { forEachSample, type ProcessIdentity, unpackSamples } from './codec.js';
-import { sightDaemon } from './lock.js';
-import { openStore } from './store.js';
+import type { Connection } from './connection.js';
+import { addIdentities, type IdentityRow, type SnapshotRow, snapshotOfRow } from './history.js';
 import type { AlertRecord, SnapshotRecord } from './types.js';
 
 /** How far back a moment looks for alerts that ended (resolved, or an event raised and resolved at once). */
@@ -61,41 +58,6 @@ export interface StoredMoment {
   readonly advice: ReadonlyMap<string, string>;
 }
 
-interface AlertRow {
-  id: number;
-  fingerprint: string;
-  rule: string;
-  subject: string;
-  severity: string;
-  summary: string;
-  pids: string;
-  suggest: string;
-  event: number;
-  first_seen: number;
-  last_seen: number;
-  resolved_at: number | null;
-  count: number;
-}
-
-type SnapshotRow = [
-  takenAt: number,
-  memUsedPercent: number | null,
-  memAvailableBytes: number | null,
-  swapUsedPercent: number | null,
-  load1: number | null,
-  load5: number | null,
-  load15: number | null,
-  cpuPercent: number | null,
-  psiMemSomeAvg10: number | null,
-  psiMemFullAvg10: number | null,
-  psiCpuSomeAvg10: number | null,
-  psiIoFullAvg10: number | null,
-  cpuTempCelsius: number | null,
-  gpuTempCelsius: number | null,
-  disks: string,
-  procs: Uint8Array,
-];
-
 const SQL = {
   span: 'SELECT min(taken_at), max(taken_at), count(*) FROM snapshots',
   // taken_at is the rowid: each of these is one step down the table's b-tree.
@@ -118,17 +80,10 @@ const SQL = {
 
 /** Queries of the history by time, on an open database handle (never written through). */
 export class Timeline {
-  private readonly statements = new Map<string, Database.Statement>();
-
-  constructor(private readonly db: Database) {}
+  constructor(private readonly conn: Connection) {}
 
   private statement<P extends unknown[], R>(sql: string): Database.Statement<P, R> {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement as unknown as Database.Statement<P, R>;
+    return this.conn.statement<P, R>(sql);
   }
 
   private takenAt(sql: string, t: number): number | null {
@@ -196,98 +151,10 @@ export class Timeline {
     const ids: number[] = [];
     forEachSample(packed, (id) => ids.push(id));
     const identities = new Map<number, ProcessIdentity>();
-    type IdentityRow = [number, number, number, string, string, string, string, string | null, string];
-    const rows = this.statement<[string], IdentityRow>(SQL.identities).raw().all(JSON.stringify(ids));
-    for (const [id, pid, startTicks, comm, name, cmdline, user, kind, group] of rows)
-      identities.set(id, { pid, startTicks, comm, name, cmdline, user, kind, group });
-    return {
-      takenAt: row[0],
-      memUsedPercent: row[1],
-      memAvailableBytes: row[2],
-      swapUsedPercent: row[3],
-      load1: row[4],
-      load5: row[5],
-      load15: row[6],
-      cpuPercent: row[7],
-      psiMemSomeAvg10: row[8],
-      psiMemFullAvg10: row[9],
-      psiCpuSomeAvg10: row[10],
-      psiIoFullAvg10: row[11],
-      cpuTempCelsius: row[12],
-      gpuTempCelsius: row[13],
-      disks: parseDisks(row[14]),
-      processes: unpackSamples(packed, identities),
-    };
-  }
-}
-
-function parseDisks(text: string): Record<string, number> {
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
-    return Object.fromEntries(
-      Object.entries(value).filter((entry): entry is [string, number] => typeof entry[1] === 'number'),
+    addIdentities(
+      identities,
+      this.statement<[string], IdentityRow>(SQL.identities).raw().all(JSON.stringify(ids)),
     );
-  } catch {
-    return {};
+    return { ...snapshotOfRow(row), processes: unpackSamples(packed, identities) };
   }
-}
-
-function jsonArray(text: string): unknown[] {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return Array.isArray(value) ? value : [];
-  } catch {
-    return [];
-  }
-}
-
-function toAlert(row: AlertRow): AlertRecord {
-  return {
-    id: row.id,
-    fingerprint: row.fingerprint,
-    rule: row.rule,
-    subject: row.subject,
-    severity: row.severity as Severity,
-    summary: row.summary,
-    pids: jsonArray(row.pids).filter((n): n is number => typeof n === 'number'),
-    firstSeen: row.first_seen,
-    lastSeen: row.last_seen,
-    resolvedAt: row.resolved_at,
-    count: row.count,
-    event: row.event === 1,
-    suggest: jsonArray(row.suggest).filter((s): s is string => typeof s === 'string'),
-  };
-}
-
-/**
- * Where the history is: the running daemon's database (its heartbeat names it), else the one in the state
- * directory.
- */
-export function historyPath(env: NodeJS.ProcessEnv = process.env): string {
-  const { running, heartbeat } = sightDaemon(runtimeDir(env));
-  return (running ? heartbeat?.store?.path : null) ?? join(stateDir(env), 'vigil.db');
-}
-
-/** An open timeline and how to close it, or why there is none. */
-export type OpenedTimeline =
-  | { readonly timeline: Timeline; readonly path: string; close(): void }
-  | { readonly problem: string; readonly path: string };
-
-/**
- * Opens the history at `path` through the store (which recovers, migrates, and falls back to reading a
- * file it cannot write) and gives its connection to a {@link Timeline}. A missing file is not created:
- * there is no history to show. `log` gets the store's warnings (by default they are dropped: a reader of
- * history has nothing to do about a file it cannot write).
- */
-export function openTimeline(path: string, log: (message: string) => void = () => {}): OpenedTimeline {
-  if (!existsSync(path))
-    return { path, problem: `no history yet: ${path} does not exist (the daemon, vigil run, writes it)` };
-  const store = openStore(path, { log, quickCheck: false });
-  const db = store.raw();
-  if (db === null) {
-    store.close();
-    return { path, problem: `cannot read the history: ${store.problem?.message ?? path}` };
-  }
-  return { path, timeline: new Timeline(db), close: () => store.close() };
 }

@@ -5,7 +5,8 @@
  * showing anything live in a frame that says it is the past.
  */
 import type { Snapshot } from '../model/snapshot.js';
-import type { HistorySpan, OpenedTimeline, StoredMoment, Timeline } from '../store/timeline.js';
+import type { OpenedTimeline } from '../store/open-timeline.js';
+import type { HistorySpan, StoredMoment, Timeline } from '../store/timeline.js';
 import type { AlertRecord } from '../store/types.js';
 import { adviceText } from './explain.js';
 import { type AlertView, formatMoment, type TravelStep, type WatchFrame } from './model.js';

@@ -11,7 +11,7 @@ import { formatBytes } from '../model/format.js';
 import type { GlobalOptions } from '../pipeline/options.js';
 import type { ActionResult } from '../respond/execute.js';
 import type { RulesRuntime } from '../rules/runtime.js';
-import { historyPath, type OpenedTimeline, openTimeline } from '../store/timeline.js';
+import { historyPath, type OpenedTimeline, openTimeline } from '../store/open-timeline.js';
 import { WatchApp } from './App.js';
 import type { ProcRow } from './model.js';
 import { TimeTravelSource } from './replay.js';

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseMoment } from '../../src/cli/watch.js';
 import { UsageError } from '../../src/pipeline/options.js';
-import { formatMoment, openTimeline, type Timeline } from '../../src/store/timeline.js';
+import { openTimeline } from '../../src/store/open-timeline.js';
+import { formatMoment, type Timeline } from '../../src/store/timeline.js';
 import {
   handleKey,
   initialUiState,
