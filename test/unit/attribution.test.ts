@@ -11,37 +11,20 @@ import {
   underHome,
 } from '../../src/understand/attribution.js';
 import { Lineage } from '../../src/understand/lineage.js';
+import { processSample } from '../helpers/snapshots.js';
 
 const T0 = Date.UTC(2026, 2, 1, 9, 0, 0);
 
-function proc(pid: number, ppid: number, argv: string[], extra: Partial<ProcessSample> = {}): ProcessSample {
-  return {
-    pid,
+const proc = (pid: number, ppid: number, argv: string[], extra: Partial<ProcessSample> = {}) =>
+  processSample(pid, argv, {
     ppid,
-    pgid: pid,
     sid: 1,
-    state: 'S',
-    comm: (argv[0] ?? '').split('/').pop()!.slice(0, 15),
-    cmdline: argv.join(' '),
-    argv,
-    uid: 1000,
     user: 'alice',
     startTime: T0 - 3_600_000,
     startTicks: pid * 10,
-    threads: 1,
     rssBytes: 100 * 2 ** 20,
-    swapBytes: 0,
-    virtualBytes: 0,
-    nice: 0,
-    cpuPercent: 0,
-    cpuSeconds: 0,
-    cgroup: null,
-    tty: null,
-    kernelThread: false,
-    gpuMemoryBytes: null,
     ...extra,
-  };
-}
+  });
 
 const init = proc(1, 0, ['/sbin/init'], { uid: 0, user: 'root' });
 const agent = proc(100, 50, ['claude', '--resume', '3f2a9c1e-1b2c-4d5e-8f90-1234567890ab']);

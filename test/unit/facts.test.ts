@@ -12,44 +12,12 @@ import { loadKindPatterns, SHIPPED_KINDS_FILE } from '../../src/understand/class
 import { BASELINE_METRICS, FactBuilder, sensorKind } from '../../src/understand/facts.js';
 import type { GroupFacts, ProcessFacts } from '../../src/understand/facts-schema.js';
 import { Lineage, namespaceInit, serviceOwned, stdinKindOf } from '../../src/understand/lineage.js';
+import { machineSnapshot } from '../helpers/snapshots.js';
 
 const config = defaultConfig();
 const names = Object.keys(config.thresholds);
 
-function machine(takenAt: number, memUsedPercent: number): Snapshot {
-  const total = 16 * 2 ** 30;
-  return {
-    takenAt,
-    host: { hostname: 'h', kernel: 'k', uptimeSecs: 1000 },
-    processes: [],
-    memory: {
-      totalBytes: total,
-      availableBytes: total * (1 - memUsedPercent / 100),
-      availableEstimated: false,
-      freeBytes: 0,
-      buffersBytes: 0,
-      cachedBytes: 0,
-      usedPercent: memUsedPercent,
-      swapTotalBytes: 0,
-      swapFreeBytes: 0,
-      swapUsedBytes: 0,
-      swapUsedPercent: 0,
-      pressure: null,
-    },
-    cpu: {
-      cores: 8,
-      load: [0.5, 0.5, 0.5],
-      runnable: 1,
-      tasks: 300,
-      usagePercent: 5,
-      iowaitPercent: 0,
-      perCore: [],
-      pressure: null,
-      bootTime: 0,
-    },
-    collectors: [],
-  };
-}
+const machine = (takenAt: number, memUsedPercent: number) => machineSnapshot(takenAt, memUsedPercent);
 
 describe('baseline_anomaly', () => {
   it('fires on a metric far from what was learnt for this hour, only once enough samples were seen', () => {

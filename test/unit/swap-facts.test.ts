@@ -1,39 +1,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultConfig } from '../../src/config/schema.js';
-import type { ProcessSample, Snapshot } from '../../src/model/snapshot.js';
+import type { Snapshot } from '../../src/model/snapshot.js';
 import { FactBuilder } from '../../src/understand/facts.js';
 import type { GroupFacts, ProcessFacts } from '../../src/understand/facts-schema.js';
+import { processSample } from '../helpers/snapshots.js';
 
 const MiB = 1024 * 1024;
 
-function proc(pid: number, rssBytes: number, swapBytes: number | null): ProcessSample {
-  return {
-    pid,
-    ppid: 1,
-    pgid: pid,
-    sid: pid,
-    state: 'S',
-    comm: 'python3',
-    cmdline: `python3 mcp_server.py --port ${4000 + pid}`,
-    argv: ['python3', 'mcp_server.py', '--port', String(4000 + pid)],
-    uid: 1000,
+const proc = (pid: number, rssBytes: number, swapBytes: number | null) =>
+  processSample(pid, ['python3', 'mcp_server.py', '--port', String(4000 + pid)], {
     user: 'alice',
-    startTime: 0,
-    startTicks: pid,
-    threads: 1,
     rssBytes,
     swapBytes,
-    virtualBytes: 0,
-    nice: 0,
-    cpuPercent: 0,
-    cpuSeconds: 0,
-    cgroup: null,
-    tty: null,
-    kernelThread: false,
-    gpuMemoryBytes: null,
-  };
-}
+  });
 
 describe('facts of memory out in swap', () => {
   it("counts a group's memory as resident plus swap, as a share of RAM", () => {
