@@ -24,14 +24,8 @@ export type AdviceOutcome =
   /** A reply larger than the advisor reads (see client.ts MAX_REPLY_BYTES). */
   | 'too_large';
 
-export interface AdviceRow {
-  readonly id: number;
-  readonly at: number;
-  readonly fingerprint: string | null;
-  readonly alertId: number | null;
-  readonly pid: number | null;
-  readonly cacheKey: string;
-  readonly model: string;
+/** A stored row with its outcome named and its answer read back (null when none, or it no longer parses). */
+export interface AdviceRow extends Omit<StoredAdvice, 'outcome' | 'advice'> {
   readonly outcome: AdviceOutcome;
   readonly advice: Advice | null;
 }
