@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ArgsError, parseRunArgs } from '../../src/daemon/args.js';
-import { fastPauseMs } from '../../src/daemon/daemon.js';
+import { fastPauseMs } from '../../src/pipeline/pace.js';
 
 describe('the fast path', () => {
   const t = { ram_warn_percent: 80, ram_critical_percent: 90 };
