@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { readAttribute, readText } from '../host/files.js';
-import type { CoreSample, CpuSlice } from '../model/snapshot.js';
+import type { CoreSample, CpuSlice, CpuTicks } from '../model/snapshot.js';
 import { readPressure } from './pressure.js';
 import type { SyncCollector } from './types.js';
 
@@ -61,19 +61,17 @@ export function parseLoadavg(text: string): {
   return { load, runnable: runnable ?? 0, tasks: all ?? 0 };
 }
 
-function busyPercent(now: RawCpuTimes, before: RawCpuTimes | undefined): number | null {
-  if (before === undefined) return null;
-  const total = now.totalTicks - before.totalTicks;
-  if (total <= 0) return null;
-  return Math.min(100, Math.max(0, ((total - (now.idleTicks - before.idleTicks)) / total) * 100));
+function ticksOf(times: RawCpuTimes): CpuTicks {
+  return { totalTicks: times.totalTicks, idleTicks: times.idleTicks, iowaitTicks: times.iowaitTicks };
 }
 
 /**
- * CPU use per core and in total (the busy share between two reads of /proc/stat), load average,
- * per-core frequency from sysfs cpufreq (absent in most VMs: null), and CPU pressure.
+ * The jiffy counters of /proc/stat per core and in total, load average, per-core frequency from sysfs
+ * cpufreq (absent in most VMs: null), and CPU pressure. CPU use is a share between two reads of the
+ * counters: the pipeline derives it (pipeline/derive.ts), so this collector leaves it null and keeps
+ * nothing between calls.
  */
 export function createCpuCollector(): SyncCollector<CpuSlice> {
-  let previous: RawProcStatSystem | undefined;
   return {
     name: 'cpu',
     collect(ctx) {
@@ -91,36 +89,28 @@ export function createCpuCollector(): SyncCollector<CpuSlice> {
       } catch (error) {
         throw new Error(`cannot read ${loadPath}: ${(error as Error).message}`, { cause: error });
       }
-      const before = previous;
-      previous = stat;
       const perCore: CoreSample[] = stat.cores.map((core) => {
         const khz = Number(
           readAttribute(join(ctx.paths.sysfs, 'devices/system/cpu', core.name, 'cpufreq/scaling_cur_freq')),
         );
         return {
           name: core.name,
-          usagePercent: busyPercent(
-            core,
-            before?.cores.find((c) => c.name === core.name),
-          ),
+          usagePercent: null,
           frequencyMhz: Number.isFinite(khz) && khz > 0 ? khz / 1000 : null,
+          ticks: ticksOf(core),
         };
       });
-      let iowaitPercent: number | null = null;
-      if (before !== undefined) {
-        const total = stat.total.totalTicks - before.total.totalTicks;
-        if (total > 0) iowaitPercent = ((stat.total.iowaitTicks - before.total.iowaitTicks) / total) * 100;
-      }
       return {
         cores: stat.cores.length,
         load: loadavg.load,
         runnable: loadavg.runnable,
         tasks: loadavg.tasks,
-        usagePercent: busyPercent(stat.total, before?.total),
-        iowaitPercent,
+        usagePercent: null,
+        iowaitPercent: null,
         perCore,
         pressure: readPressure(ctx.paths, 'cpu'),
         bootTime: stat.bootTimeSecs * 1000,
+        ticks: ticksOf(stat.total),
       };
     },
   };

@@ -258,45 +258,26 @@ function isCounter(value: number): boolean {
   return Number.isInteger(value) && value >= 0;
 }
 
-/** A diskstats row and the monotonic time it was read at. */
-export interface DiskCounters {
-  readonly row: DiskstatsRow;
-  readonly monoMs: number;
-}
-
 /**
- * Rates between two readings of one device. Every rate is null on the first sample, when no time passed,
- * or when a counter went backwards (device re-created, 32-bit wrap): a wrong number is worse than none.
- * `awaitMs` is also null when no read or write completed in the interval.
+ * A device's I/O as the collector reports it: the raw counters of its diskstats row, rates left null.
+ * Rates are a change between two reads: the pipeline derives them (pipeline/derive.ts).
  */
-export function diskIoRates(name: string, previous: DiskCounters | undefined, current: DiskCounters): DiskIo {
-  const none: DiskIo = {
-    name,
+export function diskIoOf(row: DiskstatsRow): DiskIo {
+  return {
+    name: row.name,
     readBytesPerSec: null,
     writeBytesPerSec: null,
     utilizationPercent: null,
     awaitMs: null,
-  };
-  if (previous === undefined) return none;
-  const elapsedMs = current.monoMs - previous.monoMs;
-  if (!(elapsedMs > 0)) return none;
-  const a = previous.row;
-  const b = current.row;
-  const delta = {
-    sectorsRead: b.sectorsRead - a.sectorsRead,
-    sectorsWritten: b.sectorsWritten - a.sectorsWritten,
-    ioMs: b.ioMs - a.ioMs,
-    ios: b.readsCompleted + b.writesCompleted - (a.readsCompleted + a.writesCompleted),
-    ioWaitMs: b.readMs + b.writeMs - (a.readMs + a.writeMs),
-  };
-  if (Object.values(delta).some((d) => d < 0)) return none;
-  const seconds = elapsedMs / 1000;
-  return {
-    name,
-    readBytesPerSec: (delta.sectorsRead * SECTOR_BYTES) / seconds,
-    writeBytesPerSec: (delta.sectorsWritten * SECTOR_BYTES) / seconds,
-    utilizationPercent: Math.min(100, (delta.ioMs / elapsedMs) * 100),
-    awaitMs: delta.ios > 0 ? delta.ioWaitMs / delta.ios : null,
+    counters: {
+      readsCompleted: row.readsCompleted,
+      writesCompleted: row.writesCompleted,
+      sectorsRead: row.sectorsRead,
+      sectorsWritten: row.sectorsWritten,
+      readMs: row.readMs,
+      writeMs: row.writeMs,
+      ioMs: row.ioMs,
+    },
   };
 }
 
@@ -436,16 +417,15 @@ type StatfsOutcome =
   | { readonly kind: 'still-pending' };
 
 /**
- * Mounted file systems with their size (statfs) and device I/O rates (/proc/diskstats), plus io pressure.
- * A statfs that has not returned after `statfsTimeoutMs` skips that mount; the call itself cannot be
- * cancelled (it holds a libuv thread until the kernel answers), so it is not issued again for that mount
- * until it has returned.
+ * Mounted file systems with their size (statfs) and their device's I/O counters (/proc/diskstats; the
+ * rates are derived by the pipeline from two samples), plus io pressure. A statfs that has not returned
+ * after `statfsTimeoutMs` skips that mount; the call itself cannot be cancelled (it holds a libuv thread
+ * until the kernel answers), so it is not issued again for that mount until it has returned.
  */
 export function createDisksCollector(options: DisksCollectorOptions = {}): Collector<DisksSlice> {
   const timeoutMs = options.statfsTimeoutMs ?? 1000;
   const statfsFn = options.statfs ?? liveStatfs;
   const pending = new Map<string, Promise<unknown>>();
-  let previous = new Map<string, DiskCounters>();
 
   function statfsWithTimeout(path: string): Promise<StatfsOutcome> {
     if (pending.has(path)) return Promise.resolve({ kind: 'still-pending' });
@@ -493,11 +473,6 @@ export function createDisksCollector(options: DisksCollectorOptions = {}): Colle
         return dm;
       };
 
-      // Every device's counters are kept, so a mount whose statfs failed this time still gets rates next time.
-      const current = new Map(rows.map((row) => [row.name, { row, monoMs: ctx.monoMs }] as const));
-      const ioFor = (row: DiskstatsRow): DiskIo =>
-        diskIoRates(row.name, previous.get(row.name), current.get(row.name)!);
-
       const outcomes = await Promise.all(mounts.map((m) => statfsWithTimeout(join(rootfs, m.mountPoint))));
       const disks: DiskSample[] = [];
       for (const [index, entry] of mounts.entries()) {
@@ -524,10 +499,9 @@ export function createDisksCollector(options: DisksCollectorOptions = {}): Colle
           device: entry.source,
           fsType: entry.fsType,
           ...usage,
-          io: row === undefined ? null : ioFor(row),
+          io: row === undefined ? null : diskIoOf(row),
         });
       }
-      previous = current;
 
       let ioPressure: Pressure | null = null;
       try {

@@ -21,8 +21,9 @@ import { createUnitsCollector } from './units.js';
  * One source, as the registry knows it: its name (the key of its slice and of its status), how to make an
  * instance, and where its slice goes in the Snapshot. `command`: it runs an external program (slow, at the
  * mercy of that program: a hung GPU driver hangs nvidia-smi), so it is started first, awaited last, and
- * the daemon never waits on it for long (see pipeline/source.ts). `rate`: its values are rates between
- * two samples (CPU %, bytes/s), so a one-shot look samples it twice.
+ * the daemon never waits on it for long (see pipeline/source.ts). `rate`: it reports counters that values
+ * are derived from between two samples (CPU %, bytes/s: pipeline/derive.ts), so a one-shot look samples
+ * it twice.
  */
 export interface CollectorDefinition<N extends string = string, T = unknown> {
   readonly name: N;
@@ -35,7 +36,7 @@ export interface CollectorDefinition<N extends string = string, T = unknown> {
 /** What a collector instance may be tuned with (each takes what it knows and ignores the rest). */
 export type CollectorOptions = { readonly tcpStatesEveryMs?: number };
 
-/** `file`: reads files; `rate`: reads files, values are rates between two samples; `command`: runs a program. */
+/** `file`: reads files; `rate`: reads counters for rates between two samples; `command`: runs a program. */
 type CollectorKind = 'file' | 'rate' | 'command';
 
 function define<N extends string, T>(
@@ -74,7 +75,7 @@ export type SliceMap = {
 /** Every collector's name, in the order they run. */
 export const COLLECTOR_NAMES: readonly CollectorName[] = REGISTRY.map((d) => d.name);
 
-/** Collectors whose values are rates between two samples (CPU %, bytes/s). */
+/** Collectors whose counters give rates between two samples (CPU %, bytes/s). */
 export const RATE_COLLECTORS: readonly CollectorName[] = REGISTRY.filter((d) => d.rate).map((d) => d.name);
 
 /** Collectors that run an external program (nvidia-smi, journalctl, systemctl). */
@@ -110,7 +111,10 @@ export function makeContext(
   return { ...options, nowMs: at.nowMs, monoMs: at.monoMs };
 }
 
-/** Runs one collector, timing it and turning every outcome into a status; never throws. */
+/**
+ * Runs one collector, timing it and turning every outcome into a status (with the sample's monotonic
+ * time, which rates derived from its counters divide by); never throws.
+ */
 async function runOne<T>(
   collector: Collector<T>,
   ctx: CollectContext,
@@ -124,6 +128,7 @@ async function runOne<T>(
     unsupported: null,
     ...partial,
     durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+    readAtMonoMs: ctx.monoMs,
     ...(skipped.length > 0 ? { skipped } : {}),
   });
   try {
@@ -137,9 +142,9 @@ async function runOne<T>(
 }
 
 /**
- * The set of live collector instances, one per registered collector. Kept for the life of a daemon or
- * dashboard so rate collectors can compare with their previous sample; `vigil status` takes two samples
- * a short window apart.
+ * The set of live collector instances, one per registered collector, kept for the life of a daemon or
+ * dashboard for what they cache of stable facts (a process's argv and owner, a source found to have
+ * journal files). They keep no previous counters: rates are derived from two samples by the pipeline.
  */
 export class CollectorSet {
   private readonly collectors = new Map<string, Collector<unknown>>();
@@ -161,7 +166,7 @@ export class CollectorSet {
     return results;
   }
 
-  /** One complete snapshot (rates relative to the previous call, null on the first). */
+  /** One complete raw sample: counters as read, every rate null (pipeline/derive.ts fills them). */
   async sample(ctx: CollectContext): Promise<Snapshot> {
     return assembleSnapshot(await this.run(COLLECTOR_NAMES, ctx), ctx);
   }

@@ -129,38 +129,17 @@ export function parseTcpStates(
   return into;
 }
 
-/** A net/dev row and the monotonic time it was read at. */
-export interface InterfaceCounters {
-  readonly row: NetDevRow;
-  readonly monoMs: number;
-}
-
 /**
- * One interface's sample: totals from the current row, byte rates against the previous one. Rates are null
- * on the first sample, when no time passed, or when a counter went backwards (interface re-created).
+ * One interface as the collector reports it: its cumulative counters, byte rates left null. Rates are a
+ * change between two reads: the pipeline derives them (pipeline/derive.ts).
  */
-export function interfaceSample(
-  previous: InterfaceCounters | undefined,
-  current: InterfaceCounters,
-): NetworkInterfaceSample {
-  const { row } = current;
-  let rxBytesPerSec: number | null = null;
-  let txBytesPerSec: number | null = null;
-  const elapsedMs = previous === undefined ? 0 : current.monoMs - previous.monoMs;
-  if (previous !== undefined && elapsedMs > 0) {
-    const rx = row.rxBytes - previous.row.rxBytes;
-    const tx = row.txBytes - previous.row.txBytes;
-    if (rx >= 0 && tx >= 0) {
-      rxBytesPerSec = rx / (elapsedMs / 1000);
-      txBytesPerSec = tx / (elapsedMs / 1000);
-    }
-  }
+export function interfaceSample(row: NetDevRow): NetworkInterfaceSample {
   return {
     name: row.name,
     rxBytes: row.rxBytes,
     txBytes: row.txBytes,
-    rxBytesPerSec,
-    txBytesPerSec,
+    rxBytesPerSec: null,
+    txBytesPerSec: null,
     rxErrors: row.rxErrors,
     txErrors: row.txErrors,
     rxDrops: row.rxDrops,
@@ -186,16 +165,17 @@ function readTcp(procfs: string, report: CollectReport): Record<string, number> 
 }
 
 /**
- * Interfaces with byte rates from /proc/net/dev, and TCP sockets by state from /proc/net/tcp and tcp6.
- * Throws Unsupported when procfs has no net/dev.
+ * Interfaces with their byte counters from /proc/net/dev (the rates are derived by the pipeline from two
+ * samples), and TCP sockets by state from /proc/net/tcp and tcp6. Throws Unsupported when procfs has no
+ * net/dev.
  *
  * The kernel writes /proc/net/tcp out socket by socket under locks: with thousands of sockets, or in some
  * sandboxes (3.4 ms for 6 sockets measured here, against 10–40 µs for other /proc files), it is the
  * costliest read of a cycle. `tcpStatesEveryMs` keeps the last counts that long (the daemon: 30 s; the
- * counts are context, not a rule's trigger); 0 reads them every time.
+ * counts are context, not a rule's trigger); 0 reads them every time. Those kept counts are the only
+ * thing this collector holds between calls: a reading reused, not a value derived from two.
  */
 export function createNetworkCollector(options: { tcpStatesEveryMs?: number } = {}): Collector<NetworkSlice> {
-  let previous = new Map<string, InterfaceCounters>();
   let tcp: { counts: Record<string, number>; monoMs: number } | null = null;
   const tcpEveryMs = options.tcpStatesEveryMs ?? 0;
   return {
@@ -209,10 +189,9 @@ export function createNetworkCollector(options: { tcpStatesEveryMs?: number } = 
         if (errorCode(error) === 'ENOENT') throw new Unsupported(`no ${path}`);
         throw new Error(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
       }
-      const rows = parseNetDev(text, (reason) => report.skip(`${path}: ${reason}`));
-      const current = new Map(rows.map((row) => [row.name, { row, monoMs: ctx.monoMs }] as const));
-      const interfaces = rows.map((row) => interfaceSample(previous.get(row.name), current.get(row.name)!));
-      previous = current;
+      const interfaces = parseNetDev(text, (reason) => report.skip(`${path}: ${reason}`)).map(
+        interfaceSample,
+      );
       if (tcp === null || ctx.monoMs - tcp.monoMs >= tcpEveryMs || ctx.monoMs < tcp.monoMs)
         tcp = { counts: readTcp(ctx.paths.procfs, report), monoMs: ctx.monoMs };
       return { interfaces, tcp: { ...tcp.counts } };

@@ -223,7 +223,12 @@ export function parseBootTime(statText: string): number {
   return value;
 }
 
-/** Facts that do not change during a process's life, read once per (pid, start time). */
+/**
+ * Facts that do not change during a process's life, read once per (pid, start time), plus the cycle it was
+ * last seen in (to forget it once gone) and its swap as last read: a reading kept until its next refresh,
+ * not a value derived from two samples. Nothing here is a previous counter: CPU % is derived by the
+ * pipeline from `cpuSeconds` in two samples (pipeline/derive.ts).
+ */
 interface Identity {
   readonly startTicks: number;
   /** The comm at the time argv was read: exec(2) changes it, so a new comm means a new program. */
@@ -235,8 +240,6 @@ interface Identity {
   readonly cmdline: string;
   readonly cgroup: string | null;
   seenCycle: number;
-  cpuTicks: number;
-  cpuAtMs: number;
   /** VmSwap as last read from status (null: the line was absent), and the resident bytes at that read. */
   swapBytes: number | null;
   swapResidentBytes: number;
@@ -298,6 +301,9 @@ export interface ProcessCollector extends SyncCollector<ProcessSample[]> {
  * read at first sight, read again in its turn (one process in {@link SWAP_REFRESH_CYCLES} a cycle) and at
  * once when its resident set moves (see swapDue). A process that vanishes mid-read is skipped silently; a
  * garbled file is skipped with a reason.
+ *
+ * Each process comes with its raw CPU counter (`cpuSeconds`, utime + stime) and `cpuPercent` null: the
+ * share of a core between two samples is the pipeline's to derive.
  */
 export function createProcessCollector(): ProcessCollector {
   const identities = new Map<number, Identity>();
@@ -367,8 +373,6 @@ export function createProcessCollector(): ProcessCollector {
           cmdline: argv.join(' '),
           cgroup: parseCgroup(tryReadText(join(dir, 'cgroup')) ?? ''),
           seenCycle: cycle,
-          cpuTicks: Number.NaN,
-          cpuAtMs: 0,
           swapBytes: null,
           swapResidentBytes: residentBytes,
         };
@@ -380,14 +384,6 @@ export function createProcessCollector(): ProcessCollector {
       else if (status !== undefined) identity.swapBytes = parseStatusSwapBytes(status);
       if (status !== undefined || !swapInUse) identity.swapResidentBytes = residentBytes;
       identity.seenCycle = cycle;
-      const cpuTicks = stat.utimeTicks + stat.stimeTicks;
-      let cpuPercent: number | null = null;
-      if (!Number.isNaN(identity.cpuTicks) && ctx.monoMs > identity.cpuAtMs) {
-        const elapsedTicks = ((ctx.monoMs - identity.cpuAtMs) / 1000) * CLOCK_TICKS_PER_SEC;
-        cpuPercent = Math.max(0, ((cpuTicks - identity.cpuTicks) / elapsedTicks) * 100);
-      }
-      identity.cpuTicks = cpuTicks;
-      identity.cpuAtMs = ctx.monoMs;
       samples.push({
         pid,
         ppid: stat.ppid,
@@ -406,8 +402,8 @@ export function createProcessCollector(): ProcessCollector {
         swapBytes: identity.swapBytes,
         virtualBytes: stat.virtualBytes,
         nice: stat.nice,
-        cpuPercent,
-        cpuSeconds: cpuTicks / CLOCK_TICKS_PER_SEC,
+        cpuPercent: null,
+        cpuSeconds: (stat.utimeTicks + stat.stimeTicks) / CLOCK_TICKS_PER_SEC,
         cgroup: identity.cgroup,
         tty: ttyName(stat.ttyNr),
         kernelThread,

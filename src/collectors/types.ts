@@ -11,7 +11,10 @@ export interface CollectContext {
   readonly paths: HostPaths;
   /** Wall clock of this sample, ms since the epoch. */
   readonly nowMs: number;
-  /** Monotonic clock of this sample, ms (performance.now()); rates divide by its deltas. */
+  /**
+   * Monotonic clock of this sample, ms (performance.now()): recorded in each collector's status, and what
+   * the rates derived between two samples divide by.
+   */
   readonly monoMs: number;
   /** Path or name of the nvidia-smi program. */
   readonly nvidiaSmi: string;
@@ -36,8 +39,10 @@ export interface CollectReport {
 
 /**
  * One source of facts. `collect` does the I/O and returns the slice; the pure `parseX(text)` functions
- * beside it do the parsing. A collector may keep the previous sample's counters to compute rates, so one
- * instance is kept for the life of the daemon (or across the two samples of `vigil status`).
+ * beside it do the parsing. A collector returns raw readings: cumulative counters (CPU ticks and seconds,
+ * sectors, bytes) as read, never a rate, which the pipeline derives from two samples (pipeline/derive.ts,
+ * as below's `Model::new(sample, prev)`). It keeps nothing between calls but caches of stable facts (a
+ * process's argv and owner, read once per process) and readings it chooses not to repeat every time.
  */
 export interface Collector<T> {
   readonly name: string;

@@ -51,9 +51,13 @@ export interface ProcessSample {
   readonly swapBytes: number | null;
   readonly virtualBytes: number;
   readonly nice: number;
-  /** CPU use since the previous sample, 100 = one core; null on the first sample. */
+  /**
+   * CPU use since the previous sample, 100 = one core: derived by the pipeline from `cpuSeconds` of this
+   * process (same pid and start time) in two samples. null on the first sample, for a process new since
+   * the previous one, and as the collector returns it.
+   */
   readonly cpuPercent: number | null;
-  /** utime + stime since the process started, in seconds. */
+  /** utime + stime since the process started, in seconds: the raw counter `cpuPercent` comes from. */
   readonly cpuSeconds: number;
   /** cgroup v2 path (or the first v1 hierarchy), null when unreadable. */
   readonly cgroup: string | null;
@@ -82,11 +86,26 @@ export interface MemorySlice {
   readonly pressure: Pressure | null;
 }
 
+/**
+ * Cumulative jiffies of one `cpu` line of /proc/stat (USER_HZ, see proc(5)), the raw counters CPU use is
+ * derived from: the busy share is 1 − Δidle / Δtotal between two samples.
+ */
+export interface CpuTicks {
+  /** All time except guest and guest_nice, which are already counted in user and nice. */
+  readonly totalTicks: number;
+  /** idle + iowait. */
+  readonly idleTicks: number;
+  readonly iowaitTicks: number;
+}
+
 export interface CoreSample {
   /** `cpu0`, `cpu1` ... */
   readonly name: string;
+  /** Busy share of this core since the previous sample; null on the first (derived from `ticks`). */
   readonly usagePercent: number | null;
   readonly frequencyMhz: number | null;
+  /** Raw counters of this core (absent from stored and hand-made snapshots). */
+  readonly ticks?: CpuTicks;
 }
 
 export interface CpuSlice {
@@ -97,8 +116,11 @@ export interface CpuSlice {
   readonly tasks: number;
   /** Busy share of all cores since the previous sample (100 = every core busy); null on the first. */
   readonly usagePercent: number | null;
+  /** Share of all cores' time spent waiting for I/O since the previous sample; null on the first. */
   readonly iowaitPercent: number | null;
   readonly perCore: readonly CoreSample[];
+  /** Raw counters of the `cpu` line, all cores together (absent from stored and hand-made snapshots). */
+  readonly ticks?: CpuTicks;
   readonly pressure: Pressure | null;
   /** Boot time, ms since the epoch (from /proc/stat btime). */
   readonly bootTime: number;
@@ -133,9 +155,29 @@ export interface DiskSample {
   readonly io: DiskIo | null;
 }
 
+/**
+ * The cumulative counters of one /proc/diskstats row that I/O rates are derived from (see
+ * Documentation/admin-guide/iostats.rst). They wrap at 2^32 on 32-bit kernels and start again from zero
+ * when the device is re-created.
+ */
+export interface DiskIoCounters {
+  readonly readsCompleted: number;
+  readonly writesCompleted: number;
+  /** 512-byte sectors, whatever the device's own sector size. */
+  readonly sectorsRead: number;
+  readonly sectorsWritten: number;
+  /** Time spent on reads and on writes, ms (summed over requests in flight together). */
+  readonly readMs: number;
+  readonly writeMs: number;
+  /** Time the device had I/O in flight, ms. */
+  readonly ioMs: number;
+}
+
 export interface DiskIo {
   /** Kernel name of the block device (`sda`, `nvme0n1p2`, `dm-0`). */
   readonly name: string;
+  /** Raw counters these rates come from (absent from stored and hand-made snapshots). */
+  readonly counters?: DiskIoCounters;
   readonly readBytesPerSec: number | null;
   readonly writeBytesPerSec: number | null;
   /** Share of wall time the device was busy (ms doing I/O / elapsed), 0..100. */
@@ -151,8 +193,10 @@ export interface DisksSlice {
 
 export interface NetworkInterfaceSample {
   readonly name: string;
+  /** Cumulative bytes received and sent (the raw counters the rates are derived from). */
   readonly rxBytes: number;
   readonly txBytes: number;
+  /** Bytes per second since the previous sample; null on the first, for a new interface, or a reset. */
   readonly rxBytesPerSec: number | null;
   readonly txBytesPerSec: number | null;
   readonly rxErrors: number;
@@ -231,6 +275,12 @@ export interface CollectorStatus {
   readonly unsupported: string | null;
   /** Items skipped because their files were garbled or truncated, with the reason. */
   readonly skipped?: readonly string[];
+  /**
+   * The monotonic clock (ms) of the sample this run read for: what rates between two samples divide by.
+   * A slice kept from an earlier run keeps that run's time. Absent from stored and hand-made snapshots,
+   * whose derived values are taken as given.
+   */
+  readonly readAtMonoMs?: number;
   /** The run behind this status was cut by its command's deadline (nvidia-smi, systemctl hung). */
   readonly timedOut?: boolean;
   /** Runs in a row cut by the deadline (absent after an answer). */

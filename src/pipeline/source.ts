@@ -28,8 +28,10 @@ export interface SampleRequest {
 
 /**
  * Where raw samples come from: the live collectors (on /proc or a fixture tree given as `--procfs`), a
- * stored history, or a test's hand-made snapshots. The Watcher derives everything else (facts, trends,
- * baselines, rule states) from the samples and their times, whatever the source.
+ * stored history, or a test's hand-made snapshots. The Watcher derives everything else (rates, facts,
+ * trends, baselines, rule states) from the samples and their times, whatever the source. A live sample
+ * carries counters and the time each collector read them (its status's `readAtMonoMs`), its rates null;
+ * a stored or hand-made one carries no such time, and its values are taken as given.
  */
 export interface SampleSource {
   /**
@@ -40,9 +42,10 @@ export interface SampleSource {
   /** One sample taken at `request.clock`'s time. Never throws for a failing part: its status says so. */
   sample(request: SampleRequest): Promise<Snapshot>;
   /**
-   * A first look before the sample that is judged: rate collectors read once (CPU % and rates need a
-   * delta) and slow parts started. Returns what it saw (null when nothing): the Watcher shows it to the
-   * lineage, so a process re-parented before the judged sample is known as such.
+   * A first look before the sample that is judged: rate collectors read once (CPU % and rates are derived
+   * from two samples' counters) and slow parts started. Returns what it saw (null when nothing): the
+   * Watcher derives the next sample's rates against it and shows it to the lineage, so a process
+   * re-parented before the judged sample is known as such.
    */
   prime?(request: SampleRequest): Promise<Snapshot | null>;
   /**
@@ -82,8 +85,9 @@ interface CommandRun {
 
 /**
  * The live collectors (the registry in collectors/index.ts), read at the request's clock. A collector not
- * due this sample (its period, or unsupported here) contributes its last slice, so rules on it neither
- * flap nor see their subjects vanish.
+ * due this sample (its period, or unsupported here) contributes its last slice, with the status of the run
+ * that read it (so its read time, and the rates derived from it, stay those of that run), so rules on it
+ * neither flap nor see their subjects vanish.
  *
  * Command collectors (nvidia-smi, systemctl, journalctl) run in the background: a sample starts those
  * that are due, reads the files meanwhile, then waits for them at most `commandWaitMs`. One still going

@@ -5,6 +5,7 @@ import type { RulesRuntime } from '../rules/runtime.js';
 import { FactBuilder } from '../understand/facts.js';
 import type { FactSet } from '../understand/facts-schema.js';
 import { type Clock, REAL_CLOCK } from './clock.js';
+import { derive } from './derive.js';
 import { CollectorSource, type SampleRequest, type SampleSource } from './source.js';
 
 export { commandBackoffMs, MAX_BACKOFF_MS } from './source.js';
@@ -53,8 +54,9 @@ export interface CycleOptions {
 
 /**
  * The pipeline: sample → understand → judge. Each cycle takes one raw sample from its source at its
- * clock's time, derives the facts from it and from what the previous samples left (lineage, leak rings,
- * baselines: see understand/), and evaluates the rules, whose `for` durations and hysteresis count in the
+ * clock's time, derives its rates from it and the previous sample (CPU %, bytes/s: see derive.ts), the
+ * facts from it and from what the previous samples left (lineage, leak rings, baselines: see
+ * understand/), and evaluates the rules, whose `for` durations and hysteresis count in the
  * samples' time. The daemon, `vigil status`, `vigil explain`, `vigil rules test` and `vigil watch` all
  * run one; on a fake clock and a hand-made or stored source, minutes of behaviour take milliseconds, and
  * the history can be judged again by today's rules (`vigil rules test --replay`).
@@ -66,6 +68,8 @@ export class Watcher {
   readonly engine: RuleEngine;
   /** The last full cycle's sample: what the fast path updates. */
   private lastSample: Snapshot | null = null;
+  /** The last sample taken (the first look's or a cycle's), counters and all: what rates derive from. */
+  private previous: Snapshot | null = null;
 
   /**
    * `sampling`: where the live collectors read (/proc, /sys, nvidia-smi, the journal); null when
@@ -119,7 +123,9 @@ export class Watcher {
    * seen shown to the lineage, so one re-parented before the next cycle is known. No rule is judged.
    */
   async prime(): Promise<void> {
-    const first = await this.source.prime?.({ clock: this.clock });
+    const raw = await this.source.prime?.({ clock: this.clock });
+    const first = raw ? derive(this.previous, raw) : null;
+    if (first) this.previous = first;
     const processes = first?.processes;
     if (processes)
       this.facts.lineage.observe(processes, new Map(processes.map((p) => [p.pid, p])), first.takenAt);
@@ -128,10 +134,12 @@ export class Watcher {
   /** One full cycle: a sample from the source, its facts, the rules evaluated on them. */
   async cycle(options: CycleOptions = {}): Promise<Cycle> {
     const monoMs = this.clock.mono();
-    let snapshot = await this.source.sample({
+    const raw = await this.source.sample({
       clock: this.clock,
       ...(options.commandWaitMs === undefined ? {} : { commandWaitMs: options.commandWaitMs }),
     });
+    let snapshot = derive(this.previous, raw);
+    this.previous = snapshot;
     if (options.journal) snapshot = { ...snapshot, journal: options.journal };
     this.lastSample = snapshot;
     const facts = this.facts.build(snapshot, this.runtime.config.config, monoMs);

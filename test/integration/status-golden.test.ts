@@ -14,13 +14,13 @@ const emptyJournal = mkdtempSync(join(tmpdir(), 'vigil-golden-'));
 after(() => rmSync(emptyJournal, { recursive: true, force: true }));
 
 /**
- * Masks what depends on the machine running the test rather than on the fixture tree: the clock, how
- * long collectors took, where the repository is, and what statfs says about the real file systems the
- * fixture's mount table names.
+ * Masks what depends on the machine running the test rather than on the fixture tree: the clock (wall and
+ * monotonic), how long collectors took, where the repository is, and what statfs says about the real file
+ * systems the fixture's mount table names.
  */
 function normalise(status: Record<string, unknown>): unknown {
   const text = JSON.stringify(status, (key, value) => {
-    if (key === 'takenAt' || key === 'durationMs') return '<varies>';
+    if (key === 'takenAt' || key === 'durationMs' || key === 'readAtMonoMs') return '<varies>';
     return value;
   }).replaceAll(REPO, '<repo>');
   const s = JSON.parse(text);

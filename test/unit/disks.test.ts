@@ -18,7 +18,8 @@ import {
 } from '../../src/collectors/disks.js';
 import { type CollectContext, Unsupported } from '../../src/collectors/types.js';
 import type { HostPaths } from '../../src/host/paths.js';
-import type { DisksSlice } from '../../src/model/snapshot.js';
+import type { DiskIo, DisksSlice } from '../../src/model/snapshot.js';
+import { deriveDisks } from '../../src/pipeline/derive.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
@@ -53,11 +54,20 @@ type Collect = (
   monoMs?: number,
 ) => Promise<{ slice: DisksSlice; skipped: string[] }>;
 
+/**
+ * The disks collector, each sample after the first with its rates derived from the one before, as the
+ * pipeline's Watcher derives them (the collector itself reads counters only).
+ */
 function collector(options?: DisksCollectorOptions): Collect {
   const disks = createDisksCollector(options);
+  let previous: { slice: DisksSlice; monoMs: number } | null = null;
   return async (paths = {}, monoMs = 1000) => {
     const skipped: string[] = [];
-    const slice = await disks.collect(contextFor(paths, monoMs), { skip: (reason) => skipped.push(reason) });
+    const raw = await disks.collect(contextFor(paths, monoMs), { skip: (reason) => skipped.push(reason) });
+    const slice = previous
+      ? { ...raw, disks: deriveDisks(previous.slice.disks, raw.disks, monoMs - previous.monoMs) }
+      : raw;
+    previous = { slice, monoMs };
     return { slice, skipped };
   };
 }
@@ -376,7 +386,7 @@ describe('the disks collector on the fixture tree', () => {
     assert.ok(root.usedPercent >= 0 && root.usedPercent <= 100);
   });
 
-  it('has no I/O rates on the first sample', async () => {
+  it('has no I/O rates on the first sample, only the device’s counters', async () => {
     const { slice } = await collector()();
     assert.deepEqual(slice.disks[0]!.io, {
       name: 'nvme0n1p2',
@@ -384,6 +394,15 @@ describe('the disks collector on the fixture tree', () => {
       writeBytesPerSec: null,
       utilizationPercent: null,
       awaitMs: null,
+      counters: {
+        readsCompleted: 45914,
+        writesCompleted: 1036885,
+        sectorsRead: 4631243,
+        sectorsWritten: 39451632,
+        readMs: 21626,
+        writeMs: 919480,
+        ioMs: 131580,
+      },
     });
   });
 
@@ -408,14 +427,18 @@ describe('the disks collector on the fixture tree', () => {
     );
     writeFileSync(path, changed);
     const { slice } = await collect({ procfs: proc }, 12_000);
-    assert.deepEqual(slice.disks[0]!.io, {
+    const rates = (io: DiskIo | null) => {
+      const { counters: _counters, ...values } = io!;
+      return values;
+    };
+    assert.deepEqual(rates(slice.disks[0]!.io), {
       name: 'nvme0n1p2',
       readBytesPerSec: 524288,
       writeBytesPerSec: 1048576,
       utilizationPercent: 12.5,
       awaitMs: 6,
     });
-    assert.deepEqual(slice.disks[1]!.io, {
+    assert.deepEqual(rates(slice.disks[1]!.io), {
       name: 'dm-0',
       readBytesPerSec: 0,
       writeBytesPerSec: 0,

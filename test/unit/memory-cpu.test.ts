@@ -7,6 +7,7 @@ import { createCpuCollector, parseLoadavg, parseProcStatSystem } from '../../src
 import { createMemoryCollector, memoryFromMeminfo, parseMeminfo } from '../../src/collectors/memory.js';
 import { parsePressure, readPressure } from '../../src/collectors/pressure.js';
 import type { HostPaths } from '../../src/host/paths.js';
+import { deriveCpu } from '../../src/pipeline/derive.js';
 import { fixtureContext } from '../helpers/context.js';
 import { fixturePath, sampleBlock, sampleText } from '../helpers/samples.js';
 
@@ -134,7 +135,10 @@ cpu3 3726378 108309 884125 10031185 3399 0 2056 0 56189 0
 btime 1418183276
 `;
       writeFileSync(join(tree.procfs, 'stat'), stat);
-      const second = cpu.collect(context(tree.paths, 1000), noop);
+      const raw = cpu.collect(context(tree.paths, 1000), noop);
+      assert.equal(raw.usagePercent, null, 'the collector reads ticks; the pipeline derives the share');
+      assert.deepEqual(raw.ticks, { totalTicks: 60378329, idleTicks: 46845366, iowaitTicks: 16683 });
+      const second = deriveCpu(first, raw, 1000);
       assert.equal(second.usagePercent, 50);
       assert.deepEqual(
         second.perCore.map((c) => c.usagePercent),

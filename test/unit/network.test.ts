@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createNetworkCollector, parseNetDev, parseTcpStates } from '../../src/collectors/network.js';
 import { type CollectContext, Unsupported } from '../../src/collectors/types.js';
 import type { NetworkSlice } from '../../src/model/snapshot.js';
+import { deriveNetwork } from '../../src/pipeline/derive.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
@@ -34,15 +35,27 @@ function contextFor(procfs: string, monoMs: number): CollectContext {
   };
 }
 
+/**
+ * The network collector, each sample after the first with its rates derived from the one before, as the
+ * pipeline's Watcher derives them (the collector itself reads counters only).
+ */
 function collector(
   options: { tcpStatesEveryMs?: number } = {},
 ): (procfs: string, monoMs?: number) => Promise<{ slice: NetworkSlice; skipped: string[] }> {
   const network = createNetworkCollector(options);
+  let previous: { slice: NetworkSlice; monoMs: number } | null = null;
   return async (procfs, monoMs = 1000) => {
     const skipped: string[] = [];
-    const slice = await network.collect(contextFor(procfs, monoMs), {
+    const raw = await network.collect(contextFor(procfs, monoMs), {
       skip: (reason) => skipped.push(reason),
     });
+    const slice = previous
+      ? {
+          ...raw,
+          interfaces: deriveNetwork(previous.slice.interfaces, raw.interfaces, monoMs - previous.monoMs),
+        }
+      : raw;
+    previous = { slice, monoMs };
     return { slice, skipped };
   };
 }

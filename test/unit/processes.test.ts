@@ -10,6 +10,7 @@ import {
   ttyName,
 } from '../../src/collectors/processes.js';
 import { printable } from '../../src/model/text.js';
+import { deriveProcesses } from '../../src/pipeline/derive.js';
 import { fixtureContext } from '../helpers/context.js';
 import { sampleBlock, sampleText } from '../helpers/samples.js';
 
@@ -149,7 +150,13 @@ describe('the process collector on a fixture procfs', () => {
     assert.ok(first.every((p) => p.cpuPercent === null));
     const second = collector.collect(fixtureContext(2000), noop);
     assert.ok(
-      second.every((p) => p.cpuPercent === 0),
+      second.every((p) => p.cpuPercent === null),
+      'the collector reads counters; the pipeline derives CPU %',
+    );
+    // vim's utime 1677 + stime 44 ticks of 10 ms, as read.
+    assert.equal(second.find((p) => p.pid === 26231)!.cpuSeconds, 17.21);
+    assert.ok(
+      deriveProcesses(first, second, 1000).every((p) => p.cpuPercent === 0),
       'nothing ran in the frozen fixture',
     );
   });
