@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CollectorName, SampleOptions } from '../src/collectors/index.js';
+import type { Snapshot } from '../src/model/snapshot.js';
 import {
   countProcesses,
   importDist,
@@ -62,6 +63,7 @@ async function measureCycles(log: (line: string) => void): Promise<{ cycles: Cyc
   const { Watcher } = await importDist<typeof import('../src/pipeline/watcher.js')>('pipeline/watcher.js');
   const { assembleSnapshot, makeContext } =
     await importDist<typeof import('../src/collectors/index.js')>('collectors/index.js');
+  const { derive } = await importDist<typeof import('../src/pipeline/derive.js')>('pipeline/derive.js');
 
   // Only the shipped rules and kinds: a config directory that does not exist.
   const runtime = loadRulesRuntime({ env: { XDG_CONFIG_HOME: '/nonexistent' } });
@@ -70,6 +72,7 @@ async function measureCycles(log: (line: string) => void): Promise<{ cycles: Cyc
   log(`  ${CYCLES} cycles (${COLLECTORS.join(', ')}), ${runtime.rules.rules.length} shipped rules`);
 
   const cycles: CycleTiming[] = [];
+  let previous: Snapshot | null = null;
   for (let i = 0; i < CYCLES; i++) {
     await sleep(PAUSE_MS);
     // The stages of Watcher.cycle() (src/pipeline/watcher.ts), timed one by one.
@@ -77,7 +80,9 @@ async function measureCycles(log: (line: string) => void): Promise<{ cycles: Cyc
     const monoMs = performance.now();
     const started = performance.now();
     const results = await watcher.collectors.run(COLLECTORS, ctx);
-    const snapshot = assembleSnapshot(results, ctx);
+    // Rates and CPU % from the previous cycle's counters, as the Watcher derives them.
+    const snapshot: Snapshot = derive(previous, assembleSnapshot(results, ctx));
+    previous = snapshot;
     const collected = performance.now();
     const facts = watcher.facts.build(snapshot, config, monoMs);
     const built = performance.now();
