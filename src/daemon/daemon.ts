@@ -11,7 +11,7 @@ import { Announcer } from '../notify/announcer.js';
 import { Notifier } from '../notify/notifier.js';
 import { JournalFeed } from '../pipeline/journal-feed.js';
 import { FAST_MAX_MS, fastPauseMs } from '../pipeline/pace.js';
-import { HistoryRecorder } from '../pipeline/recorder.js';
+import { type FullCycle, HistoryRecorder } from '../pipeline/recorder.js';
 import { Watcher } from '../pipeline/watcher.js';
 import { redact } from '../redact/redact.js';
 import { actionLogOf } from '../respond/log.js';
@@ -279,20 +279,18 @@ export class Daemon {
     this.advisor?.afterCycle({ snapshot, facts, raised, firing, alertIds });
     if (this.settings.once) await this.advisor?.idle();
     this.recorder.persistIfDue(now);
-    const notifier = this.announcer?.notifier;
-    const cycle = { snapshot, runtime: this.runtime, configError: this.configError, firing: firing.length };
-    const state = { mode: this.scheduler.mode, store: this.history.judge(), journal: this.journal.state };
-    this.heartbeat.beat(
-      { ...cycle, ...state, ...(notifier ? { notifications: notifier.status() } : {}) },
-      this.history,
-    );
-    this.metrics.update({ snapshot, firing, rules: this.runtime.rules.rules, mode: this.scheduler.mode });
-    const delivery = notifier?.tick();
+    const { runtime, configError, announcer } = this;
+    const mode = this.scheduler.mode;
+    const notifications = announcer?.notifier.status();
+    const state = { mode, journal: this.journal.state, runtime, configError, notifications };
+    this.heartbeat.beat({ snapshot, firing: firing.length, ...state }, this.history);
+    this.metrics.update({ snapshot, firing, rules: runtime.rules.rules, mode });
+    const delivery = announcer?.notifier.tick();
     if (this.settings.once) await delivery;
   }
 
   /** Records (when the store works) and announces one evaluation; returns the stored alerts' ids. */
-  private decide(evaluation: Evaluation, now: number, full?: Parameters<HistoryRecorder['record']>[2]) {
+  private decide(evaluation: Evaluation, now: number, full?: FullCycle): Map<string, number> {
     const { alertIds, restored } = this.recorder.record(evaluation, now, full);
     this.announcer?.announce(evaluation, restored);
     this.metrics.countRaised(evaluation.raised);

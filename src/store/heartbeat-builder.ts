@@ -4,7 +4,7 @@ import { formatProblem } from '../config/problems.js';
 import { writeFileAtomicPrivate } from '../host/private-files.js';
 import type { Snapshot } from '../model/snapshot.js';
 import type { RulesRuntime } from '../rules/runtime.js';
-import type { StoreGuard } from './guard.js';
+import type { StoreGuard, StoreState } from './guard.js';
 import type { Heartbeat } from './types.js';
 
 /** What the daemon process costs, read at each heartbeat (the process's own; tests pass their own). */
@@ -27,14 +27,13 @@ export interface HeartbeatCycle {
   /** The cycle's sample: its time and each collector's state. */
   readonly snapshot: Pick<Snapshot, 'takenAt' | 'collectors'>;
   readonly mode: string;
-  /** The store as judged this cycle (StoreGuard.judge). */
-  readonly store: Heartbeat['store'];
   readonly journal: Heartbeat['journal'];
   /** Config and rules in force, and why the last reload was refused (null: it was not). */
   readonly runtime: RulesRuntime;
   readonly configError: string | null;
   readonly firing: number;
-  readonly notifications?: Heartbeat['notifications'];
+  /** Each notification channel's state; undefined before the notifier is made. */
+  readonly notifications?: Heartbeat['notifications'] | undefined;
 }
 
 export interface HeartbeatBuilderOptions {
@@ -64,8 +63,11 @@ export class HeartbeatBuilder {
     this.mark = { usage: this.meter.cpuUsage(), at: this.meter.monoMs() };
   }
 
-  /** The heartbeat of a cycle; the CPU share counts from the previous one (or from the start). */
-  build(cycle: HeartbeatCycle): Heartbeat {
+  /**
+   * The heartbeat of a cycle, with the store's state as judged for it; the CPU share counts from the
+   * previous heartbeat (or from the start).
+   */
+  build(cycle: HeartbeatCycle, store: StoreState): Heartbeat {
     const at = this.meter.monoMs();
     const usage = this.meter.cpuUsage();
     const cpuMicros = usage.user + usage.system - (this.mark.usage.user + this.mark.usage.system);
@@ -82,7 +84,7 @@ export class HeartbeatBuilder {
       rssBytes: this.meter.rssBytes(),
       cpuPercent: Math.round(cpuPercent * 100) / 100,
       cpuSeconds: (usage.user + usage.system) / 1e6,
-      store: cycle.store,
+      store,
       journal: cycle.journal,
       config: { ok: configError === null, path: runtime.config.path, error: configError },
       rules: { count: runtime.rules.rules.length, problems: runtime.problems.map(formatProblem) },
@@ -92,12 +94,12 @@ export class HeartbeatBuilder {
   }
 
   /**
-   * Builds the cycle's heartbeat and writes it: to the store (a failure is the guard's to judge, at the
-   * next cycle) and to `heartbeat.json` (a runtime directory gone is not an error: health will say the
-   * heartbeat is stale).
+   * The cycle's heartbeat: the store judged over the cycle's calls (see StoreGuard.judge), then the
+   * heartbeat written to the store (a failure there is judged at the next cycle) and to `heartbeat.json`
+   * (a runtime directory gone is not an error: health will say the heartbeat is stale).
    */
   beat(cycle: HeartbeatCycle, guard: StoreGuard): Heartbeat {
-    const heartbeat = this.build(cycle);
+    const heartbeat = this.build(cycle, guard.judge());
     guard.run((store) => store.writeHeartbeat(heartbeat));
     try {
       writeFileAtomicPrivate(join(this.options.runtimeDir, 'heartbeat.json'), JSON.stringify(heartbeat));

@@ -33,6 +33,8 @@ function meter() {
   return { m, reading };
 }
 
+const STORE_OK = { ok: true, error: null, path: '/state/vigil.db' };
+
 const runtime = loadRulesRuntime({ env: { XDG_CONFIG_HOME: join(dir, 'none') } });
 
 function cycle(over: Partial<HeartbeatCycle> = {}): HeartbeatCycle {
@@ -42,7 +44,6 @@ function cycle(over: Partial<HeartbeatCycle> = {}): HeartbeatCycle {
       collectors: [{ name: 'memory', ok: true, error: null, durationMs: 1, unsupported: null }],
     },
     mode: 'observe',
-    store: { ok: true, error: null, path: '/state/vigil.db' },
     journal: { state: 'following', detail: null },
     runtime,
     configError: null,
@@ -62,10 +63,10 @@ describe('the heartbeat', () => {
     });
     m.mono = 5000;
     m.cpuMicros = 250_000; // a quarter second of CPU in five seconds
-    assert.equal(builder.build(cycle()).cpuPercent, 5);
+    assert.equal(builder.build(cycle(), STORE_OK).cpuPercent, 5);
     m.mono = 10_000;
     m.cpuMicros = 5_250_000; // a whole core for the next five
-    const second = builder.build(cycle());
+    const second = builder.build(cycle(), STORE_OK);
     assert.equal(second.cpuPercent, 100);
     assert.equal(second.cpuSeconds, 5.25);
     assert.equal(second.rssBytes, 80 * 2 ** 20);
@@ -81,6 +82,7 @@ describe('the heartbeat', () => {
     });
     const heartbeat = builder.build(
       cycle({ configError: 'config.toml:3: thresholds.ram_warn_percent: expected a number' }),
+      STORE_OK,
     );
     assert.deepEqual(heartbeat.config, {
       ok: false,
@@ -107,6 +109,20 @@ describe('the heartbeat', () => {
     const seen = sightDaemon(runDir);
     assert.deepEqual(seen.heartbeat, written);
     assert.equal(seen.fresh, true, 'a running daemon that just beat');
+    guard.close();
+  });
+
+  it('says the store is failing when a store call failed during the cycle, and well again after a cycle without one', () => {
+    const guard = new StoreGuard(join(dir, 'state3'), () => {});
+    const store = guard.open()!;
+    const builder = new HeartbeatBuilder({ runtimeDir: join(dir, 'gone'), startedAt: T0, intervalMs: 5000 });
+    guard.noteFailure('cannot write a batch: the disk is full');
+    assert.deepEqual(builder.beat(cycle(), guard).store, {
+      ok: false,
+      error: 'cannot write a batch: the disk is full',
+      path: store.path,
+    });
+    assert.deepEqual(builder.beat(cycle(), guard).store, { ok: true, error: null, path: store.path });
     guard.close();
   });
 
