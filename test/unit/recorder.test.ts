@@ -17,6 +17,7 @@ import { Watcher } from '../../src/pipeline/watcher.js';
 import { loadRulesRuntime } from '../../src/rules/runtime.js';
 import { StoreGuard } from '../../src/store/guard.js';
 import type { OpenedStore } from '../../src/store/store.js';
+import { machineSnapshot, processSample } from '../helpers/snapshots.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-recorder-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,72 +29,16 @@ function runtime(toml = '') {
   return loadRulesRuntime({ env: { XDG_CONFIG_HOME: join(dir, 'none') }, configPath });
 }
 
-const GiB = 2 ** 30;
+const machine = machineSnapshot;
 
-/** A 16 GiB, 8-core machine at `takenAt` with `memUsedPercent` of its RAM used, running `processes`. */
-function machine(takenAt: number, memUsedPercent: number, processes: ProcessSample[] = []): Snapshot {
-  const total = 16 * GiB;
-  return {
-    takenAt,
-    host: { hostname: 'h', kernel: 'k', uptimeSecs: 1000 },
-    processes,
-    memory: {
-      totalBytes: total,
-      availableBytes: total * (1 - memUsedPercent / 100),
-      availableEstimated: false,
-      freeBytes: 0,
-      buffersBytes: 0,
-      cachedBytes: 0,
-      usedPercent: memUsedPercent,
-      swapTotalBytes: 0,
-      swapFreeBytes: 0,
-      swapUsedBytes: 0,
-      swapUsedPercent: 0,
-      pressure: null,
-    },
-    cpu: {
-      cores: 8,
-      load: [0.5, 0.5, 0.5],
-      runnable: 1,
-      tasks: 300,
-      usagePercent: 5,
-      iowaitPercent: 0,
-      perCore: [],
-      pressure: null,
-      bootTime: 0,
-    },
-    collectors: [],
-  };
-}
-
-function proc(pid: number, ppid: number, argv: string[], extra: Partial<ProcessSample> = {}): ProcessSample {
-  return {
-    pid,
+const proc = (pid: number, ppid: number, argv: string[], extra: Partial<ProcessSample> = {}) =>
+  processSample(pid, argv, {
     ppid,
     pgid: ppid,
     sid: 300,
-    state: 'S',
-    comm: (argv[0] ?? '').split('/').pop()!.slice(0, 15),
-    cmdline: argv.join(' '),
-    argv,
-    uid: 1000,
-    user: 'dev',
-    startTime: 0,
-    startTicks: pid,
-    threads: 1,
-    rssBytes: 64 * 2 ** 20,
-    swapBytes: 0,
-    virtualBytes: 0,
-    nice: 0,
-    cpuPercent: 0,
-    cpuSeconds: 0,
     cgroup: '/user.slice/user-1000.slice/session-2.scope',
-    tty: null,
-    kernelThread: false,
-    gpuMemoryBytes: null,
     ...extra,
-  };
-}
+  });
 
 const init = proc(1, 0, ['/sbin/init'], { uid: 0, user: 'root', sid: 1, pgid: 1, cgroup: '/init.scope' });
 
