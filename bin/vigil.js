@@ -54,6 +54,8 @@ if (existsSync(fileURLToPath(entry))) {
     process.stderr.write('vigil: the compiled code is missing (dist/). Run `npm run build`.\n');
     process.exit(1);
   }
-  register();
+  // tsx looks for a tsconfig in the current directory only: run from elsewhere, it would miss the
+  // project's (and with it "jsx": "react-jsx", so the dashboard would die on "React is not defined").
+  register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
   await import(source.href);
 }

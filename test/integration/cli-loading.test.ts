@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { runVigil, VIGIL_BIN } from '../helpers/cli.js';
+import { hasTmux, TmuxPane } from '../helpers/tmux.js';
 import { ModuleTrace } from '../helpers/trace.js';
 
 /**
@@ -136,5 +139,45 @@ describe('what a vigil command loads', () => {
     const shell = runVigil(['completion', 'tcsh'], env);
     assert.equal(shell.status, 2, shell.stderr);
     assert.match(shell.stderr, /error: command-argument value 'tcsh' is invalid/);
+  });
+});
+
+describe('a checkout that was never built, run from another directory', () => {
+  // A copy of the checkout without dist/ (the real one keeps its dist/: other tests use it), sharing the
+  // real node_modules, run from /tmp as someone who cloned it and typed its path.
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const copy = mkdtempSync(join(tmpdir(), 'vigil-unbuilt-'));
+  for (const part of ['bin', 'src', 'rules', 'package.json', 'tsconfig.json']) {
+    cpSync(join(root, part), join(copy, part), { recursive: true });
+  }
+  symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
+  const bin = join(copy, 'bin', 'vigil.js');
+  let pane: TmuxPane | null = null;
+  after(() => {
+    pane?.close();
+    rmSync(copy, { recursive: true, force: true });
+  });
+
+  it('vigil status works from /tmp through tsx', () => {
+    const run = spawnSync(process.execPath, [bin, 'status', '--sample', '0'], {
+      cwd: tmpdir(),
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, ...env, NO_COLOR: '1' },
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /CPU/);
+  });
+
+  it('vigil watch draws its dashboard from /tmp (the project’s tsconfig, so JSX compiles)', async (t) => {
+    if (!hasTmux()) return t.skip('needs tmux (Debian package tmux)');
+    pane = new TmuxPane(100, 30, { ...process.env, ...env, CI: 'true', NO_COLOR: '1' }, tmpdir());
+    await pane.waitFor(/^PROMPT\$ ?$/m, 'the shell prompt');
+    pane.type(`${process.execPath} ${bin} watch --interval 1`, true);
+    const screen = await pane.waitFor(/COMMAND|vigil: /, 'the first frame or an error', 60_000);
+    assert.doesNotMatch(screen, /React is not defined/);
+    assert.match(screen, /^CPU +[█░]+ /m);
+    pane.type('q');
+    await pane.waitFor(/^PROMPT\$ ?$/m, 'the prompt back after q');
   });
 });
