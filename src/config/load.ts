@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import * as v from 'valibot';
 import { type Refusal, readTrustedFile, refusal, type TrustContext, warnOnce } from '../host/trusted-file.js';
-import { ProblemsError, problemsFromIssues } from './problems.js';
+import { lineOfKey } from './locate.js';
+import { type Problem, ProblemsError, problemsFromIssues } from './problems.js';
 import { type Config, ConfigSchema } from './schema.js';
 
 /** `$XDG_CONFIG_HOME/vigil`, `~/.config/vigil` when unset. */
@@ -34,13 +35,28 @@ export function configPath(explicit: string | undefined, env: NodeJS.ProcessEnv 
   return explicit || env['VIGIL_CONFIG'] || join(configDir(env), 'config.toml');
 }
 
+/**
+ * Whether smol-toml's error is a string left open: it says "unfinished string" at the end of the file, and
+ * "control characters are not allowed in strings" when the line ends inside one (the line break is the
+ * control character), which would send a person looking for an invisible character.
+ */
+function unterminatedString(text: string, line: number, column: number, message: string): boolean {
+  if (message === 'unfinished string') return true;
+  if (!message.startsWith('control characters are not allowed')) return false;
+  const at = text.split('\n')[line - 1]?.[column - 1];
+  return at === undefined || at === '\r';
+}
+
 /** Parses TOML, turning a syntax error into a located problem. */
 export function parseTomlFile(file: string, text: string): unknown {
   try {
     return parseToml(text);
   } catch (error) {
     if (error instanceof TomlError) {
-      const message = error.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+      const raw = error.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+      const message = unterminatedString(text, error.line, error.column, raw)
+        ? 'unterminated string: its closing quote is missing (text over several lines goes between """)'
+        : raw;
       throw new ProblemsError([{ file, line: error.line, key: null, message: `TOML syntax: ${message}` }]);
     }
     throw error;
@@ -50,8 +66,53 @@ export function parseTomlFile(file: string, text: string): unknown {
 /** Validates parsed TOML against the config schema; every problem is reported, not just the first. */
 export function validateConfig(file: string, text: string, data: unknown): Config {
   const result = v.safeParse(ConfigSchema, data);
-  if (result.success) return result.output;
-  throw new ProblemsError(problemsFromIssues(file, text, result.issues));
+  if (!result.success) throw new ProblemsError(problemsFromIssues(file, text, result.issues));
+  const problems = thresholdOrderProblems(file, text, data, result.output.thresholds);
+  if (problems.length > 0) throw new ProblemsError(problems);
+  return result.output;
+}
+
+/**
+ * Threshold pairs whose warning must come before their critical level: `[warn, critical, direction]`.
+ * The RAM and swap levels rise (warn below critical); the disk levels are free space, so they fall.
+ */
+const THRESHOLD_PAIRS = [
+  ['ram_warn_percent', 'ram_critical_percent', 'below'],
+  ['swap_warn_percent', 'swap_critical_percent', 'below'],
+  ['disk_min_free_percent', 'disk_critical_free_percent', 'above'],
+] as const;
+
+/**
+ * A warning level at or past its critical level (`ram_warn_percent = 95` with `ram_critical_percent = 90`)
+ * would make the critical alert fire with, or before, its warning: refused, at the key the file sets
+ * (the warning's when it sets both).
+ */
+function thresholdOrderProblems(
+  file: string,
+  text: string,
+  data: unknown,
+  thresholds: Config['thresholds'],
+): Problem[] {
+  const written =
+    typeof data === 'object' && data !== null
+      ? ((data as Record<string, unknown>)['thresholds'] as Record<string, unknown> | undefined)
+      : undefined;
+  const problems: Problem[] = [];
+  for (const [warn, critical, direction] of THRESHOLD_PAIRS) {
+    const w = thresholds[warn];
+    const c = thresholds[critical];
+    if (direction === 'below' ? w < c : w > c) continue;
+    const set = (name: string) => written !== undefined && name in written;
+    const key = !set(warn) && set(critical) ? critical : warn;
+    const show = (name: string, value: number) => `${name} (${value}${set(name) ? '' : ', the default'})`;
+    problems.push({
+      file,
+      line: lineOfKey(text, ['thresholds', key]),
+      key: `thresholds.${key}`,
+      message: `${show(warn, w)} must be ${direction} ${show(critical, c)}`,
+    });
+  }
+  return problems;
 }
 
 export interface LoadedConfig {

@@ -30,9 +30,36 @@ function describeValue(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
+/** A failed check (range, whole number, non-empty) said as a person would, with the value found. */
+function describeCheck(issue: BaseIssue<unknown>): string {
+  const got = `(got ${describeShort(issue.input)})`;
+  const requirement = (issue as { requirement?: unknown }).requirement;
+  switch (issue.type) {
+    case 'max_value':
+      return `must be at most ${String(requirement)} ${got}`;
+    case 'min_value':
+      return `must be at least ${String(requirement)} ${got}`;
+    case 'integer':
+      return `must be a whole number ${got}`;
+    case 'min_length':
+      return requirement === 1 ? 'must not be empty' : `must be at least ${String(requirement)} long ${got}`;
+    case 'regex':
+      return issue.message.startsWith('Invalid format')
+        ? `must match ${String(requirement)} ${got}`
+        : issue.message;
+    default:
+      return issue.message;
+  }
+}
+
+function describeShort(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
 /**
  * Turns valibot issues into located problems. An unknown key (a strict object's `never` issue) says so;
- * a wrong type says what was expected and what was found.
+ * a missing one names the key; a wrong type says what was expected and what was found; a value out of
+ * range says the bound and the value.
  */
 export function problemsFromIssues(
   file: string,
@@ -45,9 +72,11 @@ export function problemsFromIssues(
     const key = path.filter((part) => typeof part === 'string').join('.') || null;
     let message: string;
     if (issue.expected === 'never') message = 'unknown key';
+    else if (issue.kind === 'schema' && issue.input === undefined && path.length > 0)
+      message = `missing key ${String(path[path.length - 1])}`;
     else if (issue.kind === 'schema')
       message = `expected ${issue.expected ?? 'another type'}, found ${describeValue(issue.input)}`;
-    else message = issue.message;
+    else message = describeCheck(issue);
     return { file, line: lineOfKey(text, path), key: key ? displayKey(path) : null, message };
   });
 }

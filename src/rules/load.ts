@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import * as v from 'valibot';
 import { parseTomlFile } from '../config/load.js';
 import { lineOfKey } from '../config/locate.js';
-import { type Problem, ProblemsError, problemsFromIssues } from '../config/problems.js';
+import { formatProblem, type Problem, ProblemsError, problemsFromIssues } from '../config/problems.js';
 import { SEVERITIES } from '../config/schema.js';
 import {
   HOLD_OBSERVE,
@@ -18,6 +18,7 @@ import {
 } from '../host/trusted-file.js';
 import { DURATION, parseDuration } from '../model/duration.js';
 import { HISTORY_FIELDS, SCOPES } from '../understand/facts-schema.js';
+import { canonicalProgram, displayName } from '../understand/normalize.js';
 import { compile, compileTemplate, environmentFor } from './cel.js';
 import { CATALOG_ACTION_IDS, type Rule, type RuleSpec } from './types.js';
 
@@ -70,6 +71,8 @@ export interface LoadedRules {
    * The rules the user asked for are then missing, so vigil holds observe mode (fail closed).
    */
   readonly refused: Refusal[];
+  /** Rules that load but probably do not mean what they say (said through `warn` too). */
+  readonly warnings: Problem[];
 }
 
 /** A rule file's text, read. */
@@ -171,6 +174,61 @@ function readEntries(sources: readonly Source[], problems: Problem[]): Origin[] 
   return origins;
 }
 
+/** `proc.name == "x"` or `"x" != proc.name`, with the quoted name captured. */
+const NAME_COMPARISON =
+  /\bproc\.name\s*[!=]=\s*(?:"([^"\\]*)"|'([^'\\]*)')|(?:"([^"\\]*)"|'([^'\\]*)')\s*[!=]=\s*proc\.name\b/g;
+
+/**
+ * Whether `proc.name == name` can only ever match a few of the processes the writer meant. `proc.name`
+ * is what a process runs: an interpreter or runner is named with its program (`python3 train.py`, `node
+ * vite`), and an interpreter's version goes (`python3.11` is `python3`). So a bare interpreter name
+ * matches only that interpreter run without a program, and a versioned one never does.
+ */
+function misleadingName(name: string): boolean {
+  if (name === '' || /\s/.test(name)) return false;
+  if (canonicalProgram(name) !== name) return true;
+  const probes = [
+    [name, 'app.py'],
+    [name, 'app.js'],
+    [name, 'run', 'app'],
+    [name, '-c', 'app'],
+  ];
+  return probes.some((argv) => displayName(argv) !== name);
+}
+
+/** One warning per comparison of `proc.name` with a bare program name in a rule's conditions. */
+function nameWarnings(
+  spec: RuleSpec,
+  locate: (key: string) => Pick<Problem, 'file' | 'line'>,
+  index: number,
+) {
+  const warnings: Problem[] = [];
+  const conditions: [string, string, string | undefined][] = [
+    ['when', 'when', spec.when],
+    ['clear_when', 'clear_when', spec.clear_when],
+    ...spec.escalate.map((step, i): [string, string, string] => [
+      'escalate',
+      `escalate[${i}].when`,
+      step.when,
+    ]),
+  ];
+  for (const [key, keyPath, expression] of conditions) {
+    for (const match of (expression ?? '').matchAll(NAME_COMPARISON)) {
+      const name = match[1] ?? match[2] ?? match[3] ?? match[4] ?? '';
+      if (!misleadingName(name)) continue;
+      warnings.push({
+        ...locate(key),
+        key: `rule[${index}].${keyPath}`,
+        message:
+          `rule "${spec.id}": warning: proc.name is what a process runs ("python3 train.py"), so ` +
+          `proc.name == "${name}" matches almost nothing; compare proc.comm, the kernel's name ` +
+          `(proc.comm == "${canonicalProgram(name).slice(0, 15)}")`,
+      });
+    }
+  }
+  return warnings;
+}
+
 /**
  * Loads the shipped rules and the user's. A user entry whose id matches a shipped rule overrides it key
  * by key (so `id = "load_high"` with `enabled = false`, or with a new `for`, is enough). Every problem —
@@ -188,6 +246,7 @@ export function loadRules(options: {
   warn?: (line: string) => void;
 }): LoadedRules {
   const problems: Problem[] = [];
+  const warnings: Problem[] = [];
   const refused: Refusal[] = [];
   const { trust } = options;
   const sources = [
@@ -228,22 +287,27 @@ export function loadRules(options: {
     };
     const label = typeof entry['id'] === 'string' ? `rule "${entry['id']}"` : `rule #${headOrigin.index + 1}`;
     const parsed = v.safeParse(RuleSchema, entry);
+    const errors: Problem[] = [];
+    const badKeys = new Set<string>();
     if (!parsed.success) {
       for (const issue of parsed.issues) {
         const key = issue.path?.[0]?.key as string | undefined;
+        if (key) badKeys.add(key);
         const [problem] = problemsFromIssues('', '', [issue], ['rule', headOrigin.index]);
-        problems.push({
+        errors.push({
           ...locate(key ?? null),
           key: problem!.key,
           message: `${label}: ${problem!.message}`,
         });
       }
-      continue;
     }
-    const spec = parsed.output as RuleSpec;
-    const env = environmentFor(spec.scope, options.thresholdNames);
-    const errors: Problem[] = [];
-    const program = (key: string, expression: string, expect: 'bool' | 'any', keyPath = key) => {
+    // The expressions are checked even when other keys are wrong, so that one `rules check` says all.
+    const scope = entry['scope'];
+    const env = SCOPES.includes(scope as (typeof SCOPES)[number])
+      ? environmentFor(scope as RuleSpec['scope'], options.thresholdNames)
+      : null;
+    const program = (key: string, expression: unknown, expect: 'bool' | 'any', keyPath = key) => {
+      if (env === null || typeof expression !== 'string' || badKeys.has(key)) return undefined;
       const result = compile(env, expression, expect);
       if (result.error) {
         errors.push({
@@ -254,24 +318,30 @@ export function loadRules(options: {
       }
       return result.program;
     };
-    const when = program('when', spec.when, 'bool');
-    const clearWhen = spec.clear_when === undefined ? null : program('clear_when', spec.clear_when, 'bool');
-    const escalate = spec.escalate.map((step, i) => ({
-      severity: step.severity,
-      when: program('escalate', step.when, 'bool', `escalate[${i}].when`),
+    const when = program('when', entry['when'], 'bool');
+    const clearWhen = program('clear_when', entry['clear_when'], 'bool');
+    const steps = Array.isArray(entry['escalate']) ? (entry['escalate'] as unknown[]) : [];
+    const escalate = steps.map((step, i) => ({
+      severity: (step as { severity?: unknown } | null)?.severity,
+      when: program('escalate', (step as { when?: unknown } | null)?.when, 'bool', `escalate[${i}].when`),
     }));
-    const summary = compileTemplate(env, spec.summary);
-    if (summary.error) {
+    const summary =
+      env !== null && typeof entry['summary'] === 'string' && !badKeys.has('summary')
+        ? compileTemplate(env, entry['summary'])
+        : null;
+    if (summary?.error) {
       errors.push({
         ...locate('summary'),
         key: `rule[${headOrigin.index}].summary`,
         message: `${label}: ${summary.error}`,
       });
     }
-    if (errors.length > 0) {
+    if (!parsed.success || errors.length > 0) {
       problems.push(...errors);
       continue;
     }
+    const spec = parsed.output as RuleSpec;
+    warnings.push(...nameWarnings(spec, locate, headOrigin.index));
     const expressions = [
       spec.when,
       spec.clear_when ?? '',
@@ -287,13 +357,14 @@ export function loadRules(options: {
       forMs,
       clearForMs: parseDuration(spec.clear_for),
       when: when!,
-      clearWhen: clearWhen ?? null,
-      escalate: escalate.map((e) => ({ severity: e.severity, when: e.when! })),
-      summary: summary.template!,
+      clearWhen: spec.clear_when === undefined ? null : clearWhen!,
+      escalate: spec.escalate.map((step, i) => ({ severity: step.severity, when: escalate[i]!.when! })),
+      summary: summary!.template!,
       needsHistory:
         forMs > 0 || HISTORY_FIELDS.some((field) => new RegExp(`\\.${field}\\b`).test(expressions)),
       event: spec.scope === 'journal',
     });
   }
-  return { rules: all.filter((rule) => rule.spec.enabled), all, problems, files, refused };
+  for (const warning of warnings) (options.warn ?? warnOnce)(formatProblem(warning));
+  return { rules: all.filter((rule) => rule.spec.enabled), all, problems, files, refused, warnings };
 }

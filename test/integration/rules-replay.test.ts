@@ -117,7 +117,7 @@ describe('vigil rules test --replay', () => {
   it('answers otherwise once ram_warn_percent is raised past the climb: nothing would fire, and the alert then would not fire now', () => {
     const run = runVigil(
       ['rules', 'test', '--replay', '4h', '--json'],
-      user('[thresholds]\nram_warn_percent = 90\n'),
+      user('[thresholds]\nram_warn_percent = 90\nram_critical_percent = 95\n'),
     );
     assert.equal(run.status, 0, run.stderr);
     const report = JSON.parse(run.stdout) as ReplayJson;

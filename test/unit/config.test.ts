@@ -60,7 +60,7 @@ describe('loading the configuration', () => {
     const problems = problemsOf(path);
     assert.deepEqual(problems, [
       `${path}:4: general.interval_secs: expected number, found the string "5"`,
-      `${path}:7: thresholds.ram_warn_percent: Invalid value: Expected <=100 but received 180`,
+      `${path}:7: thresholds.ram_warn_percent: must be at most 100 (got 180)`,
       `${path}:8: thresholds.ram_warm_percent: unknown key`,
     ]);
   });
@@ -69,6 +69,39 @@ describe('loading the configuration', () => {
     const path = write('syntax.toml', '[general]\nmode = "observe\n');
     const [problem] = problemsOf(path);
     assert.match(problem!, new RegExp(`^${path}:2: TOML syntax`));
+  });
+
+  it('says an unterminated string is unterminated, not that it holds control characters', () => {
+    for (const [name, text, line] of [
+      ['open-line.toml', '[general]\nmode = "observe\ninterval_secs = 5\n', 2],
+      ['open-literal.toml', "[general]\nmode = 'observe\n", 2],
+      ['open-end.toml', '[general]\nmode = "observe', 2],
+    ] as const) {
+      const path = write(name, text);
+      assert.deepEqual(problemsOf(path), [
+        `${path}:${line}: TOML syntax: unterminated string: its closing quote is missing (text over several lines goes between """)`,
+      ]);
+    }
+  });
+
+  it('says a value below its bound or not whole with the bound and the value', () => {
+    const path = write('range.toml', '[general]\ninterval_secs = 0\n\n[actions]\nmax_kills_per_hour = 1.5\n');
+    assert.deepEqual(problemsOf(path), [
+      `${path}:2: general.interval_secs: must be at least 1 (got 0)`,
+      `${path}:5: actions.max_kills_per_hour: must be a whole number (got 1.5)`,
+    ]);
+  });
+
+  it('refuses a warning level at or past its critical level, for RAM, swap and disk, at the key written', () => {
+    const path = write(
+      'order.toml',
+      '[thresholds]\nram_warn_percent = 95\nram_critical_percent = 90\nswap_critical_percent = 30\ndisk_min_free_percent = 5\n',
+    );
+    assert.deepEqual(problemsOf(path), [
+      `${path}:2: thresholds.ram_warn_percent: ram_warn_percent (95) must be below ram_critical_percent (90)`,
+      `${path}:4: thresholds.swap_critical_percent: swap_warn_percent (40, the default) must be below swap_critical_percent (30)`,
+      `${path}:5: thresholds.disk_min_free_percent: disk_min_free_percent (5) must be above disk_critical_free_percent (5, the default)`,
+    ]);
   });
 
   it('refuses an explicit config path that does not exist', () => {

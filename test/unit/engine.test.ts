@@ -270,6 +270,44 @@ describe('rule files', () => {
     );
   });
 
+  it('name a missing key and report a broken condition in the same check as the schema errors', () => {
+    const file = join(dir, 'both.toml');
+    writeFileSync(
+      file,
+      '[[rule]]\nid = "a"\nseverity = "loud"\nscope = "system"\nwhen = "sys.nope > 1.0"\nsummary = "{{ sys.load1 }}"\n',
+    );
+    const loaded = loadRules({ shippedDir: join(dir, 'none'), extraFiles: [file], thresholdNames: names });
+    assert.deepEqual(
+      loaded.problems.map((p) => `${p.line}: ${p.key}: ${p.message}`),
+      [
+        '1: rule[0].title: rule "a": missing key title',
+        '3: rule[0].severity: rule "a": expected ("info" | "low" | "medium" | "high" | "critical"), found the string "loud"',
+        '5: rule[0].when: rule "a": No such key: nope',
+      ],
+    );
+  });
+
+  it('warn that proc.name is not the bare program name, and still load the rule', () => {
+    const file = join(dir, 'names.toml');
+    writeFileSync(
+      file,
+      '[[rule]]\nid = "py"\ntitle = "P"\nseverity = "low"\nscope = "process"\n' +
+        'when = \'proc.name == "python3" || proc.name == "firefox" || proc.comm == "node"\'\nsummary = "x"\n',
+    );
+    const said: string[] = [];
+    const loaded = loadRules({
+      shippedDir: join(dir, 'none'),
+      extraFiles: [file],
+      thresholdNames: names,
+      warn: (line) => said.push(line),
+    });
+    assert.deepEqual(loaded.problems, []);
+    assert.equal(loaded.rules.length, 1);
+    assert.deepEqual(said, [
+      `${file}:6: rule[0].when: rule "py": warning: proc.name is what a process runs ("python3 train.py"), so proc.name == "python3" matches almost nothing; compare proc.comm, the kernel's name (proc.comm == "python3")`,
+    ]);
+  });
+
   it('read durations in ms, s, m, h and d', () => {
     assert.equal(parseDuration('1h30m'), 5_400_000);
     assert.equal(parseDuration('250ms'), 250);

@@ -155,7 +155,10 @@ describe('replaying the current rules over stored history', () => {
   });
 
   it('changes its answer with the threshold: at ram_warn_percent = 90 nothing would fire, and the alert then would not fire now', async () => {
-    const report = await replay(path, runtimeWith({ config: '[thresholds]\nram_warn_percent = 90\n' }));
+    const report = await replay(
+      path,
+      runtimeWith({ config: '[thresholds]\nram_warn_percent = 90\nram_critical_percent = 95\n' }),
+    );
     assert.deepEqual(report.wouldFire, []);
     assert.deepEqual(
       report.firedThen.map((a) => [a.rule, a.wouldFire]),
