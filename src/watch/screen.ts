@@ -93,6 +93,26 @@ export function clipLine(line: Line, columns: number): Line {
   return out;
 }
 
+/**
+ * A line of whole items: `head`, then each item that still fits in `columns` cells (with `sep` between
+ * items), in order; an item that does not fit is left out whole rather than cut mid-word.
+ */
+export function fitItems(columns: number, head: readonly Seg[], items: readonly Seg[][], sep = ''): Seg[] {
+  const size = (segs: readonly Seg[]) => segs.reduce((sum, seg) => sum + width(seg.text), 0);
+  const out: Seg[] = [...head];
+  let used = size(head);
+  let placed = 0;
+  for (const item of items) {
+    const joint = placed > 0 && sep ? [{ text: sep, ...(item[0]?.dim ? { dim: true } : {}) }] : [];
+    const w = size(joint) + size(item);
+    if (used + w > columns) continue;
+    out.push(...joint, ...item);
+    used += w;
+    placed++;
+  }
+  return out;
+}
+
 export function lineText(line: Line): string {
   return line.map((s) => s.text).join('');
 }
@@ -214,15 +234,20 @@ function cpuPanel(frame: WatchFrame, columns: number): Panel | null {
   if (!cpu) return null;
   const temps = (frame.snapshot.temperatures ?? []).filter((t) => sensorKind(t.chip) === 'cpu');
   const temp = temps.length > 0 ? Math.max(...temps.map((t) => t.tempCelsius)) : null;
-  const summary: Seg[] = [
-    { text: 'CPU  ', bold: true },
-    ...meter(cpu.usagePercent, 20, 80, 95),
-    {
-      text: ` ${formatPercent(cpu.usagePercent).padStart(4)}  load ${cpu.load.map((l) => l.toFixed(2)).join(' ')}  ${cpu.cores} cores`,
-    },
-    ...(temp === null ? [] : [{ text: `  ${temp.toFixed(0)}°C`, color: level(temp, 80, 90) }]),
-    ...(cpu.pressure ? [{ text: `  ${psiText('PSI', cpu.pressure)}`, dim: true }] : []),
-  ];
+  const summary = fitItems(
+    columns,
+    [
+      { text: 'CPU  ', bold: true },
+      ...meter(cpu.usagePercent, 20, 80, 95),
+      { text: ` ${formatPercent(cpu.usagePercent).padStart(4)}` },
+    ],
+    [
+      [{ text: `  load ${cpu.load.map((l) => l.toFixed(2)).join(' ')}` }],
+      [{ text: `  ${cpu.cores} cores` }],
+      temp === null ? [] : [{ text: `  ${temp.toFixed(0)}°C`, color: level(temp, 80, 90) }],
+      cpu.pressure ? [{ text: `  ${psiText('PSI', cpu.pressure)}`, dim: true }] : [],
+    ],
+  );
   const cores = cpu.perCore;
   const maxLines = 4;
   const perLine = Math.max(1, Math.ceil(cores.length / maxLines));
@@ -242,61 +267,98 @@ function cpuPanel(frame: WatchFrame, columns: number): Panel | null {
   return { id: 'cpu', full: lines, compact: [summary] };
 }
 
-function memoryPanel(frame: WatchFrame): Panel | null {
+function memoryPanel(frame: WatchFrame, columns: number): Panel | null {
   const m = frame.snapshot.memory;
   if (!m) return null;
-  const mem: Seg[] = [
-    { text: 'Mem  ', bold: true },
-    ...meter(m.usedPercent, 20),
-    {
-      text: ` ${formatPercent(m.usedPercent).padStart(4)}  ${formatBytes(m.totalBytes - m.availableBytes)} / ${formatBytes(m.totalBytes)}, ${formatBytes(m.availableBytes)} available   `,
-    },
-    { text: 'Swap ', bold: true },
-    ...(m.swapTotalBytes > 0
-      ? [
-          ...meter(m.swapUsedPercent, 10, 40, 50),
-          {
-            text: ` ${formatPercent(m.swapUsedPercent)} ${formatBytes(m.swapUsedBytes)} / ${formatBytes(m.swapTotalBytes)}`,
-          },
-        ]
-      : [{ text: 'none', dim: true }]),
-  ];
+  const mem = fitItems(
+    columns,
+    [
+      { text: 'Mem  ', bold: true },
+      ...meter(m.usedPercent, 20),
+      { text: ` ${formatPercent(m.usedPercent).padStart(4)}` },
+    ],
+    [
+      [
+        {
+          text: `  ${formatBytes(m.totalBytes - m.availableBytes)} / ${formatBytes(m.totalBytes)}, ${formatBytes(m.availableBytes)} available`,
+        },
+      ],
+      [
+        { text: '   ' },
+        { text: 'Swap ', bold: true },
+        ...(m.swapTotalBytes > 0
+          ? [
+              ...meter(m.swapUsedPercent, 10, 40, 50),
+              {
+                text: ` ${formatPercent(m.swapUsedPercent)} ${formatBytes(m.swapUsedBytes)} / ${formatBytes(m.swapTotalBytes)}`,
+              },
+            ]
+          : [{ text: 'none', dim: true }]),
+      ],
+    ],
+  );
   const pressure = [
     psiText('memory', m.pressure),
     psiText('cpu', frame.snapshot.cpu?.pressure),
     psiText('io', frame.snapshot.ioPressure),
   ].filter(Boolean);
-  const psi: Seg[] = [
-    { text: 'PSI  ', bold: true },
-    pressure.length > 0 ? { text: pressure.join(' · ') } : { text: 'not available here', dim: true },
-  ];
+  const psi: Seg[] =
+    pressure.length > 0
+      ? fitItems(
+          columns,
+          [{ text: 'PSI  ', bold: true }],
+          pressure.map((text) => [{ text }]),
+          ' · ',
+        )
+      : [
+          { text: 'PSI  ', bold: true },
+          { text: 'not available here', dim: true },
+        ];
   return { id: 'memory', full: [mem, psi], compact: [mem] };
 }
 
-function gpuPanel(frame: WatchFrame): Panel | null {
+function gpuPanel(frame: WatchFrame, columns: number): Panel | null {
   const gpus = frame.snapshot.gpus ?? [];
   if (gpus.length === 0) return null;
   const lines: Line[] = [];
   for (const g of gpus) {
     const vram = g.memoryTotalBytes ? ((g.memoryUsedBytes ?? 0) / g.memoryTotalBytes) * 100 : null;
-    lines.push([
-      { text: `GPU${g.index} `, bold: true },
-      { text: `${fit(g.name, 26, true)} util ` },
-      ...meter(g.utilizationPercent, 10, 90, 101),
-      { text: ` ${formatPercent(g.utilizationPercent).padStart(4)}  VRAM ` },
-      ...meter(vram, 10, 85, 95),
-      { text: ` ${formatBytes(g.memoryUsedBytes)} / ${formatBytes(g.memoryTotalBytes)}` },
-      ...(g.temperatureCelsius === null
-        ? []
-        : [{ text: `  ${g.temperatureCelsius}°C`, color: level(g.temperatureCelsius, 80, 90) }]),
-      { text: g.powerWatts === null ? '' : `  ${g.powerWatts.toFixed(0)} W` },
-    ]);
+    lines.push(
+      fitItems(
+        columns,
+        [
+          { text: `GPU${g.index} `, bold: true },
+          { text: `${fit(g.name, 26, true)} util ` },
+          ...meter(g.utilizationPercent, 10, 90, 101),
+          { text: ` ${formatPercent(g.utilizationPercent).padStart(4)}` },
+        ],
+        [
+          [
+            { text: '  VRAM ' },
+            ...meter(vram, 10, 85, 95),
+            { text: ` ${formatBytes(g.memoryUsedBytes)} / ${formatBytes(g.memoryTotalBytes)}` },
+          ],
+          g.temperatureCelsius === null
+            ? []
+            : [{ text: `  ${g.temperatureCelsius}°C`, color: level(g.temperatureCelsius, 80, 90) }],
+          g.powerWatts === null ? [] : [{ text: `  ${g.powerWatts.toFixed(0)} W` }],
+        ],
+      ),
+    );
     const users = (frame.snapshot.gpuProcesses ?? [])
       .filter((p) => p.gpuUuid === null || p.gpuUuid === g.uuid)
       .sort((a, b) => (b.usedMemoryBytes ?? 0) - (a.usedMemoryBytes ?? 0))
       .slice(0, 4)
       .map((p) => `${p.name.split('/').pop()} (${p.pid}) ${formatBytes(p.usedMemoryBytes)}`);
-    if (users.length > 0) lines.push([{ text: `      ${users.join(' · ')}`, dim: true }]);
+    if (users.length > 0)
+      lines.push(
+        fitItems(
+          columns,
+          [{ text: '     ' }],
+          users.map((u) => [{ text: u, dim: true }]),
+          ' · ',
+        ),
+      );
   }
   return { id: 'gpu', full: lines, compact: lines.slice(0, 1) };
 }
@@ -313,12 +375,20 @@ function ioPanel(frame: WatchFrame, columns: number): Panel | null {
     },
   ]);
   const diskLines = wrapCells('Disk ', cells, columns, 2);
-  const net: Seg[] = [{ text: 'Net  ', bold: true }];
-  for (const n of nets.slice(0, 6))
-    net.push({ text: `${n.name} ↓${formatRate(n.rxBytesPerSec)} ↑${formatRate(n.txBytesPerSec)}   ` });
-  if (frame.snapshot.tcp) {
-    net.push({ text: `TCP ${frame.snapshot.tcp['ESTABLISHED'] ?? 0} established`, dim: true });
-  }
+  // Each interface and the TCP count is an item, left out whole when the line is full.
+  const net = fitItems(
+    columns,
+    [{ text: 'Net  ', bold: true }],
+    [
+      ...nets
+        .slice(0, 6)
+        .map((n) => [{ text: `${n.name} ↓${formatRate(n.rxBytesPerSec)} ↑${formatRate(n.txBytesPerSec)}` }]),
+      frame.snapshot.tcp
+        ? [{ text: `TCP ${frame.snapshot.tcp['ESTABLISHED'] ?? 0} established`, dim: true }]
+        : [],
+    ],
+    '   ',
+  );
   const lines = [...diskLines, ...(nets.length > 0 ? [net] : [])];
   return { id: 'io', full: lines, compact: lines.slice(0, 1) };
 }
@@ -340,27 +410,40 @@ function replayPanels(
   const load = [r.load1, r.load5, r.load15].every((l) => l !== null)
     ? `  load ${[r.load1, r.load5, r.load15].map((l) => l!.toFixed(2)).join(' ')}`
     : '';
-  const cpu: Seg[] = [
-    { text: 'CPU  ', bold: true },
-    ...meter(r.cpuPercent, 20, 80, 95),
-    { text: ` ${formatPercent(r.cpuPercent).padStart(4)}${load}` },
-    ...(r.cpuTempCelsius === null
-      ? []
-      : [{ text: `  ${r.cpuTempCelsius.toFixed(0)}°C`, color: level(r.cpuTempCelsius, 80, 90) }]),
-    ...(r.psiCpuSomeAvg10 === null
-      ? []
-      : [{ text: `  PSI some ${formatPercent(r.psiCpuSomeAvg10, 1)}`, dim: true }]),
-  ];
-  const mem: Seg[] = [
-    { text: 'Mem  ', bold: true },
-    ...meter(r.memUsedPercent, 20),
-    {
-      text: ` ${formatPercent(r.memUsedPercent).padStart(4)}${r.memAvailableBytes === null ? '' : `  ${formatBytes(r.memAvailableBytes)} available`}   `,
-    },
-    { text: 'Swap ', bold: true },
-    ...meter(r.swapUsedPercent, 10, 40, 50),
-    { text: ` ${formatPercent(r.swapUsedPercent)}` },
-  ];
+  const cpu = fitItems(
+    columns,
+    [
+      { text: 'CPU  ', bold: true },
+      ...meter(r.cpuPercent, 20, 80, 95),
+      { text: ` ${formatPercent(r.cpuPercent).padStart(4)}` },
+    ],
+    [
+      [{ text: load }],
+      r.cpuTempCelsius === null
+        ? []
+        : [{ text: `  ${r.cpuTempCelsius.toFixed(0)}°C`, color: level(r.cpuTempCelsius, 80, 90) }],
+      r.psiCpuSomeAvg10 === null
+        ? []
+        : [{ text: `  PSI some ${formatPercent(r.psiCpuSomeAvg10, 1)}`, dim: true }],
+    ],
+  );
+  const mem = fitItems(
+    columns,
+    [
+      { text: 'Mem  ', bold: true },
+      ...meter(r.memUsedPercent, 20),
+      { text: ` ${formatPercent(r.memUsedPercent).padStart(4)}` },
+    ],
+    [
+      r.memAvailableBytes === null ? [] : [{ text: `  ${formatBytes(r.memAvailableBytes)} available` }],
+      [
+        { text: '   ' },
+        { text: 'Swap ', bold: true },
+        ...meter(r.swapUsedPercent, 10, 40, 50),
+        { text: ` ${formatPercent(r.swapUsedPercent)}` },
+      ],
+    ],
+  );
   const pressure = [
     r.psiMemSomeAvg10 === null && r.psiMemFullAvg10 === null
       ? ''
@@ -368,10 +451,18 @@ function replayPanels(
     r.psiCpuSomeAvg10 === null ? '' : `cpu some ${formatPercent(r.psiCpuSomeAvg10, 1)}`,
     r.psiIoFullAvg10 === null ? '' : `io full ${formatPercent(r.psiIoFullAvg10, 1)}`,
   ].filter(Boolean);
-  const psi: Seg[] = [
-    { text: 'PSI  ', bold: true },
-    pressure.length > 0 ? { text: pressure.join(' · ') } : { text: 'not stored in this snapshot', dim: true },
-  ];
+  const psi: Seg[] =
+    pressure.length > 0
+      ? fitItems(
+          columns,
+          [{ text: 'PSI  ', bold: true }],
+          pressure.map((text) => [{ text }]),
+          ' · ',
+        )
+      : [
+          { text: 'PSI  ', bold: true },
+          { text: 'not stored in this snapshot', dim: true },
+        ];
   const disks: Seg[][] = Object.entries(r.disks).map(([mount, used]) => [
     { text: `${fit(mount, 14)} ` },
     ...meter(used, 8, 85, 90),
@@ -695,19 +786,38 @@ export function buildScreen(
     const past = frame.replay ? replayPanels(frame, columns) : null;
     const candidates: Array<Panel | null> = [
       ui.panels.cpu ? (past ? past.cpu : cpuPanel(frame, columns)) : null,
-      ui.panels.memory ? (past ? past.memory : memoryPanel(frame)) : null,
+      ui.panels.memory ? (past ? past.memory : memoryPanel(frame, columns)) : null,
       ui.panels.alerts ? alertsPanel(frame, ui, columns) : null,
-      ui.panels.gpu ? (past ? past.gpu : gpuPanel(frame)) : null,
+      ui.panels.gpu ? (past ? past.gpu : gpuPanel(frame, columns)) : null,
       ui.panels.io ? (past ? past.io : ioPanel(frame, columns)) : null,
     ];
+    // Short of rows, panels shrink to their one-line form and then go, the alerts last: each panel that
+    // fits gets its compact form (alerts first, then CPU, memory, GPUs, disks and network), then grows
+    // to its full form in the same order while rows are left. Alerts that do not all fit keep as many
+    // lines as there is room for.
     let budget = height - top.length - 1 - MIN_TABLE_LINES;
-    for (const panel of candidates) {
-      if (!panel) continue;
+    const order = ['alerts', 'cpu', 'memory', 'gpu', 'io'] as const;
+    const byId = new Map(candidates.filter((p): p is Panel => p !== null).map((p) => [p.id, p]));
+    for (const id of order) {
+      const panel = byId.get(id);
+      if (!panel || panel.compact.length === 0 || panel.compact.length > budget) continue;
+      chosen.set(id, panel.compact);
+      budget -= panel.compact.length;
+    }
+    for (const id of order) {
+      const panel = byId.get(id);
+      const now = chosen.get(id);
+      if (!panel || (now === undefined && panel.compact.length > 0)) continue;
+      const room = budget + (now?.length ?? 0);
       const pick =
-        panel.full.length <= budget ? panel.full : panel.compact.length <= budget ? panel.compact : null;
+        panel.full.length <= room
+          ? panel.full
+          : id === 'alerts' && room > (now?.length ?? 0)
+            ? panel.full.slice(0, room)
+            : null;
       if (!pick) continue;
-      chosen.set(panel.id, pick);
-      budget -= pick.length;
+      chosen.set(id, pick);
+      budget = room - pick.length;
     }
   }
   const body: Line[] = [...top];
@@ -726,7 +836,7 @@ export function buildScreen(
     body.push(...dialog.slice(0, tableLines));
     for (let i = dialog.length; i < tableLines; i++) body.push([]);
   } else if (frame) {
-    const cols = tableColumns(columns);
+    const cols = tableColumns(columns, rows);
     body.push(tableHeader(cols, ui));
     const selected = ui.focus === 'processes' ? selectionIndex(ui, rows) : -1;
     page = Math.max(1, tableLines - 1);

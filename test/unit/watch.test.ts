@@ -309,7 +309,7 @@ describe('watch view-model: screen and explanation', () => {
     for (const line of text) assert.ok([...line].length <= 80, line);
     assert.match(text[0]!, /^vigil · desk · mode observe · daemon off · alerts crit 0 high 1 med 0 low 0$/);
     assert.ok(text.some((l) => /HIGH ghost-storm: 3 identical orphaned/.test(l)));
-    assert.ok(text.some((l) => /^ +PID +KIND +CPU%/.test(l)));
+    assert.ok(text.some((l) => /^ +PID USER +KIND +CPU%/.test(l)));
     assert.match(text.at(-1)!, /sort cpu ▼ · list · 8 processes/);
     const storm = text.find((l) => /^. +401 /.test(l))!;
     assert.ok(storm.startsWith('!'), 'a row in a finding is marked without colour');
@@ -422,6 +422,104 @@ describe('watch view-model: screen and explanation', () => {
       .lines.map(lineText)
       .join('\n');
     assert.doesNotMatch(hidden, /^GPU0|^Disk|^Net/m, 'keys 3 and 4 hide the GPU and disk-and-network panels');
+  });
+
+  it('at 80×24 drops whole items from a full line, never cutting one mid-word (PSI, swap, TCP)', () => {
+    const { frame } = desk();
+    const psi = (avg10: number) => ({ avg10, avg60: 0, avg300: 0, totalMicros: 0 });
+    const GiB = 2 ** 30;
+    const iface = (name: string) => ({
+      name,
+      rxBytes: 0,
+      txBytes: 0,
+      rxBytesPerSec: 123_456,
+      txBytesPerSec: 65_432,
+      rxErrors: 0,
+      txErrors: 0,
+      rxDrops: 0,
+      txDrops: 0,
+    });
+    const busy: WatchFrame = {
+      ...frame,
+      snapshot: {
+        ...frame.snapshot,
+        cpu: {
+          ...frame.snapshot.cpu!,
+          load: [10.25, 9.5, 8.75],
+          pressure: { some: psi(37.4), full: psi(12.3) },
+        },
+        temperatures: [
+          {
+            chip: 'coretemp',
+            label: 'Package id 0',
+            tempCelsius: 71,
+            maxCelsius: null,
+            critCelsius: null,
+            source: 'hwmon',
+            path: '/sys/class/hwmon/hwmon1',
+            input: 'temp1',
+          },
+        ],
+        memory: {
+          totalBytes: 16 * GiB,
+          availableBytes: 4 * GiB,
+          availableEstimated: false,
+          freeBytes: GiB,
+          buffersBytes: 0,
+          cachedBytes: 0,
+          usedPercent: 75,
+          swapTotalBytes: 2 * GiB,
+          swapFreeBytes: GiB,
+          swapUsedBytes: GiB,
+          swapUsedPercent: 50,
+          pressure: { some: psi(37.4), full: psi(12.3) },
+        },
+        ioPressure: { some: psi(21.5), full: psi(20.1) },
+        network: [iface('enp3s0'), iface('wlp2s0'), iface('docker0'), iface('tailscale0')],
+        tcp: { ESTABLISHED: 0 },
+      },
+    };
+    const rows = processRows(busy);
+    const text = buildScreen(busy, initialUiState(), rows, { columns: 80, rows: 24 }).lines.map(lineText);
+    for (const line of text) assert.ok([...line].length <= 80, line);
+    const whole: Array<[RegExp, RegExp]> = [
+      [/PSI some/, /PSI some 37\.4% full 12\.3%/],
+      [/TCP/, /TCP 0 established/],
+      [/Swap/, /Swap [█░]+ 50% 1\.0 GiB \/ 2\.0 GiB/],
+      [/ io /, /io some 21\.5% full 20\.1%/],
+      [/tailscale/, /tailscale0 ↓\S+ \S+ ↑\S+ \S+/],
+    ];
+    for (const line of text)
+      for (const [seen, entire] of whole)
+        if (seen.test(line)) assert.match(line, entire, `an item cut short in: ${JSON.stringify(line)}`);
+    assert.match(text.join('\n'), /^CPU .* load 10\.25 9\.50 8\.75/m, 'what fits stays');
+    assert.match(text.join('\n'), /^Net {2}enp3s0 /m);
+  });
+
+  it('at 80×24 drops an empty KIND column before USER, and narrows KIND to its longest value', () => {
+    const { frame } = desk();
+    const plain: WatchFrame = { ...frame, info: new Map() };
+    const header = (f: WatchFrame) =>
+      buildScreen(f, initialUiState(), processRows(f), { columns: 80, rows: 24 })
+        .lines.map(lineText)
+        .find((l) => /\bPID\b/.test(l))!;
+    const noKinds = header(plain);
+    assert.match(noKinds, /\bUSER\b/, 'the user stays when no process has a kind');
+    assert.doesNotMatch(noKinds, /\bKIND\b/, 'a column with nothing in it goes first');
+    assert.match(noKinds, /\bAGE\b/);
+    const kinds = header(frame);
+    assert.match(kinds, /\bUSER +KIND\b/, 'KIND is as wide as "mcp-server·orphan", so USER fits beside it');
+  });
+
+  it('at 60×15 keeps the alerts and drops the per-core bars first (alerts are the last panel to go)', () => {
+    const { frame } = desk();
+    const text = buildScreen(frame, initialUiState(), processRows(frame), { columns: 60, rows: 15 })
+      .lines.map(lineText)
+      .join('\n');
+    assert.match(text, /HIGH ghost-storm: 3 identical/);
+    assert.match(text, /^CPU /m, 'the CPU summary stays');
+    assert.doesNotMatch(text, /^ +0 [█░]/m, 'the per-core bars go before the alerts');
+    assert.match(text, /^ +PID /m, 'the process table keeps its place');
   });
 
   it('says on the line above the status bar what is not working (a rule file, the database)', () => {
