@@ -2,6 +2,7 @@ import { formatBytes, formatDuration, formatPercent } from '../model/format.js';
 import type { ProcessSample } from '../model/snapshot.js';
 import { printable } from '../model/text.js';
 import { redact } from '../redact/redact.js';
+import { KIND_LABELS, type Kind } from '../understand/classify.js';
 import { formatMoment, type ProcRow, type WatchFrame } from './model.js';
 
 const STATE_NAMES: Readonly<Record<string, string>> = {
@@ -14,6 +15,18 @@ const STATE_NAMES: Readonly<Record<string, string>> = {
   I: 'idle',
   X: 'dead',
 };
+
+/** `an MCP server`, `a language server`: a kind's label with its article (a kind of its own is named as it is). */
+export function aKind(kind: string): string {
+  const label = KIND_LABELS[kind as Kind] ?? kind;
+  // "an" before a vowel, and before an initialism read from a letter said with a vowel (MCP: "em-see-pee").
+  return `${/^([aeiou]|[AEFHILMNORSX][A-Z])/i.test(label) && !/^(u[bnrst][aeiou]|eu|one)/i.test(label) ? 'an' : 'a'} ${label}`;
+}
+
+/** `1 thread`, `8 threads`. */
+function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
 
 /**
  * The deterministic part of `e` (explain), shown at once: what the process is, its lineage up to pid 1
@@ -31,11 +44,11 @@ export function explainRow(frame: WatchFrame, row: ProcRow): string[] {
   const info = frame.info.get(p.pid);
   const age = formatDuration((frame.snapshot.takenAt - p.startTime) / 1000);
   lines.push(
-    `pid ${p.pid} ${p.comm}${info?.kind ? ` — a ${info.kind}` : ''}, user ${p.user ?? p.uid}, up ${age}, ${STATE_NAMES[p.state] ?? `state ${p.state}`}`,
+    `pid ${p.pid} ${p.comm}${info?.kind ? ` — ${aKind(info.kind)}` : ''}, user ${p.user ?? p.uid}, up ${age}, ${STATE_NAMES[p.state] ?? `state ${p.state}`}`,
   );
   lines.push(`  ${redact(p.cmdline || `[${p.comm}]`)}`);
   lines.push(
-    `  CPU ${formatPercent(p.cpuPercent, 1)}, ${formatBytes(p.rssBytes)} resident${p.swapBytes ? `, ${formatBytes(p.swapBytes)} in swap` : ''}, ${p.threads} thread(s)${p.tty ? `, terminal ${p.tty}` : ''}${p.gpuMemoryBytes ? `, ${formatBytes(p.gpuMemoryBytes)} GPU memory` : ''}`,
+    `  CPU ${formatPercent(p.cpuPercent, 1)}, ${formatBytes(p.rssBytes)} resident${p.swapBytes ? `, ${formatBytes(p.swapBytes)} in swap` : ''}, ${count(p.threads, 'thread')}${p.tty ? `, terminal ${p.tty}` : ''}${p.gpuMemoryBytes ? `, ${formatBytes(p.gpuMemoryBytes)} GPU memory` : ''}`,
   );
   if (p.cgroup) lines.push(`  cgroup ${p.cgroup}`);
   lines.push(`lineage: ${lineage(p, byPid)}`);
@@ -50,7 +63,7 @@ export function explainRow(frame: WatchFrame, row: ProcRow): string[] {
       .slice(0, 6)
       .map((c) => `${c.comm} (${c.pid})`)
       .join(', ');
-    lines.push(`children: ${children.length}: ${shown}${children.length > 6 ? ', …' : ''}`);
+    lines.push(`${count(children.length, 'child', 'children')}: ${shown}${children.length > 6 ? ', …' : ''}`);
   }
   if (row.count > 1) {
     lines.push(
@@ -78,7 +91,7 @@ function explainStored(frame: WatchFrame, row: ProcRow): string[] {
   );
   if (!stored) return [`pid ${row.pid} is not in the stored snapshot`];
   const lines = [
-    `pid ${stored.pid} ${stored.comm}${stored.kind ? ` — a ${stored.kind}` : ''}, user ${stored.user}, ${STATE_NAMES[stored.state] ?? `state ${stored.state}`}${stored.orphan ? ', orphaned' : ''}`,
+    `pid ${stored.pid} ${stored.comm}${stored.kind ? ` — ${aKind(stored.kind)}` : ''}, user ${stored.user}, ${STATE_NAMES[stored.state] ?? `state ${stored.state}`}${stored.orphan ? ', orphaned' : ''}`,
     `  ${redact(stored.cmdline || `[${stored.comm}]`)}`,
     `  CPU ${formatPercent(stored.cpuPercent, 1)}, ${formatBytes(stored.rssBytes)} resident${stored.swapBytes ? `, ${formatBytes(stored.swapBytes)} in swap` : ''}, ${formatDuration(stored.cpuSeconds)} of CPU time`,
     `as stored at ${formatMoment(frame.snapshot.takenAt)}: lineage, children, threads and cgroup are not kept in history, and the advisor explains only processes running now`,

@@ -561,10 +561,34 @@ describe('watch view-model: screen and explanation', () => {
     const { frame } = desk();
     const row = processRows(frame).find((r) => r.pid === 402)!;
     const text = explainRow(frame, row).join('\n');
-    assert.match(text, /pid 402 python3 — a mcp-server, user dev, up 58m 20s, sleeping/);
+    assert.match(text, /pid 402 python3 — an MCP server, user dev, up 58m 20s, sleeping/);
+    assert.match(text, /, 1 thread\b/);
     assert.match(text, /lineage: python3 \(402\) ← init \(1\)/);
     assert.match(text, /orphaned: its parent \(claude \(pid 390\)\) exited/);
     assert.match(text, /finding: HIGH ghost-storm/);
+  });
+
+  it('counts in words a person would use: 1 thread, 1 child, 2 children, an editor, a build tool', () => {
+    const { frame } = desk();
+    const rows = processRows(frame);
+    const explain = (pid: number) => explainRow(frame, rows.find((r) => r.pid === pid)!).join('\n');
+    assert.match(explain(300), /^1 child: cc \(301\)$/m);
+    assert.match(explain(100), /^2 children: nvim \(200\), make \(300\)$/m);
+    assert.match(explain(200), /— an editor,/);
+    const threaded: WatchFrame = {
+      ...frame,
+      snapshot: {
+        ...frame.snapshot,
+        processes: frame.snapshot.processes!.map((p) => (p.pid === 301 ? { ...p, threads: 8 } : p)),
+      },
+      info: new Map([
+        ...frame.info,
+        [301, { kind: 'build', orphan: false, originalParent: null, group: 'cc' }],
+      ]),
+    };
+    const cc = explainRow(threaded, processRows(threaded).find((r) => r.pid === 301)!).join('\n');
+    assert.match(cc, /— a build tool,/);
+    assert.match(cc, /, 8 threads\b/);
   });
 
   it('shows the advisor’s stored JSON answer as text', () => {
