@@ -7,27 +7,31 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const CLI_COMMANDS = new Set([
-  'status',
-  'rules',
-  'report',
-  'health',
-  'kill',
-  'fix',
-  'veto',
-  'snooze',
-  'audit',
-  'bundle',
-  'verify-bundle',
-  'explain',
-  'watch',
-  'service',
-  'config',
-  'completion',
-  'help',
+// Options of `vigil [run]` that take a value (src/daemon/args.ts): their value is not a command word.
+const VALUE_OPTIONS = new Set([
+  '--mode',
+  '--interval',
+  '--exit-after',
+  '--config',
+  '--procfs',
+  '--sysfs',
+  '--rootfs',
+  '--nvidia-smi',
+  '--journal-file',
+  '--journal-dir',
 ]);
 const args = process.argv.slice(2);
-const command = args.find((arg) => CLI_COMMANDS.has(arg) || arg === 'run');
+/** The first word that is neither an option nor an option's value: the command, or undefined. */
+function commandWord() {
+  for (let i = 0; i < args.length; i++) {
+    if (VALUE_OPTIONS.has(args[i])) i++;
+    else if (!args[i].startsWith('-')) return args[i];
+  }
+  return undefined;
+}
+const command = commandWord();
+// The daemon runs for `vigil run` and `vigil` alone; any other word (a command, or a typo the CLI answers
+// with the nearest command) goes to the CLI.
 const daemon =
   command === 'run' ||
   (command === undefined && !args.some((a) => ['-V', '--version', '-h', '--help'].includes(a)));

@@ -2,15 +2,24 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline/promises';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { loadConfig, stateDir } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { userNameOf } from '../host/trusted-file.js';
 import { parseDuration } from '../model/duration.js';
 import { formatBytes, formatDuration } from '../model/format.js';
-import { type GlobalOptions, hostPathsFrom, sampleOptionsFrom, UsageError } from '../pipeline/options.js';
+import {
+  type GlobalOptions,
+  hostPathsFrom,
+  parsePid,
+  parseSignal,
+  positiveInteger,
+  sampleOptionsFrom,
+  UsageError,
+} from '../pipeline/options.js';
 import { CATALOG } from '../respond/catalog.js';
 import type { ActionResult } from '../respond/execute.js';
-import type { ProcessIdentity } from '../respond/identity.js';
+import type { LiveProcess, ProcessIdentity } from '../respond/identity.js';
 import type { ActionLog } from '../respond/log.js';
 import { recordManual, runPlan } from '../respond/manual.js';
 import type { ActionPlan } from '../respond/plan.js';
@@ -39,19 +48,55 @@ async function openActions(): Promise<{ store: OpenedStore; log: ActionLog } | n
   return { store, log };
 }
 
-/** Asks on a terminal; off a terminal the answer is no unless --yes was given. */
+/**
+ * Asks on a terminal; off a terminal the answer is no unless --yes was given. A no sets exit status 1:
+ * what was asked for was not done, and a script must not read that as done.
+ */
 async function confirm(question: string, yes: boolean | undefined): Promise<boolean> {
   if (yes) return true;
+  let answer = false;
   if (!process.stdin.isTTY) {
     process.stderr.write('vigil: not a terminal, so nothing was done: add --yes to do it without asking\n');
-    return false;
+  } else {
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    try {
+      answer = /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+    } finally {
+      rl.close();
+    }
+    if (!answer) process.stderr.write('vigil: nothing was done\n');
   }
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
-  } finally {
-    rl.close();
-  }
+  if (!answer) process.exitCode = 1;
+  return answer;
+}
+
+/** A user by name (`root`, `alice`), or by number when the passwd file does not name it. */
+function userText(uid: number): string {
+  return userNameOf(uid) ?? `uid ${uid}`;
+}
+
+/**
+ * Why vigil's policy refuses to touch `live` (pid 1, a kernel thread, vigil or its parent, another
+ * user's process, a protected pid or command…), or null. Asked before showing and asking, so a refusal
+ * is said once and nobody is asked to confirm what would not be done; the executor asks again before
+ * the signal.
+ */
+async function policyRefusal(
+  live: LiveProcess,
+  config: Config,
+  global: GlobalOptions,
+): Promise<string | null> {
+  const { checkTarget, policyContext } = await import('../respond/policy.js');
+  const ctx = policyContext(hostPathsFrom(global), config);
+  const verdict = checkTarget(
+    { pid: live.pid, startTicks: live.startTicks, cmdline: live.cmdline, exe: live.exe },
+    ctx,
+  );
+  if (verdict.ok) return null;
+  // The policy names owners by number; a person reads names.
+  if (live.uid !== ctx.uid && live.pid !== 1 && !live.kernelThread && /another user/.test(verdict.reason))
+    return `pid ${live.pid} (${live.comm}) belongs to ${userText(live.uid)}: vigil only acts on ${userText(ctx.uid)}'s processes`;
+  return verdict.reason;
 }
 
 function printResult(result: ActionResult): void {
@@ -118,16 +163,12 @@ async function planNow(
   });
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
-  return n;
-}
+const alertId = positiveInteger('alert id');
 
 export function makeFixCommand(): Command {
   return new Command('fix')
     .description('run the catalog action proposed for an alert, after showing it and asking (or --yes)')
-    .argument('<alert-id>', 'the alert (vigil report and notifications name it)', positiveInt)
+    .argument('<alert-id>', 'the alert (vigil report and notifications name it)', alertId)
     .option('-y, --yes', 'do it without asking')
     .action(async (alertId: number, options: { yes?: boolean }, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
@@ -213,7 +254,7 @@ export function makeFixCommand(): Command {
 export function makeVetoCommand(): Command {
   return new Command('veto')
     .description('cancel the action announced for an alert (auto mode waits [actions] veto_secs for this)')
-    .argument('<alert-id>', 'the alert', positiveInt)
+    .argument('<alert-id>', 'the alert', alertId)
     .action(async (alertId: number) => {
       const opened = await openActions();
       if (!opened) return;
@@ -262,12 +303,18 @@ export function makeSnoozeCommand(): Command {
 export function makeKillCommand(): Command {
   return new Command('kill')
     .description('stop a process through vigil’s policy: shows it, asks, records (SIGTERM, then SIGKILL)')
-    .argument('<pid>', 'process id', positiveInt)
+    .argument('<pid>', 'process id', parsePid)
     .option('--force', 'SIGKILL at once, without the grace period')
     .option('-y, --yes', 'do it without asking')
-    .addOption(new Option('--signal <sig>', 'send this signal instead (SIGHUP, SIGINT, …)'))
+    .addOption(
+      new Option('--signal <sig>', 'send this signal instead (SIGHUP, SIGINT, …)').argParser(parseSignal),
+    )
     .action(
-      async (pid: number, options: { force?: boolean; yes?: boolean; signal?: string }, command: Command) => {
+      async (
+        pid: number,
+        options: { force?: boolean; yes?: boolean; signal?: NodeJS.Signals },
+        command: Command,
+      ) => {
         const global = command.optsWithGlobals() as GlobalOptions;
         const config = loadConfig(global.config).config;
         if (await refusedProcfs(global)) return;
@@ -284,9 +331,13 @@ export function makeKillCommand(): Command {
           process.exitCode = 1;
           return;
         }
-        const signal = options.signal
-          ? (options.signal.toUpperCase().replace(/^(?!SIG)/, 'SIG') as NodeJS.Signals)
-          : undefined;
+        const signal = options.signal;
+        const refusal = await policyRefusal(live, config, global);
+        if (refusal !== null) {
+          process.stderr.write(`vigil: refused: ${refusal}\n`);
+          process.exitCode = 1;
+          return;
+        }
         const kind = classify(
           { comm: live.comm, argv: live.cmdline.split(' '), cmdline: live.cmdline },
           loadKindPatterns(kindFiles()).patterns,
@@ -304,7 +355,7 @@ export function makeKillCommand(): Command {
           }
         })();
         process.stdout.write(
-          `pid ${pid} ${live.comm}${kind ? ` (${kind.label})` : ''}, uid ${live.uid}, up ${formatDuration(uptime - live.startTicks / 100)}, ${formatBytes(live.rssPages * 4096)} resident, ${children} child(ren)\n  ${redact(live.cmdline).slice(0, 200)}\n`,
+          `pid ${pid} ${live.comm}${kind ? ` (${kind.label})` : ''}, ${userText(live.uid)}, up ${formatDuration(uptime - live.startTicks / 100)}, ${formatBytes(live.rssPages * 4096)} resident, ${children} child(ren)\n  ${redact(live.cmdline).slice(0, 200)}\n`,
         );
         const how = options.force
           ? 'SIGKILL'

@@ -6,7 +6,7 @@ import { formatProblem, ProblemsError } from '../config/problems.js';
 import { defaultConfig } from '../config/schema.js';
 import { errorCode } from '../host/files.js';
 import { formatBytes } from '../model/format.js';
-import { type GlobalOptions, parseSince } from '../pipeline/options.js';
+import { DAY_MS, type GlobalOptions, parseSince } from '../pipeline/options.js';
 import { redactText, sanitizeConfigToml } from '../redact/data.js';
 import type { Report } from '../report/build.js';
 import type { OpenedStore } from '../store/store.js';
@@ -200,11 +200,15 @@ export function makeBundleCommand(): Command {
     .description(
       'a support bundle to ask for help: report, recent history, alerts, actions, health, config without secrets; signed',
     )
-    .addOption(new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)').default('24h'))
+    .addOption(
+      new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)')
+        .default(DAY_MS, '24h')
+        .argParser(parseSince),
+    )
     .option('-o, --output <file>', 'where to write (default: vigil-bundle-<host>-<time>.tar.gz here)')
-    .action(async (options: { since: string; output?: string }, command: Command) => {
+    .action(async (options: { since: number; output?: string }, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      const sinceMs = parseSince(options.since);
+      const sinceMs = options.since;
       const made = await makeSupportBundle({ sinceMs, output: options.output, config: global.config });
       if (made === null) return;
       process.stdout.write(describeWritten('support bundle', made.written));

@@ -42,14 +42,59 @@ const COMMANDS: ReadonlyArray<readonly [names: readonly string[], load: () => Pr
 ];
 
 /**
+ * Commander's own errors ("error: unknown option '--bogus'", "(Did you mean …?)" on a line of its own)
+ * in vigil's style: one line, prefixed `vigil: `, as every other error vigil prints.
+ */
+function vigilStyle(text: string): string {
+  const line = text
+    .replace(/^error: /, '')
+    .replace(/\s*\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
+    .trimEnd();
+  return `vigil: ${line}\n`;
+}
+
+/**
  * Makes `command` and its subcommands throw instead of calling process.exit (addCommand does not pass the
- * program's exitOverride on), so a usage error anywhere exits 2 through main().
+ * program's exitOverride on), so a usage error anywhere exits 2 through main(), and say their errors in
+ * vigil's style.
  */
 function throwOnExit(command: Command): Command {
   command.exitOverride();
+  command.configureOutput({ outputError: (text, write) => write(vigilStyle(text)) });
   for (const sub of command.commands) throwOnExit(sub);
   return command;
 }
+
+/** Edit distance (insertions, deletions, substitutions, swaps of neighbours) between two words. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The error for a word that names no command, with the nearest command when one is close. */
+function unknownCommand(word: string, names: readonly string[]): UsageError {
+  const near = names
+    .map((name) => ({ name, d: distance(word, name) }))
+    .filter(({ name, d }) => d <= Math.max(1, Math.floor(name.length / 3)))
+    .sort((x, y) => x.d - y.d)[0];
+  return new UsageError(
+    `unknown command '${word}' ${near ? `(did you mean ${near.name}?)` : '(vigil --help lists the commands)'}`,
+  );
+}
+
+/** Every command word vigil knows (run, help and those of COMMANDS). */
+const COMMAND_NAMES: readonly string[] = ['run', 'help', ...COMMANDS.flatMap(([names]) => names)];
 
 /**
  * The command word of `args` (argv after node and the script): the first word that is neither a global
@@ -81,8 +126,8 @@ export async function makeProgram(argv?: readonly string[]): Promise<Command> {
     .option('--sysfs <dir>', 'sysfs root to read', undefined)
     .option('--rootfs <dir>', 'root the mount points and /etc/passwd are resolved under', undefined)
     .option('--nvidia-smi <path>', 'nvidia-smi program to run', undefined)
-    .showHelpAfterError('(run vigil --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(vigilStyle(text)) });
   const word = argv === undefined ? undefined : commandWord(program, argv.slice(2));
   // completion prints the whole CLI's tree, so it needs every command too.
   const named =
@@ -105,9 +150,30 @@ export async function makeProgram(argv?: readonly string[]): Promise<Command> {
   return program;
 }
 
+/**
+ * What the words after the global options ask for, when commander would answer it wrongly: a word that
+ * is no command (commander would print the whole help), `help` of one (the same), and `help run` (run
+ * parses its own options, so commander knows none of them).
+ */
+async function preParse(program: Command, argv: readonly string[]): Promise<number | null> {
+  const args = argv.slice(2);
+  const word = commandWord(program, args);
+  if (word === undefined) return null;
+  if (!COMMAND_NAMES.includes(word)) throw unknownCommand(word, COMMAND_NAMES);
+  if (word !== 'help') return null;
+  const topic = args.slice(args.indexOf('help') + 1).find((a) => !a.startsWith('-'));
+  if (topic === undefined) return null;
+  if (!COMMAND_NAMES.includes(topic)) throw unknownCommand(topic, COMMAND_NAMES);
+  if (topic !== 'run') return null;
+  process.stdout.write((await import('../daemon/args.js')).RUN_USAGE);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = await makeProgram(argv);
   try {
+    const answered = await preParse(program, argv);
+    if (answered !== null) return answered;
     await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (error) {

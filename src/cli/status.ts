@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { type GlobalOptions, sampleOptionsFrom } from '../pipeline/options.js';
+import { type GlobalOptions, positiveInteger, sampleOptionsFrom } from '../pipeline/options.js';
 
 /**
  * `vigil status`: the command and its options. What it does (collect, judge, render) is in
@@ -15,6 +15,9 @@ function parseSampleMs(value: string): number {
   return ms;
 }
 
+/** `status --check`'s status when a collector failed and nothing critical was seen: not known. */
+export const EXIT_CHECK_UNKNOWN = 3;
+
 interface StatusOptions {
   json?: boolean;
   check?: boolean;
@@ -29,13 +32,20 @@ export function makeStatusCommand(): Command {
   return new Command('status')
     .description('show a snapshot of the machine: CPU, memory, pressure, disks, network, GPUs, top processes')
     .option('--json', 'print one JSON object (schema in README.md)')
-    .option('--check', 'exit 0, 1 or 2 for no, warning-level or critical findings (for scripts and prompts)')
+    .option(
+      '--check',
+      'exit 0, 1 or 2 for no, warning-level or critical findings, 3 when a collector failed (for scripts and prompts)',
+    )
     .addOption(
       new Option('--sample <ms>', 'sampling window for CPU % and rates')
         .default(500)
         .argParser(parseSampleMs),
     )
-    .addOption(new Option('--top <n>', 'processes listed by CPU and by memory').default(10).argParser(Number))
+    .addOption(
+      new Option('--top <n>', 'processes listed by CPU and by memory')
+        .default(10)
+        .argParser(positiveInteger('--top')),
+    )
     .option('--journal-file <path>', 'read journal entries from this journal file (offline analysis)')
     .option('--journal-dir <dir>', 'read journal entries from this journal directory (offline analysis)')
     .option('--journal-since <time>', 'journalctl --since for the live journal', '-1h')
@@ -58,6 +68,20 @@ export function makeStatusCommand(): Command {
         };
         process.stdout.write(renderStatus(snapshot, view, judgement));
       }
-      if (options.check) process.exitCode = checkStatus(judgement.findings);
+      if (options.check) {
+        process.exitCode = checkStatus(judgement.findings);
+        // A check that could not look must not say healthy: a failed collector (not one whose source
+        // is absent here) makes it 3, "unknown" as in the monitoring-plugin convention, unless what
+        // it could see is already critical.
+        const failed = snapshot.collectors.filter((c) => !c.ok && c.unsupported === null);
+        if (failed.length > 0) {
+          const names = failed.map((c) => c.name);
+          const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+          process.stderr.write(
+            `vigil: status --check could not look: the ${list} collector${names.length === 1 ? '' : 's'} failed (status --json gives each one's error)\n`,
+          );
+          if (process.exitCode !== 2) process.exitCode = EXIT_CHECK_UNKNOWN;
+        }
+      }
     });
 }

@@ -134,11 +134,11 @@ describe('what a vigil command loads', () => {
     ]) {
       const run = runVigil(args, env);
       assert.equal(run.status, 2, `vigil ${args.join(' ')}: ${run.stderr}`);
-      assert.match(run.stderr, /error: (unknown option|option '--top <n>' argument missing)/);
+      assert.match(run.stderr, /vigil: (unknown option|option '--top <n>' argument missing)/);
     }
     const shell = runVigil(['completion', 'tcsh'], env);
     assert.equal(shell.status, 2, shell.stderr);
-    assert.match(shell.stderr, /error: command-argument value 'tcsh' is invalid/);
+    assert.match(shell.stderr, /vigil: command-argument value 'tcsh' is invalid/);
   });
 });
 

@@ -34,7 +34,7 @@ describe('the vigil command', () => {
       // An unknown option: the CLI's parser names it (exit 2); the daemon's would say "unknown command".
       const run = runVigil([name, '--no-such-option']);
       assert.equal(run.status, 2, `vigil ${name} --no-such-option: ${run.stderr}`);
-      assert.match(run.stderr, /error: unknown option '--no-such-option'/, `vigil ${name} reaches the CLI`);
+      assert.match(run.stderr, /vigil: unknown option '--no-such-option'/, `vigil ${name} reaches the CLI`);
     }
   });
 
