@@ -8,8 +8,8 @@ export interface Report {
   readonly from: number;
   readonly to: number;
   readonly alerts: readonly AlertRecord[];
-  /** Raised and resolved events in time order. */
-  readonly timeline: ReadonlyArray<{ at: number; what: 'raised' | 'resolved'; alert: AlertRecord }>;
+  /** Raised and resolved events in time order, each with the alert's words at that moment. */
+  readonly timeline: readonly TimelineEntry[];
   readonly peaks: ReadonlyArray<{ metric: string; value: number; at: number; unit: string }>;
   readonly topByCpuTime: readonly Offender[];
   readonly topByPeakMemory: readonly Offender[];
@@ -22,15 +22,47 @@ export interface Report {
     count: number;
     lastAt: number;
   }>;
-  readonly actions: ReadonlyArray<{ at: number; action: string; target: string; outcome: string }>;
+  readonly actions: readonly ReportAction[];
   /** What the advisor said, by alert id (only alerts it was asked about). */
   readonly advice?: ReadonlyMap<number, Advice>;
 }
 
-/** A process group (normalised cmdline) or a kind, ranked by CPU time used and by peak memory. */
+/**
+ * A raised or resolved alert. `summary` is what it said then: a raised row keeps the words it was raised
+ * with (the alert's summary follows it while it fires); a resolved row, the last ones.
+ */
+export interface TimelineEntry {
+  readonly at: number;
+  readonly what: 'raised' | 'resolved';
+  readonly alert: AlertRecord;
+  readonly summary: string;
+}
+
+/**
+ * An action in the window: `what` says what it did (`killed 3 processes`), `action` the catalog id and
+ * mode (`kill_matching (auto)`).
+ */
+export interface ReportAction {
+  readonly at: number;
+  /** The alert it answered (`vigil fix <id>`), or null for a manual action. */
+  readonly alertId: number | null;
+  readonly what: string;
+  readonly action: string;
+  readonly target: string;
+  readonly outcome: string;
+}
+
+/**
+ * A process group — one user's processes sharing a normalised cmdline — or a kind, ranked by CPU time
+ * used and by peak memory.
+ */
 export interface Offender {
   readonly key: string;
   readonly name: string;
+  /** The group's user; null for a kind. */
+  readonly user: string | null;
+  /** The normalised command line (the name when there is none, as for kernel threads); null for a kind. */
+  readonly command: string | null;
   readonly kind: string | null;
   /** CPU seconds used within the window (sum over its processes). */
   readonly cpuSeconds: number;
@@ -62,17 +94,22 @@ export interface ReportInput {
 
 export function buildReport(input: ReportInput): Report {
   const top = input.top ?? 10;
-  const timeline: Array<{ at: number; what: 'raised' | 'resolved'; alert: AlertRecord }> = [];
+  const timeline: TimelineEntry[] = [];
   for (const alert of input.alerts) {
     if (alert.firstSeen >= input.from && alert.firstSeen <= input.to)
-      timeline.push({ at: alert.firstSeen, what: 'raised', alert });
+      timeline.push({
+        at: alert.firstSeen,
+        what: 'raised',
+        alert,
+        summary: alert.raisedSummary ?? alert.summary,
+      });
     if (
       alert.resolvedAt !== null &&
       !alert.event &&
       alert.resolvedAt >= input.from &&
       alert.resolvedAt <= input.to
     ) {
-      timeline.push({ at: alert.resolvedAt, what: 'resolved', alert });
+      timeline.push({ at: alert.resolvedAt, what: 'resolved', alert, summary: alert.summary });
     }
   }
   timeline.sort((a, b) => a.at - b.at);
@@ -87,7 +124,9 @@ export function buildReport(input: ReportInput): Report {
     if (best) peaks.push({ metric, unit, ...best });
   };
   peakOf('RAM used', '%', (s) => s.memUsedPercent);
+  // A machine without swap stores 0 %: a peak of 0 says nothing either way, so it is left out.
   peakOf('swap used', '%', (s) => s.swapUsedPercent);
+  if (peaks.at(-1)?.metric === 'swap used' && peaks.at(-1)?.value === 0) peaks.pop();
   peakOf('load (1 min)', '', (s) => s.load1);
   peakOf('CPU busy', '%', (s) => s.cpuPercent);
   peakOf('memory pressure (some, 10 s)', '%', (s) => s.psiMemSomeAvg10);
@@ -103,9 +142,18 @@ export function buildReport(input: ReportInput): Report {
     alerts: input.alerts,
     timeline,
     peaks,
-    topByCpuTime: [...groups].sort((a, b) => b.cpuSeconds - a.cpuSeconds).slice(0, top),
-    topByPeakMemory: [...groups].sort((a, b) => b.peakRssBytes - a.peakRssBytes).slice(0, top),
-    byKind: [...kinds].sort((a, b) => b.cpuSeconds - a.cpuSeconds),
+    // Only what used something: a kernel thread's 0 s or 0 B is not an offender.
+    topByCpuTime: groups
+      .filter((g) => g.cpuSeconds >= 1)
+      .sort((a, b) => b.cpuSeconds - a.cpuSeconds)
+      .slice(0, top),
+    topByPeakMemory: groups
+      .filter((g) => g.peakRssBytes > 0)
+      .sort((a, b) => b.peakRssBytes - a.peakRssBytes)
+      .slice(0, top),
+    byKind: kinds
+      .filter((k) => k.cpuSeconds >= 1 || k.peakRssBytes > 0)
+      .sort((a, b) => b.cpuSeconds - a.cpuSeconds),
     gaps: gaps(input),
     snapshots: input.snapshots.length,
     collectorProblems: input.collectorProblems ?? [],
@@ -119,6 +167,7 @@ interface Who {
   readonly group: string;
   readonly kind: string | null;
   readonly name: string;
+  readonly user: string;
 }
 interface ProcessTally {
   first: number;
@@ -129,6 +178,8 @@ interface ProcessTally {
 interface Bucket {
   readonly key: string;
   readonly name: string;
+  readonly user: string | null;
+  readonly command: string | null;
   readonly kind: string | null;
   /** Memory held in the snapshot being tallied, and whether it was touched in it. */
   sum: number;
@@ -157,8 +208,12 @@ class UsageTally {
     const p: ProcessTally = {
       first: cpuSeconds,
       last: cpuSeconds,
-      group: bucket(this.groups, who.group, who.name, who.kind),
-      kind: bucket(this.kinds, kind, kind, who.kind),
+      // Grouped by user too: the same command run by two users is two offenders.
+      group: bucket(this.groups, `${who.user}\u0000${who.group}`, who.group, who.name, who.kind, {
+        user: who.user,
+        command: who.group || who.name,
+      }),
+      kind: bucket(this.kinds, kind, kind, kind, who.kind, { user: null, command: null }),
     };
     this.processes.set(key, p);
     return p;
@@ -204,6 +259,8 @@ class UsageTally {
     const offender = (b: Bucket): Offender => ({
       key: b.key,
       name: b.name,
+      user: b.user,
+      command: b.command,
       kind: b.kind,
       cpuSeconds: cpu.get(b)?.cpu ?? 0,
       peakRssBytes: Math.max(0, b.peak),
@@ -214,11 +271,18 @@ class UsageTally {
   }
 }
 
-function bucket(map: Map<string, Bucket>, key: string, name: string, kind: string | null): Bucket {
-  let b = map.get(key);
+function bucket(
+  map: Map<string, Bucket>,
+  mapKey: string,
+  key: string,
+  name: string,
+  kind: string | null,
+  who: { user: string | null; command: string | null },
+): Bucket {
+  let b = map.get(mapKey);
   if (b === undefined) {
-    b = { key, name, kind, sum: 0, touched: false, peak: -1, peakAt: 0 };
-    map.set(key, b);
+    b = { key, name, kind, ...who, sum: 0, touched: false, peak: -1, peakAt: 0 };
+    map.set(mapKey, b);
   }
   return b;
 }

@@ -1,4 +1,4 @@
-import type { ActionLog } from '../respond/log.js';
+import type { ActionLog, ActionRecord } from '../respond/log.js';
 import type { OpenedStore, PackedHistory } from '../store/store.js';
 import { buildReport, type Report } from './build.js';
 
@@ -48,10 +48,53 @@ function actionsBetween(log: ActionLog | null, from: number, to: number): Report
     .filter((a) => a.state !== 'proposed')
     .map((a) => ({
       at: a.updatedAt,
+      alertId: a.alertId,
+      what: actionWhat(a),
       action: `${a.action} (${a.mode})`,
       target: a.plan.unit ?? a.plan.targets.map((t) => t.pid).join(' '),
       outcome: a.outcome
         ? `${a.outcome}${a.result ? `: ${a.result.detail}` : ''}`
         : `${a.state}${a.reason ? `: ${a.reason}` : ''}`,
     }));
+}
+
+const processes = (n: number) => `${n} process${n === 1 ? '' : 'es'}`;
+
+/**
+ * What an action did, in words: `killed 3 processes`, `reniced 1 process`, `restarted x.service`; for an
+ * action that did not run (vetoed, refused, scheduled, failed), what it would have done and why not.
+ */
+export function actionWhat(a: ActionRecord): string {
+  const planned = a.plan.targets.length;
+  const reached = a.result ? a.result.acted.length : 0;
+  const did = (verb: string, object: string) => `${verb} ${object}`;
+  const done =
+    a.state === 'finished' &&
+    a.result !== null &&
+    a.result.outcome !== 'failed' &&
+    a.result.outcome !== 'refused';
+  switch (a.action) {
+    case 'kill_process':
+    case 'kill_process_group':
+    case 'kill_matching':
+      return done
+        ? did('killed', processes(a.result!.gone.length || reached))
+        : `${did('kill', processes(planned))}: ${a.result?.outcome ?? a.state}`;
+    case 'renice':
+      return done
+        ? did('reniced', processes(reached))
+        : `${did('renice', processes(planned))}: ${a.result?.outcome ?? a.state}`;
+    case 'ionice_idle':
+      return done
+        ? `${did('set', processes(reached))} to idle I/O`
+        : `${did('set', processes(planned))} to idle I/O: ${a.result?.outcome ?? a.state}`;
+    case 'restart_user_unit':
+      return done
+        ? did('restarted', a.plan.unit ?? 'a unit')
+        : `${did('restart', a.plan.unit ?? 'a unit')}: ${a.result?.outcome ?? a.state}`;
+    case 'notify_only':
+      return 'notified';
+    default:
+      return `${a.action}: ${a.result?.outcome ?? a.state}`;
+  }
 }

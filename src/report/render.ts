@@ -1,5 +1,5 @@
 import type { Advice } from '../advisor/answer.js';
-import { formatBytes, formatDuration } from '../model/format.js';
+import { fit, formatBytes, formatDuration } from '../model/format.js';
 import type { Language } from '../model/text.js';
 import type { Offender, Report } from './build.js';
 
@@ -20,6 +20,9 @@ const WORDS = {
     raised: 'raised',
     resolved: 'resolved',
     severity: 'severity',
+    alert: 'alert',
+    user: 'user',
+    command: 'command',
     rule: 'rule',
     summary: 'summary',
     peaks: 'Peaks',
@@ -57,6 +60,9 @@ const WORDS = {
     raised: 'levée',
     resolved: 'résolue',
     severity: 'gravité',
+    alert: 'alerte',
+    user: 'utilisateur',
+    command: 'commande',
     rule: 'règle',
     summary: 'résumé',
     peaks: 'Pics',
@@ -131,6 +137,7 @@ export function reportJson(r: Report): unknown {
       rule: a.rule,
       severity: a.severity,
       summary: a.summary,
+      raisedSummary: a.raisedSummary ?? a.summary,
       pids: a.pids,
       subject: a.subject,
       firstSeen: a.firstSeen,
@@ -163,12 +170,12 @@ export function reportMarkdown(r: Report, lang: Language = 'en'): string {
   if (r.timeline.length === 0) out.push(w.nothingRaised, '');
   else {
     out.push(
-      `| ${w.timeHead} | ${w.event} | ${w.severity} | ${w.rule} | ${w.summary} |`,
-      '|---|---|---|---|---|',
+      `| ${w.timeHead} | ${w.event} | ${w.alert} | ${w.severity} | ${w.rule} | ${w.summary} |`,
+      '|---|---|---|---|---|---|',
     );
     for (const e of r.timeline) {
       out.push(
-        `| ${time(e.at)} | ${e.alert.event ? w.event : w[e.what]} | ${e.alert.severity} | \`${e.alert.rule}\` | ${cell(e.alert.summary)} |`,
+        `| ${time(e.at)} | ${e.alert.event ? w.event : w[e.what]} | ${e.alert.id} | ${e.alert.severity} | \`${e.alert.rule}\` | ${cell(e.summary)} |`,
       );
     }
     out.push('');
@@ -181,32 +188,41 @@ export function reportMarkdown(r: Report, lang: Language = 'en'): string {
       out.push(`| ${cell(metricName(lang, p.metric))} | ${fixed(p.value)}${p.unit} | ${time(p.at)} |`);
     out.push('');
   }
-  const offenderTable = (title: string, rows: readonly Offender[]) => {
+  const offenderTable = (title: string, rows: readonly Offender[], byKind = false) => {
     out.push(`## ${title}`, '');
     if (rows.length === 0) {
       out.push(w.none, '');
       return;
     }
+    const head = byKind ? [w.kind] : [w.user, w.command, w.kind];
     out.push(
-      `| ${w.what} | ${w.kind} | ${w.cpuTime} | ${w.peakMemory} | ${w.processes} |`,
-      '|---|---|---|---|---|',
+      `| ${[...head, w.cpuTime, w.peakMemory, w.processes].join(' | ')} |`,
+      `|${'---|'.repeat(head.length + 3)}`,
     );
     for (const o of rows) {
+      const who = byKind
+        ? [cell(o.name)]
+        : [cell(o.user ?? ''), cell(o.command ?? o.name), cell(o.kind ?? '')];
       out.push(
-        `| ${cell(o.name)} | ${cell(o.kind ?? '')} | ${formatDuration(o.cpuSeconds)} | ${formatBytes(o.peakRssBytes)} | ${o.processes} |`,
+        `| ${[...who, formatDuration(o.cpuSeconds), formatBytes(o.peakRssBytes), o.processes].join(' | ')} |`,
       );
     }
     out.push('');
   };
   offenderTable(w.topCpu, r.topByCpuTime);
   offenderTable(w.topMemory, r.topByPeakMemory);
-  offenderTable(w.byKind, r.byKind);
+  offenderTable(w.byKind, r.byKind, true);
   out.push(`## ${w.actions}`, '');
   if (r.actions.length === 0) out.push(w.none, '');
   else {
-    out.push(`| ${w.timeHead} | ${w.action} | ${w.target} | ${w.outcome} |`, '|---|---|---|---|');
+    out.push(
+      `| ${w.timeHead} | ${w.alert} | ${w.what} | ${w.action} | ${w.target} | ${w.outcome} |`,
+      '|---|---|---|---|---|---|',
+    );
     for (const a of r.actions)
-      out.push(`| ${time(a.at)} | ${a.action} | ${cell(a.target)} | ${cell(a.outcome)} |`);
+      out.push(
+        `| ${time(a.at)} | ${a.alertId ?? ''} | ${cell(a.what)} | ${a.action} | ${cell(a.target)} | ${cell(a.outcome)} |`,
+      );
     out.push('');
   }
   out.push(`## ${w.collectorProblems}`, '');
@@ -250,9 +266,11 @@ export function reportText(r: Report, lang: Language = 'en'): string {
   );
   out.push(w.timeline);
   if (r.timeline.length === 0) out.push(`  ${w.nothingRaised}`);
+  // `#12` is the id `vigil fix 12` and `vigil veto 12` take.
+  const idWidth = Math.max(0, ...r.timeline.map((e) => String(e.alert.id).length + 1));
   for (const e of r.timeline) {
     out.push(
-      `  ${time(e.at)}  ${(e.alert.event ? w.event : w[e.what]).padEnd(10)} ${e.alert.severity.padEnd(8)} ${e.alert.rule}: ${e.alert.summary}`,
+      `  ${time(e.at)}  ${(e.alert.event ? w.event : w[e.what]).padEnd(10)} ${e.alert.severity.padEnd(8)} ${`#${e.alert.id}`.padStart(idWidth)} ${e.alert.rule}: ${e.summary}`,
     );
   }
   out.push('', w.peaks);
@@ -260,23 +278,33 @@ export function reportText(r: Report, lang: Language = 'en'): string {
     out.push(
       `  ${metricName(lang, p.metric).padEnd(32)} ${`${fixed(p.value)}${p.unit}`.padStart(8)}  ${w.at} ${time(p.at)}`,
     );
+  const usage = (o: Offender) =>
+    `${formatDuration(o.cpuSeconds).padStart(8)} CPU ${formatBytes(o.peakRssBytes).padStart(9)} peak  ×${o.processes}`;
   const table = (title: string, rows: readonly Offender[]) => {
     out.push('', title);
+    if (rows.length === 0) out.push(`  ${w.none}`);
+    const userWidth = Math.min(12, Math.max(0, ...rows.map((o) => (o.user ?? '').length)));
     for (const o of rows) {
+      // The command last and whole: a user tells `python3 train.py` from `python3 serve.py` by it.
       out.push(
-        `  ${o.name.slice(0, 40).padEnd(40)} ${(o.kind ?? '').padEnd(15)} ${formatDuration(o.cpuSeconds).padStart(8)} CPU ${formatBytes(o.peakRssBytes).padStart(9)} peak  ×${o.processes}`,
+        `  ${usage(o)}  ${fit(o.user ?? '', userWidth, true)}  ${(o.kind ?? '').padEnd(15)} ${o.command ?? o.name}`,
       );
     }
   };
   table(w.topCpu, r.topByCpuTime);
   table(w.topMemory, r.topByPeakMemory);
-  table(w.byKind, r.byKind);
+  out.push('', w.byKind);
+  if (r.byKind.length === 0) out.push(`  ${w.none}`);
+  for (const o of r.byKind) out.push(`  ${usage(o)}  ${o.name}`);
   if (r.advice && r.advice.size > 0) {
     out.push('', lang === 'fr' ? 'Conseils' : 'Advice');
     for (const [id, advice] of r.advice) out.push(`  alert ${id} (${advice.model}): ${advice.diagnostic}`);
   }
   out.push('', `${w.actions}: ${r.actions.length === 0 ? w.none : ''}`);
-  for (const a of r.actions) out.push(`  ${time(a.at)} ${a.action} ${a.target}: ${a.outcome}`);
+  for (const a of r.actions)
+    out.push(
+      `  ${time(a.at)} ${a.alertId === null ? '' : `#${a.alertId} `}${a.what} (${a.action}; ${a.target}): ${a.outcome}`,
+    );
   out.push(`${w.collectorProblems}: ${r.collectorProblems.length === 0 ? w.none : ''}`);
   for (const c of r.collectorProblems)
     out.push(`  ${c.collector} ${c.count}×, ${w.last} ${time(c.lastAt)}: ${c.error}`);

@@ -4,7 +4,8 @@ import type { AlertRecord, FiringFinding } from './types.js';
 
 /**
  * The `alerts` table: one row per stretch of time a finding fired (rule + subject = fingerprint), open
- * while `resolved_at` is null. A journal event is raised and resolved at once.
+ * while `resolved_at` is null. A journal event is raised and resolved at once. `summary` follows the
+ * finding while it fires; `raised_summary` keeps what it said when raised (what `vigil report` shows).
  */
 
 /** An `alerts` row. */
@@ -15,6 +16,8 @@ export interface AlertRow {
   subject: string;
   severity: string;
   summary: string;
+  /** Absent from a database read before migration 5; null for an old alert whose raise was not audited. */
+  raised_summary?: string | null;
   pids: string;
   suggest: string;
   event: number;
@@ -29,8 +32,10 @@ const SQL = {
   updateAlert: `UPDATE alerts SET last_seen = max(last_seen, @now), count = count + 1, severity = @severity,
     summary = @summary, pids = @pids, suggest = @suggest WHERE id = @id RETURNING *`,
   insertAlert: `INSERT INTO alerts
-    (fingerprint, rule, subject, severity, summary, pids, suggest, event, first_seen, last_seen, resolved_at, count)
-    VALUES (@fingerprint, @rule, @subject, @severity, @summary, @pids, @suggest, @event, @since, @now, @resolvedAt, 1)
+    (fingerprint, rule, subject, severity, summary, raised_summary, pids, suggest, event, first_seen, last_seen,
+     resolved_at, count)
+    VALUES (@fingerprint, @rule, @subject, @severity, @summary, @summary, @pids, @suggest, @event, @since, @now,
+     @resolvedAt, 1)
     RETURNING *`,
   resolveAlert: 'UPDATE alerts SET resolved_at = ? WHERE fingerprint = ? AND resolved_at IS NULL RETURNING *',
   openAlerts: 'SELECT * FROM alerts WHERE resolved_at IS NULL ORDER BY id',
@@ -122,6 +127,7 @@ export function toAlert(row: AlertRow): AlertRecord {
     subject: row.subject,
     severity: row.severity as Severity,
     summary: row.summary,
+    raisedSummary: row.raised_summary ?? row.summary,
     pids: jsonArray(row.pids).filter((n): n is number => typeof n === 'number'),
     firstSeen: row.first_seen,
     lastSeen: row.last_seen,

@@ -233,6 +233,21 @@ export const MIGRATIONS: readonly Migration[] = [
         CREATE INDEX advice_cache ON advice (cache_key, at);
       `),
   },
+  {
+    version: 5,
+    description: 'alerts keep the summary they had when raised (summary is the latest)',
+    up: (db) =>
+      db.exec(`
+        -- Written once, when the alert is raised; null for an alert raised before version 5 whose audit
+        -- entry is gone (read as summary).
+        ALTER TABLE alerts ADD COLUMN raised_summary TEXT;
+        -- Alerts raised before: the summary their alert_raised audit entry recorded, where it is kept.
+        UPDATE alerts SET raised_summary = raised.summary
+          FROM (SELECT data ->> '$.alert' AS alert, data ->> '$.summary' AS summary, min(seq)
+                FROM audit WHERE kind = 'alert_raised' AND json_valid(data) GROUP BY 1) AS raised
+          WHERE raised.alert = alerts.id;
+      `),
+  },
 ];
 
 /** The newest schema this code knows. */

@@ -63,7 +63,10 @@ export interface AlertRecord {
   readonly rule: string;
   readonly subject: string;
   readonly severity: Severity;
+  /** The latest summary: the alert's words as it last fired. */
   readonly summary: string;
+  /** The summary when it was raised (what `vigil report` shows); absent means `summary`. */
+  readonly raisedSummary?: string;
   readonly pids: readonly number[];
   readonly firstSeen: number;
   readonly lastSeen: number;

@@ -144,11 +144,11 @@ describe('vigil report, built from history', () => {
     assert.match(reportMarkdown(report), /^# vigil report: 2026-11-20 00:00 → 2026-11-20 10:00 UTC/);
     assert.match(
       reportMarkdown(report),
-      /\| 2026-11-20 01:00 \| raised \| high \| `ram_high` \| RAM 91% used \|/,
+      /\| 2026-11-20 01:00 \| raised \| 7 \| high \| `ram_high` \| RAM 91% used \|/,
     );
     const fr = reportMarkdown(report, 'fr');
     assert.match(fr, /^# rapport vigil: /);
-    assert.match(fr, /\| 2026-11-20 02:00 \| résolue \| high \| `ram_high` \|/);
+    assert.match(fr, /\| 2026-11-20 02:00 \| résolue \| 7 \| high \| `ram_high` \|/);
     assert.match(fr, /\| RAM utilisée \| 91% \|/);
     assert.match(fr, /## Trous \(démon arrêté\)/);
     assert.match(reportText(report, 'fr'), /^rapport vigil .*1 alerte\(s\), 2 instantané\(s\), 1 trou\(s\)/);

@@ -277,6 +277,7 @@ describe('history store: alerts', () => {
         subject: 'system',
         severity: 'high',
         summary: 'RAM 91% used',
+        raisedSummary: 'RAM 91% used',
         pids: [4242],
         firstSeen: T0,
         lastSeen: T0 + 30_000,
@@ -298,6 +299,7 @@ describe('history store: alerts', () => {
     assert.equal(second.alert.firstSeen, T0);
     assert.equal(second.alert.severity, 'critical');
     assert.equal(second.alert.summary, 'RAM 97% used');
+    assert.equal(second.alert.raisedSummary, 'RAM 91% used', 'the words it was raised with are kept');
     assert.deepEqual(second.alert.pids, [4242, 4243]);
     assert.deepEqual(
       store.openAlerts().map((a) => a.id),
