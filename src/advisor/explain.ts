@@ -219,6 +219,7 @@ const WORDS = {
     ofRam: 'of RAM',
     swap: 'swap',
     cpu: 'CPU',
+    thread: 'thread',
     threads: 'threads',
     lineage: 'lineage',
     orphan: 'orphan',
@@ -254,6 +255,7 @@ const WORDS = {
     ofRam: 'de la RAM',
     swap: 'swap',
     cpu: 'CPU',
+    thread: 'thread',
     threads: 'threads',
     lineage: 'ascendance',
     orphan: 'orphelin',
@@ -302,7 +304,7 @@ export function renderExplain(f: ExplainFacts, language: Language = 'en'): strin
   row(w.memory, `${formatBytes(f.rssBytes)} (${f.rssPercent.toFixed(1)}% ${w.ofRam})${swap}`);
   row(
     w.cpu,
-    `${f.cpuPercent === null ? '-' : `${f.cpuPercent.toFixed(1)}%`}, ${f.threads} ${w.threads}, nice ${f.nice}`,
+    `${f.cpuPercent === null ? '-' : `${f.cpuPercent.toFixed(1)}%`}, ${f.threads} ${f.threads === 1 ? w.thread : w.threads}, nice ${f.nice}`,
   );
   const chain = [`${f.name} (${f.pid})`, ...f.ancestors.map((a) => `${a.name} (${a.pid})`)].join(' ← ');
   row(w.lineage, chain);

@@ -176,7 +176,7 @@ export function makeExplainCommand(): Command {
 
         if (options.json) {
           process.stdout.write(
-            `${JSON.stringify({ process: known, ...(group ? { group } : {}), advice, advisor: advisorState }, null, 2)}\n`,
+            `${JSON.stringify({ process: known, ...(group ? { group } : {}), findings: known.findings, advice, advisor: advisorState }, null, 2)}\n`,
           );
           return;
         }
@@ -189,6 +189,11 @@ export function makeExplainCommand(): Command {
         else if (options.ai && config.ai.enabled)
           process.stdout.write(
             `\n${language === 'fr' ? 'conseiller indisponible' : 'advisor unavailable'}: ${advisorState.detail}\n`,
+          );
+        // Silence would read as "the advisor had nothing to say": say it was not asked, and why.
+        else
+          process.stdout.write(
+            `\n${language === 'fr' ? 'conseiller : désactivé' : 'advisor: off'} (${advisorState.detail})\n`,
           );
       } finally {
         store?.close();

@@ -92,6 +92,22 @@ describe('vigil explain <pid>', () => {
     assert.equal(doc.advisor.state, 'off');
   });
 
+  it('says the advisor is off and why, so its silence is not taken for an answer; counts in words', () => {
+    const off = runVigil(['explain', String(orphan), '--config', config('plain.toml', '')], env);
+    assert.equal(off.status, 0, off.stderr);
+    assert.match(off.stdout, /^advisor: off \(\[ai\] enabled = false\)$/m);
+    assert.match(off.stdout, /^CPU\s+.*, 1 thread, nice/m, 'one thread, not "1 threads"');
+    const asked = runVigil(['explain', String(orphan), '--no-ai', '--config', config('plain.toml', '')], env);
+    assert.match(asked.stdout, /^advisor: off \(--no-ai\)$/m);
+  });
+
+  it('--json carries the findings its help promises, naming the process', () => {
+    const run = runVigil(['explain', String(orphan), '--json', '--config', config('plain.toml', '')], env);
+    assert.equal(run.status, 0, run.stderr);
+    const doc = JSON.parse(run.stdout) as { findings?: unknown };
+    assert.ok(Array.isArray(doc.findings), `findings is a list: ${run.stdout.slice(0, 400)}`);
+  });
+
   it('speaks French when general.language = "fr"', () => {
     const run = runVigil(
       ['explain', String(orphan), '--no-ai', '--config', config('fr.toml', '[general]\nlanguage = "fr"\n')],
