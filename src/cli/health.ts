@@ -81,7 +81,11 @@ export async function checkHealth(
   if (database.exists) {
     try {
       database.sizeBytes = statSync(dbPath).size;
-      const store = openStore(dbPath, { log: (message) => process.stderr.write(`vigil: ${message}\n`) });
+      // health only reads: a database this user cannot write is the daemon's to report (its heartbeat).
+      const store = openStore(dbPath, {
+        log: (message) => process.stderr.write(`vigil: ${message}\n`),
+        reading: true,
+      });
       try {
         database.integrity = store.quickCheck();
         database.sizeBytes = store.sizeBytes();
@@ -162,27 +166,33 @@ export async function checkHealth(
     notifications: fresh ? (heartbeat?.notifications ?? null) : null,
     config,
     rules,
-    self: heartbeat
-      ? {
-          rssBytes: heartbeat.rssBytes,
-          cpuPercent: heartbeat.cpuPercent,
-          cpuSeconds: heartbeat.cpuSeconds,
-          mode: heartbeat.mode,
-          intervalMs: heartbeat.intervalMs,
-          startedAt: heartbeat.startedAt,
-        }
-      : null,
+    // The cost is the running daemon's: a stopped one's last heartbeat says nothing about now.
+    self:
+      heartbeat && running
+        ? {
+            rssBytes: heartbeat.rssBytes,
+            cpuPercent: heartbeat.cpuPercent,
+            cpuSeconds: heartbeat.cpuSeconds,
+            mode: heartbeat.mode,
+            intervalMs: heartbeat.intervalMs,
+            startedAt: heartbeat.startedAt,
+          }
+        : null,
   };
 }
 
 export function renderHealth(h: HealthReport): string {
   const lines = [h.reason, ''];
+  const age = h.daemon.heartbeatAgeSecs;
+  const lastCycle = age === null ? '' : `last cycle ${formatDuration(age)} ago`;
   lines.push(
-    `daemon     ${h.daemon.running ? `running, pid ${h.daemon.pid}` : 'not running'}${h.daemon.heartbeatAgeSecs !== null ? `, last cycle ${formatDuration(h.daemon.heartbeatAgeSecs)} ago` : ''}${h.self ? `, mode ${h.self.mode}, every ${h.self.intervalMs / 1000} s, up ${formatDuration((Date.now() - h.self.startedAt) / 1000)}` : ''}`,
+    h.daemon.running
+      ? `daemon     running, pid ${h.daemon.pid}${lastCycle ? `, ${lastCycle}` : ''}${h.self ? `, mode ${h.self.mode}, every ${h.self.intervalMs / 1000} s, up ${formatDuration((Date.now() - h.self.startedAt) / 1000)}` : ''}`
+      : `daemon     not running${lastCycle ? ` (its ${lastCycle})` : ''}`,
   );
   if (h.self)
     lines.push(
-      `own cost   ${formatBytes(h.self.rssBytes)} resident, ${h.self.cpuPercent.toFixed(2)}% CPU, ${h.self.cpuSeconds.toFixed(1)} CPU s in all`,
+      `its cost   the daemon (pid ${h.daemon.pid}): ${formatBytes(h.self.rssBytes)} resident, ${h.self.cpuPercent.toFixed(2)}% CPU, ${h.self.cpuSeconds.toFixed(1)} CPU s since it started`,
     );
   lines.push(
     `database   ${h.database.path}${h.database.exists ? `, ${formatBytes(h.database.sizeBytes)}, integrity ${h.database.integrity ?? 'unknown'}` : ' (not created yet)'}${h.database.error ? `, FAILING: ${h.database.error}` : ''}`,
@@ -205,7 +215,7 @@ export function renderHealth(h: HealthReport): string {
     `rules      ${h.rules.count} loaded${h.rules.refused.length ? `, REFUSED: ${h.rules.refused.join('; ')}` : ''}${h.rules.problems.length ? `, PROBLEMS: ${h.rules.problems.join('; ')}` : ''}`,
   );
   if (h.collectors.length > 0) {
-    lines.push('collectors');
+    lines.push(h.daemon.running ? 'collectors' : 'collectors (when the daemon last ran)');
     for (const c of h.collectors) {
       const state = `${c.error ? `FAILING: ${c.error}` : c.unsupported ? `unsupported: ${c.unsupported}` : 'ok'}${c.notes ? ` (${c.notes})` : ''}`;
       lines.push(`  ${c.name.padEnd(10)} ${`${c.durationMs.toFixed(1)} ms`.padStart(10)}  ${state}`);

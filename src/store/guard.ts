@@ -46,9 +46,16 @@ export class StoreGuard {
     if (!checked.ok) return this.unavailable(checked.reason);
     if (checked.note) this.log(checked.note);
     try {
-      this.opened = openStore(this.path, { log: this.log });
+      this.opened = openStore(this.path, { log: this.log, reading: true });
     } catch (error) {
       return this.unavailable((error as Error).message);
+    }
+    // Opened for reading only (a directory or file this user cannot write): said here, once; the failing
+    // writes of each cycle then keep it failing without another line.
+    const problem = this.opened.problem;
+    if (problem && !this.opened.writable) {
+      this.error = problem.message;
+      this.log(`history store failing (collection and rules go on): ${problem.message}`);
     }
     return this.opened;
   }

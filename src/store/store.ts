@@ -56,6 +56,12 @@ export interface StoreOptions {
    * they touch still fails its query with SQLite's own message.
    */
   quickCheck?: boolean;
+  /**
+   * The caller only reads (`report`, `health`, `audit`, `bundle`), or says a read-only store itself (the
+   * daemon's guard, once): a database that cannot be written but can be read is not logged here
+   * (`problem` still says why); one that cannot be read at all still is.
+   */
+  reading?: boolean;
 }
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
@@ -119,10 +125,11 @@ export function openStore(path: string, options: StoreOptions = {}): OpenedStore
     attempt.kind === 'failed'
       ? attempt.problem
       : new StoreError('corrupt', path, `${path} is still not usable after a fresh start: ${attempt.detail}`);
-  log(`history store failing: ${problem.message}`);
-  if (problem.code === 'too-new' || problem.code === 'corrupt')
-    return new SqliteStore(path, null, false, problem);
-  const reader = openForReading(path);
+  const readable = problem.code !== 'too-new' && problem.code !== 'corrupt';
+  const reader = readable ? openForReading(path) : null;
+  if (!options.reading || !reader || reader instanceof StoreError)
+    log(`history store failing: ${problem.message}`);
+  if (!reader) return new SqliteStore(path, null, false, problem);
   if (reader instanceof StoreError) return new SqliteStore(path, null, false, reader);
   return new SqliteStore(path, reader, false, problem);
 }

@@ -258,7 +258,7 @@ describe('vigil health', () => {
     const ok = runVigil(['health'], h.env);
     assert.equal(ok.status, 0, ok.stdout);
     assert.match(ok.stdout, new RegExp(`^healthy: daemon pid ${d.pid}, last cycle \\d+s ago, 13 rules`));
-    assert.match(ok.stdout, /own cost\s+\d+ MiB resident/);
+    assert.match(ok.stdout, new RegExp(`^its cost +the daemon \\(pid ${d.pid}\\): \\d+ MiB resident`, 'm'));
     assert.match(ok.stdout, /database\s+.*vigil\.db, \d+ KiB, integrity ok/);
     assert.match(ok.stdout, /processes\s+[\d.]+ ms\s+ok/);
     assert.match(ok.stdout, /notify\s+terminal ok; .*log ok/);
