@@ -369,8 +369,8 @@ const MIN_COMMAND = 30;
 
 /**
  * The columns that fit `width` cells: a narrow terminal loses columns before anything wraps. Given the
- * rows, USER and KIND are only as wide as their longest value, and a column with nothing in it goes first
- * (an empty KIND before the USER).
+ * rows, KIND is only as wide as its longest value, and goes first when no row has one (an empty KIND
+ * before the USER).
  */
 export function tableColumns(width: number, rows?: readonly ProcRow[]): Column[] {
   let columns = [...FIXED_COLUMNS];
@@ -378,16 +378,9 @@ export function tableColumns(width: number, rows?: readonly ProcRow[]): Column[]
     const longest = (value: (row: ProcRow) => string) =>
       rows.reduce((most, row) => Math.max(most, [...value(row)].length), 0);
     const kind = longest((r) => r.kind);
-    const user = longest((r) => r.user);
     columns = columns
       .filter((c) => !(c.id === 'kind' && kind === 0))
-      .map((c) =>
-        c.id === 'kind'
-          ? { ...c, width: Math.min(c.width, Math.max(c.title.length, kind)) }
-          : c.id === 'user'
-            ? { ...c, width: Math.min(c.width, Math.max(c.title.length, user)) }
-            : c,
-      );
+      .map((c) => (c.id === 'kind' ? { ...c, width: Math.min(c.width, Math.max(c.title.length, kind)) } : c));
   }
   const used = () => columns.reduce((sum, c) => sum + c.width + 1, 0);
   for (const id of DROP_ORDER) {

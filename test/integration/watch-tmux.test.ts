@@ -110,7 +110,7 @@ describe('vigil watch in a real terminal (tmux, 120×40)', () => {
     for (const pid of storm) assert.notEqual(stateOf(pid), null, `pid ${pid} is still alive`);
 
     pane.resize(80, 24);
-    screen = await pane.waitFor(/PID +USER +KIND +CPU% +MEM▼ COMMAND/, 'the table to drop columns at 80×24');
+    screen = await pane.waitFor(/PID +KIND +CPU% +MEM▼ COMMAND/, 'the table to drop columns at 80×24');
     assert.doesNotMatch(screen, /AGE/);
     for (const line of screen.split('\n')) assert.ok([...line].length <= 80, `wider than 80: ${line}`);
     assert.match(screen, /×3 python3 …\/mcp_server_fake\.py/, 'the group is still shown, with its script');

@@ -309,7 +309,7 @@ describe('watch view-model: screen and explanation', () => {
     for (const line of text) assert.ok([...line].length <= 80, line);
     assert.match(text[0]!, /^vigil · desk · mode observe · daemon off · alerts crit 0 high 1 med 0 low 0$/);
     assert.ok(text.some((l) => /HIGH ghost-storm: 3 identical orphaned/.test(l)));
-    assert.ok(text.some((l) => /^ +PID USER +KIND +CPU%/.test(l)));
+    assert.ok(text.some((l) => /^ +PID +KIND +CPU%/.test(l)));
     assert.match(text.at(-1)!, /sort cpu ▼ · list · 8 processes/);
     const storm = text.find((l) => /^. +401 /.test(l))!;
     assert.ok(storm.startsWith('!'), 'a row in a finding is marked without colour');
@@ -507,8 +507,11 @@ describe('watch view-model: screen and explanation', () => {
     assert.match(noKinds, /\bUSER\b/, 'the user stays when no process has a kind');
     assert.doesNotMatch(noKinds, /\bKIND\b/, 'a column with nothing in it goes first');
     assert.match(noKinds, /\bAGE\b/);
-    const kinds = header(frame);
-    assert.match(kinds, /\bUSER +KIND\b/, 'KIND is as wide as "mcp-server·orphan", so USER fits beside it');
+    const short: WatchFrame = {
+      ...frame,
+      info: new Map([[301, { kind: 'build', orphan: false, originalParent: null, group: 'cc' }]]),
+    };
+    assert.match(header(short), /\bUSER +KIND +CPU%/, 'KIND is as wide as "build", so USER fits beside it');
   });
 
   it('at 60×15 keeps the alerts and drops the per-core bars first (alerts are the last panel to go)', () => {
