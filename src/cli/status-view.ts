@@ -84,13 +84,26 @@ export function checkStatus(findings: readonly Finding[]): 0 | 1 | 2 {
 export interface RenderOptions {
   readonly color: boolean;
   readonly top: number;
+  /** Cells a line may take: see {@link statusWidth}. */
   readonly width: number;
+  /** `--wide`: the COMMAND column is the whole command line, never cut (as `ps ww`). */
+  readonly wide?: boolean;
   /**
    * The terminal's height: the view is made to fit it (the per-core lines go first, then the process
    * tables shrink to 3 rows each), so the findings at its top are still on screen once it is printed.
    * Undefined (a pipe) prints everything.
    */
   readonly rows?: number;
+}
+
+/**
+ * How wide `vigil status` draws, as `ps` decides: `COLUMNS` when it is a positive whole number (so
+ * `COLUMNS=200 vigil status | less` shows long commands), else the terminal's width, else (a pipe) 100.
+ */
+export function statusWidth(columnsEnv: string | undefined, terminalColumns: number | undefined): number {
+  const columns = columnsEnv === undefined ? Number.NaN : Number(columnsEnv.trim());
+  if (columnsEnv?.trim() && Number.isInteger(columns) && columns > 0) return columns;
+  return terminalColumns ?? 100;
 }
 
 /** How much of each part a rendering shows. */
@@ -144,6 +157,8 @@ function renderLayout(
 ): string {
   const c: ChalkInstance = new Chalk({ level: options.color ? 1 : 0 });
   const width = Math.max(60, Math.min(options.width, 160));
+  // The process tables take the whole width (COLUMNS=250 gives the command 185 cells); --wide, no limit.
+  const tableWidth = options.wide ? Number.POSITIVE_INFINITY : Math.max(60, options.width);
   const barWidth = 20;
   const level = (p: number | null | undefined, warn: number, crit: number) =>
     p === null || p === undefined ? c.dim : p >= crit ? c.red : p >= warn ? c.yellow : c.green;
@@ -266,12 +281,12 @@ function renderLayout(
     lines.push(
       '',
       c.bold(`Top ${layout.top} by CPU`),
-      ...processTable(byCpu.slice(0, layout.top), width, c, known),
+      ...processTable(byCpu.slice(0, layout.top), tableWidth, c, known),
     );
     lines.push(
       '',
       c.bold(`Top ${layout.top} by memory`),
-      ...processTable(byMem.slice(0, layout.top), width, c, known),
+      ...processTable(byMem.slice(0, layout.top), tableWidth, c, known),
     );
     const zombies = s.processes.filter((p) => p.state === 'Z').length;
     lines.push(
@@ -375,7 +390,8 @@ export function statusColumns(width: number): { columns: TableColumn[]; commandW
 /**
  * Rows of a process table: KIND says what vigil knows a process to be (`mcp-server`, `·orphan` when its
  * parent died), COMMAND its program and script (see model/command.ts), so processes that differ only by
- * where they live or their arguments can be told apart at 80 to 120 columns.
+ * where they live or their arguments can be told apart at 80 to 120 columns. An infinite `width`
+ * (`--wide`) prints each whole command line, uncut and unshortened, as `ps ww` does.
  */
 function processTable(
   rows: ProcessSample[],
@@ -384,6 +400,7 @@ function processTable(
   known?: StatusJudgement['processes'],
 ): string[] {
   const { columns, commandWidth } = statusColumns(width);
+  const wide = width === Number.POSITIVE_INFINITY;
   const cell = (col: TableColumn, text: string) =>
     col.align === 'right' ? fit(text, col.width).padStart(col.width) : fit(text, col.width, true);
   const header = `  ${columns.map((col) => cell(col, col.title)).join(' ')} COMMAND`;
@@ -402,6 +419,8 @@ function processTable(
         kind: `${info?.kind ?? ''}${info?.orphan ? (info.kind ? '·orphan' : 'orphan') : ''}`,
       };
       const row = columns.map((col) => cell(col, values[col.id])).join(' ');
+      if (wide)
+        return `  ${row} ${p.argv.some((a) => a !== '') ? p.argv.join(' ').trimEnd() : `[${p.comm}]`}`;
       return `  ${row} ${fit(shortCommand(p.argv, p.comm), commandWidth)}`;
     }),
   ];

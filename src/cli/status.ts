@@ -26,6 +26,7 @@ interface StatusOptions {
   journalDir?: string;
   journalSince?: string;
   top: number;
+  wide?: boolean;
 }
 
 export function makeStatusCommand(): Command {
@@ -46,13 +47,16 @@ export function makeStatusCommand(): Command {
         .default(10)
         .argParser(positiveInteger('--top')),
     )
+    .option('--wide', 'whole command lines, never cut (as ps ww)')
     .option('--journal-file <path>', 'read journal entries from this journal file (offline analysis)')
     .option('--journal-dir <dir>', 'read journal entries from this journal directory (offline analysis)')
     .option('--journal-since <time>', 'journalctl --since for the live journal', '-1h')
     .action(async (options: StatusOptions, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
       const sampling = sampleOptionsFrom(global, options);
-      const { takeStatusLook, statusJson, renderStatus, checkStatus } = await import('./status-view.js');
+      const { takeStatusLook, statusJson, renderStatus, checkStatus, statusWidth } = await import(
+        './status-view.js'
+      );
       const { snapshot, judgement } = await takeStatusLook(sampling, options.sample, global.config);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(statusJson(snapshot, judgement), null, 2)}\n`);
@@ -63,7 +67,8 @@ export function makeStatusCommand(): Command {
         const view = {
           color,
           top: options.top,
-          width: process.stdout.columns ?? 100,
+          width: statusWidth(process.env['COLUMNS'], process.stdout.columns),
+          wide: options.wide === true,
           ...(fitted && process.stdout.rows ? { rows: process.stdout.rows } : {}),
         };
         process.stdout.write(renderStatus(snapshot, view, judgement));

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +108,39 @@ describe('vigil status on the live machine', () => {
     const gpu = JSON.parse(run.stdout).collectors.find((c: { name: string }) => c.name === 'gpu');
     assert.equal(gpu.ok, true);
     assert.match(gpu.unsupported, /nvidia-smi/);
+  });
+});
+
+describe('vigil status piped, with COLUMNS and --wide', () => {
+  // A process with a command line far longer than any terminal: the row is found by its marker.
+  const marker = `vigil-wide-${'x'.repeat(300)}-end`;
+  let child: ChildProcess;
+  before(() => {
+    child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)', marker], { stdio: 'ignore' });
+  });
+  after(() => child.kill('SIGKILL'));
+  /** The process table rows of the test's process, as `vigil status` lists every process. */
+  const rowsOf = (args: string[], env: NodeJS.ProcessEnv) => {
+    const run = runVigil(['status', '--sample', '0', '--top', '100000', ...args], env);
+    assert.equal(run.status, 0, run.stderr);
+    const rows = run.stdout
+      .split('\n')
+      .filter((line) => line.startsWith(`  ${String(child.pid).padStart(7)} `));
+    assert.equal(rows.length, 2, `one row by CPU and one by memory in:\n${run.stdout}`);
+    return rows;
+  };
+
+  it('takes its width from COLUMNS when piped, as ps does', () => {
+    for (const row of rowsOf([], { COLUMNS: '250' })) {
+      assert.equal([...row].length, 250, row);
+      assert.match(row, /node -e setInterval.* vigil-wide-x+…$/);
+    }
+    for (const row of rowsOf([], { COLUMNS: '80' })) assert.equal([...row].length, 80, row);
+  });
+
+  it('with --wide, prints the whole command line uncut, whatever COLUMNS says', () => {
+    for (const row of rowsOf(['--wide'], { COLUMNS: '80' }))
+      assert.ok(row.endsWith(` ${process.execPath} -e setInterval(() => {}, 1e6) ${marker}`), row);
   });
 });
 
