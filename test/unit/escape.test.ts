@@ -124,13 +124,22 @@ describe('Markdown reports show names from the machine literally', () => {
       ],
       runs: [],
       snapshotIntervalMs: 60_000,
-      actions: [{ at: T0, action: 'kill_process', target: `pid 42 ${HOSTILE}`, outcome: 'done' }],
+      actions: [
+        {
+          at: T0,
+          alertId: 1,
+          what: 'killed 1 process',
+          action: 'kill_process (auto)',
+          target: `pid 42 ${HOSTILE}`,
+          outcome: 'done',
+        },
+      ],
     });
     const md = reportMarkdown(report);
     assert.equal(
       md.split('\\[click\\](http://evil)').length - 1,
-      4,
-      `the summary, the offender in two tables and the target:\n${md}`,
+      3,
+      `the summary, the offender (in the memory table: seen once, it used no CPU in the window) and the target:\n${md}`,
     );
     for (const raw of ['[click](', '<img', '<!channel>', '<@123>', '@everyone', '*bold*'])
       assert.ok(!unescaped(md, raw), raw);
