@@ -355,7 +355,7 @@ export function makeKillCommand(): Command {
           }
         })();
         process.stdout.write(
-          `pid ${pid} ${live.comm}${kind ? ` (${kind.label})` : ''}, ${userText(live.uid)}, up ${formatDuration(uptime - live.startTicks / 100)}, ${formatBytes(live.rssPages * 4096)} resident, ${children} child(ren)\n  ${redact(live.cmdline).slice(0, 200)}\n`,
+          `pid ${pid} ${live.comm}${kind ? ` (${kind.label})` : ''}, ${userText(live.uid)}, up ${formatDuration(uptime - live.startTicks / 100)}, ${formatBytes(live.rssPages * 4096)} resident, ${children === 1 ? '1 child' : `${children} children`}\n  ${redact(live.cmdline).slice(0, 200)}\n`,
         );
         const how = options.force
           ? 'SIGKILL'

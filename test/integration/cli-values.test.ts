@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-import { runVigil } from '../helpers/cli.ts';
+import { runVigil } from '../helpers/cli.js';
 
 /**
  * What a new user trips over on the command line (issue 17): a bad value, a typo or a refusal gets one
