@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { stateDir } from '../config/load.js';
 import { writeOutputFile } from '../host/private-files.js';
 import { formatBytes } from '../model/format.js';
-import { parseSince } from '../pipeline/options.js';
+import { DAY_MS, parseSince, positiveInteger } from '../pipeline/options.js';
 import type { AuditEntry, ChainVerdict } from '../store/audit-chain.js';
 import type { OpenedStore } from '../store/store.js';
 
@@ -26,7 +26,11 @@ export async function openHistory(): Promise<OpenedStore | null> {
     return null;
   }
   const { openStore } = await import('../store/store.js');
-  return openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`), quickCheck: false });
+  return openStore(path, {
+    log: (m) => process.stderr.write(`vigil: ${m}\n`),
+    quickCheck: false,
+    reading: true,
+  });
 }
 
 /** The audit log of an open store; throws (exit 1) when the database cannot be read. */
@@ -64,11 +68,17 @@ export function verdictLine(verdict: ChainVerdict): string {
 function makeListCommand(): Command {
   return new Command('list')
     .description('the entries of a window (the default), and whether the chain is intact')
-    .addOption(new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)').default('24h'))
-    .addOption(new Option('--limit <n>', 'at most the N newest entries').argParser(positiveInteger))
+    .addOption(
+      new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)')
+        .default(DAY_MS, '24h')
+        .argParser(parseSince),
+    )
+    .addOption(
+      new Option('--limit <n>', 'at most the N newest entries').argParser(positiveInteger('--limit')),
+    )
     .option('--json', 'JSON: {from, to, chain, entries[]} (seq, at, kind, data, prevHash, hash)')
-    .action(async (options: { since: string; limit?: number; json?: boolean }) => {
-      const since = parseSince(options.since);
+    .action(async (options: { since: number; limit?: number; json?: boolean }) => {
+      const since = options.since;
       const store = await openHistory();
       if (store === null) return;
       try {
@@ -131,14 +141,18 @@ function makeVerifyCommand(): Command {
 function makeExportCommand(): Command {
   return new Command('export')
     .description('the entries of a window as JSON, or with --sign as a signed evidence bundle (.tar.gz)')
-    .addOption(new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)').default('24h'))
+    .addOption(
+      new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)')
+        .default(DAY_MS, '24h')
+        .argParser(parseSince),
+    )
     .option('--sign', 'write a signed evidence bundle (audit.json, manifest.json, manifest.sig)')
     .option(
       '-o, --output <file>',
       'where to write (default: stdout; with --sign, vigil-audit-<host>-<time>.tar.gz)',
     )
-    .action(async (options: { since: string; sign?: boolean; output?: string }) => {
-      const since = parseSince(options.since);
+    .action(async (options: { since: number; sign?: boolean; output?: string }) => {
+      const since = options.since;
       const store = await openHistory();
       if (store === null) return;
       try {
@@ -181,12 +195,6 @@ function makeExportCommand(): Command {
         store.close();
       }
     });
-}
-
-function positiveInteger(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`not a positive whole number: ${text}`);
-  return n;
 }
 
 export function makeAuditCommand(): Command {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, stateDir } from '../config/load.js';
-import { type GlobalOptions, parseSince, UsageError } from '../pipeline/options.js';
+import { DAY_MS, type GlobalOptions, parseSince, positiveInteger, UsageError } from '../pipeline/options.js';
 import { reportFromStore } from '../report/gather.js';
 import { reportJson, reportMarkdown, reportText } from '../report/render.js';
 
@@ -20,10 +20,14 @@ export function parseTime(text: string): number {
 export function makeReportCommand(): Command {
   return new Command('report')
     .description('what happened: alerts raised and resolved, peaks, top offenders, actions, gaps')
-    .addOption(new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)').default('24h'))
+    .addOption(
+      new Option('--since <duration>', 'the last DURATION (24h, 90m, 7d)')
+        .default(DAY_MS, '24h')
+        .argParser(parseSince),
+    )
     .addOption(new Option('--from <time>', 'start of the window (with --to)').argParser(parseTime))
     .addOption(new Option('--to <time>', 'end of the window (default: now)').argParser(parseTime))
-    .addOption(new Option('--top <n>', 'offenders listed').default(10).argParser(Number))
+    .addOption(new Option('--top <n>', 'offenders listed').default(10).argParser(positiveInteger('--top')))
     .option('--json', 'JSON (alerts[] with rule, severity, summary, pids, firstSeen, lastSeen, resolvedAt)')
     .option('--markdown', 'Markdown, to paste into an issue or a chat')
     .option('--sign', 'write a signed evidence bundle of the report (Ed25519, vigil verify-bundle checks it)')
@@ -31,7 +35,7 @@ export function makeReportCommand(): Command {
     .action(
       async (
         options: {
-          since: string;
+          since: number;
           from?: number;
           to?: number;
           top: number;
@@ -45,7 +49,7 @@ export function makeReportCommand(): Command {
         const global = command.optsWithGlobals() as GlobalOptions;
         const config = loadConfig(global.config).config;
         const to = options.to ?? Date.now();
-        const from = options.from ?? to - parseSince(options.since);
+        const from = options.from ?? to - options.since;
         if (from >= to) throw new UsageError('the window is empty: --from must be before --to');
         const path = join(stateDir(), 'vigil.db');
         if (!existsSync(path)) {
@@ -59,6 +63,7 @@ export function makeReportCommand(): Command {
         const store = openStore(path, {
           log: (m) => process.stderr.write(`vigil: ${m}\n`),
           quickCheck: false,
+          reading: true,
         });
         try {
           const { report } = await reportFromStore(
