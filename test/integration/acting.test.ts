@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { runVigil } from '../helpers/cli.js';
@@ -259,11 +260,12 @@ describe('vigil kill', () => {
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(
       ok.stdout,
-      new RegExp(`^pid ${child.pid} sleep, uid \\d+, up \\d+s, .* resident, 0 child\\(ren\\)`),
+      new RegExp(`^pid ${child.pid} sleep, ${userInfo().username}, up \\d+s, .* resident, 0 children`),
     );
     assert.match(ok.stdout, /success: 1 of 1 gone/);
     const one = runVigil(['kill', '1', '--yes'], h.env);
     assert.equal(one.status, 1);
-    assert.match(one.stdout, /refused: pid 1 \(.*\): pid 1 is never touched/);
+    assert.match(one.stderr, /^vigil: refused: pid 1 \(.*\): pid 1 is never touched\n$/);
+    assert.equal(one.stdout, '', 'refused before anything is shown');
   });
 });

@@ -343,9 +343,9 @@ describe('vigil report', () => {
     assert.match(md, /^# vigil report: /);
     assert.match(
       md,
-      /\| \d{4}-\d\d-\d\d \d\d:\d\d \| raised \| high \| `ghost_process_storm` \| ⚠️ 8 identical/,
+      /\| \d{4}-\d\d-\d\d \d\d:\d\d \| raised \| \d+ \| high \| `ghost_process_storm` \| ⚠️ 8 identical/,
     );
-    assert.match(md, /\| \d{4}-\d\d-\d\d \d\d:\d\d \| resolved \| high \| `ghost_process_storm` \|/);
+    assert.match(md, /\| \d{4}-\d\d-\d\d \d\d:\d\d \| resolved \| \d+ \| high \| `ghost_process_storm` \|/);
     assert.match(md, /## Top by peak memory/);
   });
 });

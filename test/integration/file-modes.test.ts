@@ -127,9 +127,10 @@ describe('file modes under umask 000', () => {
     await waitUntil(
       () => {
         if (daemon.exitCode !== null) throw new Error(`the daemon exited (${daemon.exitCode})`);
-        return files.every((f) => existsSync(f));
+        // The heartbeat is written last in a cycle, after the notices that make the log.
+        return [...files, join(home.runtimeDir, 'heartbeat.json')].every((f) => existsSync(f));
       },
-      `${files.join(', ')} to exist`,
+      `${files.join(', ')} and the heartbeat to exist`,
       60_000,
     );
     // The state directory and its parent, which vigil made: 0700 as the XDG base directory spec asks.

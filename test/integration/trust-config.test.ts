@@ -240,7 +240,7 @@ describe('a config the victim cannot trust steers nothing', { skip }, () => {
       ['config', 'show'],
       ['explain', String(process.pid), '--no-ai'],
       ['fix', '1', '--yes'],
-      ['kill', '999999999'],
+      ['kill', '4194000'],
       ['health'],
     ];
     for (const args of commands) {
