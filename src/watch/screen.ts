@@ -302,18 +302,7 @@ function memoryPanel(frame: WatchFrame, columns: number): Panel | null {
     psiText('cpu', frame.snapshot.cpu?.pressure),
     psiText('io', frame.snapshot.ioPressure),
   ].filter(Boolean);
-  const psi: Seg[] =
-    pressure.length > 0
-      ? fitItems(
-          columns,
-          [{ text: 'PSI  ', bold: true }],
-          pressure.map((text) => [{ text }]),
-          ' · ',
-        )
-      : [
-          { text: 'PSI  ', bold: true },
-          { text: 'not available here', dim: true },
-        ];
+  const psi = psiLine(columns, pressure, 'not available here');
   return { id: 'memory', full: [mem, psi], compact: [mem] };
 }
 
@@ -451,18 +440,7 @@ function replayPanels(
     r.psiCpuSomeAvg10 === null ? '' : `cpu some ${formatPercent(r.psiCpuSomeAvg10, 1)}`,
     r.psiIoFullAvg10 === null ? '' : `io full ${formatPercent(r.psiIoFullAvg10, 1)}`,
   ].filter(Boolean);
-  const psi: Seg[] =
-    pressure.length > 0
-      ? fitItems(
-          columns,
-          [{ text: 'PSI  ', bold: true }],
-          pressure.map((text) => [{ text }]),
-          ' · ',
-        )
-      : [
-          { text: 'PSI  ', bold: true },
-          { text: 'not stored in this snapshot', dim: true },
-        ];
+  const psi = psiLine(columns, pressure, 'not stored in this snapshot');
   const disks: Seg[][] = Object.entries(r.disks).map(([mount, used]) => [
     { text: `${fit(mount, 14)} ` },
     ...meter(used, 8, 85, 90),
@@ -866,4 +844,16 @@ export function buildScreen(
   if (noteLine) body.push(noteLine);
   body.push(footer(ui, rows.length, totalProcesses, frame?.replay != null));
   return { lines: body.slice(0, height).map((l) => clipLine(l, columns)), page, scroll };
+}
+
+/** The PSI line: as many whole pressures as fit, or why there are none. */
+function psiLine(columns: number, pressure: readonly string[], none: string): Seg[] {
+  const label: Seg = { text: 'PSI  ', bold: true };
+  if (pressure.length === 0) return [label, { text: none, dim: true }];
+  return fitItems(
+    columns,
+    [label],
+    pressure.map((text) => [{ text }]),
+    ' · ',
+  );
 }
