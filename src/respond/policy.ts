@@ -2,6 +2,7 @@ import { readlinkSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { HostPaths } from '../host/paths.js';
+import { userNameOf } from '../host/trusted-file.js';
 import { globMatcher } from '../model/glob.js';
 import type { ProcessSample } from '../model/snapshot.js';
 import { basename } from '../understand/normalize.js';
@@ -119,7 +120,9 @@ export function checkTarget(target: ProcessIdentity, ctx: PolicyContext): Policy
   if (target.pid === ctx.selfPid) return refuse('vigil does not act on itself');
   if (target.pid === ctx.selfParentPid) return refuse('vigil does not act on its own parent');
   if (live.uid !== ctx.uid)
-    return refuse(`belongs to another user (uid ${live.uid}); vigil only acts on uid ${ctx.uid}'s processes`);
+    return refuse(
+      `belongs to another user, ${userText(live.uid)}; vigil only acts on ${userText(ctx.uid)}'s processes`,
+    );
   if (live.state === 'Z') return refuse('a zombie cannot be killed; its parent is what to act on');
   if (live.oomScoreAdj === -1000)
     return refuse('the kernel protects it from the OOM killer (oom_score_adj -1000)');
@@ -140,4 +143,10 @@ export function mayActOn(target: ProcessIdentity, ctx: PolicyContext): PolicyVer
   if (!verdict.ok) return verdict;
   const changed = sameExecutable(target, verdict.live);
   return changed === null ? verdict : { ok: false, reason: changed };
+}
+
+/** A user as a refusal names it: `alice (uid 1000)`, or the bare uid when the passwd file has no name. */
+function userText(uid: number): string {
+  const name = userNameOf(uid);
+  return name === null ? `uid ${uid}` : `${name} (uid ${uid})`;
 }

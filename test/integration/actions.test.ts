@@ -140,7 +140,10 @@ describe('kill_process on real processes', () => {
     const target = await identityOf(child.pid!);
     const result = await executePlan(plan('kill_process', [target]), ctx());
     assert.equal(result.outcome, 'refused');
-    assert.match(result.refused[0]!.reason, /belongs to another user \(uid 65534\)/);
+    assert.match(
+      result.refused[0]!.reason,
+      /belongs to another user, nobody \(uid 65534\); vigil only acts on \S+ \(uid \d+\)'s processes/,
+    );
     assert.ok(['R', 'S'].includes(stateOf(child.pid!) ?? ''));
   });
 });
