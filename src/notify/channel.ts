@@ -1,4 +1,6 @@
 import { SEVERITY_RANK, type Severity } from '../model/severity.js';
+import type { Language } from '../model/text.js';
+import type { ActionNote } from '../respond/scheduler.js';
 import type { Finding } from '../rules/types.js';
 import {
   actionTitle,
@@ -7,7 +9,6 @@ import {
   digestTitle,
   eased,
   escalated,
-  type Language,
   lasted,
   raisedTitle,
   resolvedTitle,
@@ -25,36 +26,6 @@ import {
  * action vigil proposes or takes about a finding.
  */
 export type NoticeKind = 'raised' | 'resolved' | 'digest' | 'action';
-
-/**
- * The steps of an action, as the daemon tells them: `suggest` (the exact command, suggest mode),
- * `notice` (auto mode will act after the veto window), `cancelled` (an announced action will not run:
- * the mode in force is no longer auto, or the policy could not be loaded), `acted` (done, with the outcome), `verified` (did
- * the finding clear), `escalate` (two actions failed: only notifying now), `limit` (the hourly kill limit
- * stopped it).
- */
-export const ACTION_STEPS = [
-  'suggest',
-  'notice',
-  'cancelled',
-  'acted',
-  'verified',
-  'escalate',
-  'limit',
-] as const;
-export type ActionStep = (typeof ACTION_STEPS)[number];
-
-/** What an `action` notice carries. Texts are already redacted. */
-export interface ActionNote {
-  readonly step: ActionStep;
-  readonly rule: string;
-  /** The finding's severity: decides which channels hear it. */
-  readonly severity: Severity;
-  /** One line: what vigil proposes or did, and how to stop it. */
-  readonly text: string;
-  /** The alert `vigil fix` / `vigil veto` take, or null. */
-  readonly alertId: number | null;
-}
 
 /**
  * Why a finding is told as raised: it just fired; it still fires `renotify_after_secs` after it was last
@@ -75,7 +46,7 @@ export interface Notice {
   readonly findings: readonly Finding[];
   /** Only for `digest`: the findings that cleared in the same batch. */
   readonly resolved: readonly Finding[];
-  /** Only for `action` (whose `findings` is empty). */
+  /** Only for `action` (whose `findings` is empty): a step of an action, from the scheduler. */
   readonly action?: ActionNote;
   /** The machine's host name. */
   readonly host: string;

@@ -9,8 +9,6 @@ import type { Language } from '../model/text.js';
  * French follows the usual typography: a space before `:`; "alerte" is feminine ("résolue").
  */
 
-export type { Language };
-
 const SEVERITY_NAMES: Record<Language, Record<Severity, string>> = {
   en: { info: 'info', low: 'low', medium: 'medium', high: 'high', critical: 'critical' },
   fr: { info: 'info', low: 'faible', medium: 'moyenne', high: 'élevée', critical: 'critique' },

@@ -3,17 +3,11 @@ import { hostname as osHostname } from 'node:os';
 import type { Config, Severity } from '../config/schema.js';
 import { SEVERITY_RANK } from '../model/severity.js';
 import { redact } from '../redact/redact.js';
+import type { ActionNote } from '../respond/scheduler.js';
 import type { Finding } from '../rules/types.js';
 import type { OpenedStore } from '../store/store.js';
 import { createAlertmanagerChannel, isRefreshing } from './alertmanager.js';
-import {
-  type ActionNote,
-  atLeast,
-  type Channel,
-  type Notice,
-  type QueuedChannel,
-  type RaiseReason,
-} from './channel.js';
+import { atLeast, type Channel, type Notice, type QueuedChannel, type RaiseReason } from './channel.js';
 import { createDesktopChannel, type DesktopBackend, type DesktopProbe } from './desktop.js';
 import { createLogChannel } from './log.js';
 import { type Outbox, type OutboxOptions, openOutbox } from './outbox.js';

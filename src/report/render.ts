@@ -6,8 +6,6 @@ import type { Offender, Report } from './build.js';
 const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 16);
 const fixed = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
 
-export type { Language };
-
 /** The report's words in English and French (`general.language`). */
 const WORDS = {
   en: {

@@ -48,9 +48,11 @@ const KILL_LIMIT_WINDOW_MS = 3_600_000;
 const FAILURES_BEFORE_NOTIFY_ONLY = 2;
 
 /**
- * The steps of an action as they are told (the notifier's `ActionStep`): suggest (the exact command),
- * notice (auto mode acts after the veto window), cancelled, acted, verified, escalate (only notifying
- * now), limit (the hourly kill limit stopped it).
+ * The steps of an action, as they are told to the terminal and the notification channels: `suggest` (the
+ * exact command, suggest mode), `notice` (auto mode will act after the veto window), `cancelled` (an
+ * announced action will not run: the mode in force is no longer auto, or the policy could not be loaded),
+ * `acted` (done, with the outcome), `verified` (did the finding clear), `escalate` (two actions failed:
+ * only notifying now), `limit` (the hourly kill limit stopped it).
  */
 export type ActionStep = 'suggest' | 'notice' | 'cancelled' | 'acted' | 'verified' | 'escalate' | 'limit';
 
