@@ -9,8 +9,6 @@ import type { ActionPlan } from './plan.js';
  * (`vigil fix`, `veto`, `kill`), which open the same database.
  */
 
-export type { ActionMode, ActionState } from '../store/actions.js';
-
 /** An action as stored: its plan, state and outcome. */
 export type ActionRecord = StoredAction<ActionPlan, ActionResult>;
 

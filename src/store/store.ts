@@ -6,19 +6,11 @@ import { classify, detailOf, ioError, StoreError, toStoreError } from './errors.
 import { type OpenedStore, SqliteStore } from './opened.js';
 import { migrate, SCHEMA_VERSION, schemaVersion } from './schema.js';
 
-export type { ActionMode, ActionState, ActionsTable, StoredAction } from './actions.js';
-export type { AdviceTable, StoredAdvice } from './advice.js';
-export type { AuditLog } from './audit-chain.js';
-export { StoreError, type StoreProblemCode } from './errors.js';
-export {
-  COLLECTOR_PROBLEM_BUCKET_MS,
-  HEARTBEAT_HISTORY_EVERY_MS,
-  HEARTBEAT_HISTORY_MAX_AGE_MS,
-  type HeartbeatSample,
-} from './heartbeat.js';
+// What callers of openStore use with it; each table's own types are imported from its file.
+export { StoreError } from './errors.js';
+export { COLLECTOR_PROBLEM_BUCKET_MS, HEARTBEAT_HISTORY_MAX_AGE_MS } from './heartbeat.js';
 export type { PackedHistory } from './history.js';
 export type { OpenedStore } from './opened.js';
-export type { OutboxTable } from './outbox.js';
 
 /**
  * The history database on better-sqlite3: WAL, `synchronous = NORMAL` (a commit survives a crash of
