@@ -35,6 +35,28 @@ export interface AlertView {
 }
 
 /**
+ * The dashboard's line of an alert: the daemon's open one, the history's (with `since` its first seen), or
+ * a finding evaluated here (no id).
+ */
+export function alertView(
+  a: Pick<AlertView, 'fingerprint' | 'rule' | 'severity' | 'summary' | 'pids' | 'since'> & {
+    readonly id?: number;
+  },
+  advice: string | null,
+): AlertView {
+  return {
+    id: a.id ?? null,
+    fingerprint: a.fingerprint,
+    rule: a.rule,
+    severity: a.severity,
+    summary: a.summary,
+    pids: a.pids,
+    since: a.since,
+    advice,
+  };
+}
+
+/**
  * What a frame from the history is: the moment shown and what is known of it. The stored snapshot holds
  * system metrics and the top processes (see store/records.ts), so the screen shows those and says what
  * is not stored instead of showing anything live.

@@ -7,23 +7,9 @@
 import type { Snapshot } from '../model/snapshot.js';
 import type { OpenedTimeline } from '../store/open-timeline.js';
 import type { HistorySpan, StoredMoment, Timeline } from '../store/timeline.js';
-import type { AlertRecord } from '../store/types.js';
 import { adviceText } from './explain.js';
-import { type AlertView, formatMoment, type TravelStep, type WatchFrame } from './model.js';
+import { alertView, formatMoment, type TravelStep, type WatchFrame } from './model.js';
 import { bySeverity, type FrameSource } from './source.js';
-
-function alertView(a: AlertRecord, advice: string | null): AlertView {
-  return {
-    id: a.id,
-    fingerprint: a.fingerprint,
-    rule: a.rule,
-    severity: a.severity,
-    summary: a.summary,
-    pids: a.pids,
-    since: a.firstSeen,
-    advice,
-  };
-}
 
 /**
  * The frame of a stored moment: its snapshot's metrics and kept processes, the alerts open then (most
@@ -46,11 +32,11 @@ export function historyFrame(
   const alerts = moment.open
     .map((a) => {
       const raw = moment.advice.get(a.fingerprint);
-      return alertView(a, raw === undefined ? null : adviceText(raw));
+      return alertView({ ...a, since: a.firstSeen }, raw === undefined ? null : adviceText(raw));
     })
     .sort(bySeverity);
   const ended = moment.ended.map((a) => ({
-    ...alertView(a, null),
+    ...alertView({ ...a, since: a.firstSeen }, null),
     endedAt: a.event ? a.firstSeen : a.resolvedAt,
   }));
   const notes: string[] = [];

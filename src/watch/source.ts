@@ -11,11 +11,10 @@ import { formatProblem } from '../config/problems.js';
 import { bySeverityDesc } from '../model/severity.js';
 import { Watcher } from '../pipeline/watcher.js';
 import type { RulesRuntime } from '../rules/runtime.js';
-import type { Finding } from '../rules/types.js';
 import { sightDaemon } from '../store/lock.js';
-import { type OpenAlert, OpenAlertsReader } from '../store/open-alerts.js';
+import { OpenAlertsReader } from '../store/open-alerts.js';
 import { adviceText } from './explain.js';
-import type { AlertView, DaemonState, TravelStep, WatchFrame } from './model.js';
+import { type AlertView, alertView, type DaemonState, type TravelStep, type WatchFrame } from './model.js';
 
 /** What the dashboard needs of a source of frames (a live machine, or a test's fixed frames). */
 export interface FrameSource {
@@ -81,32 +80,6 @@ export function readDaemonState(
     mode: own?.mode ?? null,
     fresh,
     dbPath: own?.store?.path ?? null,
-  };
-}
-
-function daemonAlertView(a: OpenAlert, advice: string | null): AlertView {
-  return {
-    id: a.id,
-    fingerprint: a.fingerprint,
-    rule: a.rule,
-    severity: a.severity,
-    summary: a.summary,
-    pids: a.pids,
-    since: a.since,
-    advice,
-  };
-}
-
-function toAlertView(f: Finding, advice: string | null): AlertView {
-  return {
-    id: null,
-    fingerprint: f.fingerprint,
-    rule: f.rule,
-    severity: f.severity,
-    summary: f.summary,
-    pids: f.pids,
-    since: f.since,
-    advice,
   };
 }
 
@@ -205,12 +178,12 @@ export class LiveSource implements FrameSource {
       const open = await reader.openAlerts();
       if (open === null && reader.problem) notes.push(reader.problem);
       if (open !== null)
-        alerts = await Promise.all(open.map(async (a) => daemonAlertView(a, await advice(a.fingerprint))));
+        alerts = await Promise.all(open.map(async (a) => alertView(a, await advice(a.fingerprint))));
     }
     const alertsFrom = alerts === null ? 'local' : 'daemon';
     if (alerts === null) {
       const local = [...evaluation.firing, ...evaluation.raised.filter((f) => f.event)];
-      alerts = await Promise.all(local.map(async (f) => toAlertView(f, await advice(f.fingerprint))));
+      alerts = await Promise.all(local.map(async (f) => alertView(f, await advice(f.fingerprint))));
     }
     alerts.sort(bySeverity);
     for (const e of evaluation.errors.slice(0, 2)) notes.push(`rule ${e.rule}: ${e.message}`);
