@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { formatProblem } from '../config/problems.js';
-import { parseDuration } from '../model/duration.js';
 import { fit } from '../model/format.js';
 import type { ProcessSample, Snapshot } from '../model/snapshot.js';
-import { type GlobalOptions, UsageError } from '../pipeline/options.js';
+import { type GlobalOptions, positiveDuration, UsageError } from '../pipeline/options.js';
 
 /** The rule machinery (CEL, TOML, schemas), loaded only by the command that runs, not by every command. */
 async function machinery() {
@@ -120,7 +119,7 @@ export function makeRulesCommand(): Command {
       new Option(
         '--replay <duration>',
         'judge the current rules again over the last DURATION of history (24h, 90m): what would have fired and when, beside what fired',
-      ).argParser(parseReplay),
+      ).argParser(positiveDuration('--replay')),
     )
     .option('--json', 'print the findings (or the replay) as JSON')
     .action(
@@ -150,18 +149,6 @@ export function makeRulesCommand(): Command {
     );
 
   return rules;
-}
-
-/** `--replay` values: `24h`, `90m`, `7d` (the rule files' duration syntax). */
-function parseReplay(text: string): number {
-  let ms: number;
-  try {
-    ms = parseDuration(text);
-  } catch (error) {
-    throw new InvalidArgumentError(`--replay: ${(error as Error).message}`);
-  }
-  if (!(ms > 0)) throw new InvalidArgumentError(`--replay ${text}: the window is empty`);
-  return ms;
 }
 
 /**

@@ -163,4 +163,18 @@ describe('vigil rules test --replay', () => {
     assert.equal(neither.status, 2);
     assert.match(neither.stderr, /rules test needs --snapshot <snap\.json> or --replay <duration>/);
   });
+
+  it('refuses a window that is not a duration, or is empty, in one vigil: line naming it, exit 2', () => {
+    const home = mkdtempSync(join(dir, 'bad-'));
+    const env = { XDG_CONFIG_HOME: join(home, 'c'), XDG_STATE_HOME: join(home, 's') };
+    for (const [value, why] of [
+      ['0x', 'not a duration \\(use e\\.g\\. 90m, 24h, 7d\\)'],
+      ['0s', 'the window is empty'],
+    ] as const) {
+      const run = runVigil(['rules', 'test', '--replay', value], env);
+      assert.equal(run.status, 2, run.stderr);
+      assert.match(run.stderr, new RegExp(`^vigil: --replay "${value}": ${why}\\n$`));
+      assert.equal(run.stdout, '');
+    }
+  });
 });
