@@ -23,6 +23,7 @@ import { type ActionNote, REPLAN_EVERY_MS, Scheduler } from '../../src/respond/s
 import type { CatalogActionId, Finding } from '../../src/rules/types.js';
 import { openStore } from '../../src/store/store.js';
 import type { FactSet } from '../../src/understand/facts-schema.js';
+import { processSample } from '../helpers/snapshots.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 const dir = mkdtempSync(join(tmpdir(), 'vigil-scheduler-'));
@@ -86,31 +87,18 @@ function sample(pid: number): ProcessSample {
   const live = readLiveProcess(LIVE_PATHS, pid);
   assert.ok(live, `pid ${pid} runs`);
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  return {
-    pid,
+  return processSample(pid, argv, {
     ppid: live.ppid,
     pgid: live.pgid,
     sid: live.pgid,
     state: live.state,
     comm: live.comm,
     cmdline: live.cmdline,
-    argv,
     uid: live.uid,
     user: null,
-    startTime: 0,
     startTicks: live.startTicks,
-    threads: 1,
     rssBytes: live.rssPages * 4096,
-    swapBytes: 0,
-    virtualBytes: 0,
-    nice: 0,
-    cpuPercent: 0,
-    cpuSeconds: 0,
-    cgroup: null,
-    tty: null,
-    kernelThread: false,
-    gpuMemoryBytes: null,
-  };
+  });
 }
 
 /** The nice value of a process (field 19 of /proc/PID/stat, see proc(5)). */

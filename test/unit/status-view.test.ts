@@ -6,36 +6,20 @@ import { shortCommand } from '../../src/model/command.js';
 import type { ProcessSample, Snapshot } from '../../src/model/snapshot.js';
 import type { Finding } from '../../src/rules/types.js';
 import type { ProcessInfo } from '../../src/understand/facts.js';
+import { processSample } from '../helpers/snapshots.js';
 
 const NOW = Date.parse('2026-05-01T12:00:00Z');
 
+/** Started ten minutes before NOW, a little more memory and CPU the higher the pid. */
 function proc(pid: number, argv: string[], extra: Partial<ProcessSample> = {}): ProcessSample {
-  return {
-    pid,
-    ppid: 1,
-    pgid: pid,
-    sid: pid,
-    state: 'S',
-    comm: (argv[0] ?? '').split('/').pop()!.slice(0, 15),
-    cmdline: argv.join(' '),
-    argv,
-    uid: 1000,
-    user: 'dev',
+  return processSample(pid, argv, {
     startTime: NOW - 600_000,
     startTicks: pid * 10,
-    threads: 1,
     rssBytes: (100 + pid) * 2 ** 20,
-    swapBytes: 0,
-    virtualBytes: 0,
-    nice: 0,
     cpuPercent: pid % 7,
     cpuSeconds: 1,
-    cgroup: null,
-    tty: null,
-    kernelThread: false,
-    gpuMemoryBytes: null,
     ...extra,
-  };
+  });
 }
 
 /** A 32-core workstation with eight MCP servers of one script told apart only by their port, and others. */
