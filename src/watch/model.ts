@@ -13,7 +13,6 @@ export { formatMoment } from '../store/timeline.js';
 import type { ProcessRecord, SnapshotRecord } from '../store/types.js';
 import type { ProcessInfo } from '../understand/facts.js';
 
-/** What vigil knows of a process beyond /proc (from the rules' facts). */
 /** What vigil knows of a process beyond /proc (see FactBuilder.processInfo). */
 export type ProcInfo = ProcessInfo;
 

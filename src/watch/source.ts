@@ -30,7 +30,7 @@ export interface FrameSource {
   travel?(step: TravelStep): Promise<string | null>;
 }
 
-/** A source that hands out frames it was given: for tests and for replaying a snapshot. */
+/** A source that hands out frames it was given (tests; the history's frames come from replay.ts). */
 export class StaticSource implements FrameSource {
   private listener: ((frame: WatchFrame) => void) | null = null;
   paused = false;
