@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { Severity } from '../config/schema.js';
+import { type AlertRow, toAlert } from './alerts.js';
 
 /** An open alert as the daemon stored it (`alerts` table, resolved_at IS NULL, not an event). */
 export interface OpenAlert {
@@ -25,21 +26,7 @@ export interface OpenAlert {
   readonly lastSeen: number;
 }
 
-interface AlertRow {
-  id: number;
-  fingerprint: string;
-  rule: string;
-  subject: string;
-  severity: Severity;
-  summary: string;
-  pids: string;
-  suggest: string;
-  first_seen: number;
-  last_seen: number;
-}
-
-const OPEN_ALERTS = `SELECT id, fingerprint, rule, subject, severity, summary, pids, suggest, first_seen, last_seen
-  FROM alerts WHERE resolved_at IS NULL AND event = 0 ORDER BY id`;
+const OPEN_ALERTS = 'SELECT * FROM alerts WHERE resolved_at IS NULL AND event = 0 ORDER BY id';
 const LATEST_ADVICE =
   'SELECT advice FROM advice WHERE fingerprint = ? AND advice IS NOT NULL ORDER BY at DESC LIMIT 1';
 
@@ -83,20 +70,24 @@ export class OpenAlertsReader {
     const db = await this.open();
     if (!db) return null;
     try {
-      const rows = db.prepare(OPEN_ALERTS).all() as AlertRow[];
+      const rows = db.prepare<[], AlertRow>(OPEN_ALERTS).all();
       this.problem = null;
-      return rows.map((r) => ({
-        id: r.id,
-        fingerprint: r.fingerprint,
-        rule: r.rule,
-        subject: r.subject,
-        severity: r.severity,
-        summary: r.summary,
-        pids: numbers(r.pids),
-        suggest: strings(r.suggest),
-        since: r.first_seen,
-        lastSeen: r.last_seen,
-      }));
+      return rows.map((row) => {
+        const { id, fingerprint, rule, subject, severity, summary, pids, suggest, firstSeen, lastSeen } =
+          toAlert(row);
+        return {
+          id,
+          fingerprint,
+          rule,
+          subject,
+          severity,
+          summary,
+          pids,
+          suggest,
+          since: firstSeen,
+          lastSeen,
+        };
+      });
     } catch (error) {
       this.problem = `cannot read the daemon's alerts: ${(error as Error).message}`;
       this.close();
@@ -124,21 +115,4 @@ export class OpenAlertsReader {
     this.db = null;
     this.adviceQuery = null;
   }
-}
-
-function parsed(text: string): unknown[] {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return Array.isArray(value) ? value : [];
-  } catch {
-    return [];
-  }
-}
-
-function numbers(text: string): number[] {
-  return parsed(text).filter((n): n is number => typeof n === 'number');
-}
-
-function strings(text: string): string[] {
-  return parsed(text).filter((s): s is string => typeof s === 'string');
 }
