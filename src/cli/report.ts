@@ -1,20 +1,27 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { loadConfig, stateDir } from '../config/load.js';
 import { DAY_MS, type GlobalOptions, parseSince, positiveInteger, UsageError } from '../pipeline/options.js';
 import { reportFromStore } from '../report/gather.js';
 import { reportJson, reportMarkdown, reportText } from '../report/render.js';
 
-/** `2026-11-20`, `2026-11-20T03:00`, `2026-11-20 03:00` (UTC unless an offset is given), or ms. */
-export function parseTime(text: string): number {
-  if (/^\d{12,}$/.test(text)) return Number(text);
-  const iso = text.includes('T') || !text.includes(' ') ? text : text.replace(' ', 'T');
-  const withZone = /[zZ]|[+-]\d\d:?\d\d$/.test(iso) || /^\d{4}-\d\d-\d\d$/.test(iso) ? iso : `${iso}Z`;
-  const ms = Date.parse(withZone);
-  if (Number.isNaN(ms))
-    throw new InvalidArgumentError(`not a time: ${text} (use 2026-11-20T03:00 or ms since the epoch)`);
-  return ms;
+/**
+ * `--from` and `--to`: `2026-11-20`, `2026-11-20T03:00`, `2026-11-20 03:00` (UTC unless an offset is
+ * given), or ms since the epoch.
+ */
+function timeOption(option: string): (text: string) => number {
+  return (text) => {
+    if (/^\d{12,}$/.test(text)) return Number(text);
+    const iso = text.includes('T') || !text.includes(' ') ? text : text.replace(' ', 'T');
+    const withZone = /[zZ]|[+-]\d\d:?\d\d$/.test(iso) || /^\d{4}-\d\d-\d\d$/.test(iso) ? iso : `${iso}Z`;
+    const ms = Date.parse(withZone);
+    if (Number.isNaN(ms))
+      throw new UsageError(
+        `${option} ${JSON.stringify(text)}: not a time (use 2026-11-20T03:00 or ms since the epoch)`,
+      );
+    return ms;
+  };
 }
 
 export function makeReportCommand(): Command {
@@ -25,8 +32,8 @@ export function makeReportCommand(): Command {
         .default(DAY_MS, '24h')
         .argParser(parseSince),
     )
-    .addOption(new Option('--from <time>', 'start of the window (with --to)').argParser(parseTime))
-    .addOption(new Option('--to <time>', 'end of the window (default: now)').argParser(parseTime))
+    .addOption(new Option('--from <time>', 'start of the window (with --to)').argParser(timeOption('--from')))
+    .addOption(new Option('--to <time>', 'end of the window (default: now)').argParser(timeOption('--to')))
     .addOption(new Option('--top <n>', 'offenders listed').default(10).argParser(positiveInteger('--top')))
     .option('--json', 'JSON (alerts[] with rule, severity, summary, pids, firstSeen, lastSeen, resolvedAt)')
     .option('--markdown', 'Markdown, to paste into an issue or a chat')

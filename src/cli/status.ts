@@ -1,19 +1,16 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { type GlobalOptions, positiveInteger, sampleOptionsFrom } from '../pipeline/options.js';
+import { Command, Option } from 'commander';
+import {
+  type GlobalOptions,
+  positiveInteger,
+  sampleOptionsFrom,
+  wholeNumberUpTo,
+} from '../pipeline/options.js';
 
 /**
  * `vigil status`: the command and its options. What it does (collect, judge, render) is in
  * ./status-view.ts and ./status-judge.ts, loaded when it runs, so other commands do not load the
  * collectors to list status among them.
  */
-
-function parseSampleMs(value: string): number {
-  const ms = Number(value);
-  if (!Number.isInteger(ms) || ms < 0 || ms > 60_000) {
-    throw new InvalidArgumentError('expected a whole number of milliseconds from 0 to 60000');
-  }
-  return ms;
-}
 
 /** `status --check`'s status when a collector failed and nothing critical was seen: not known. */
 export const EXIT_CHECK_UNKNOWN = 3;
@@ -40,7 +37,7 @@ export function makeStatusCommand(): Command {
     .addOption(
       new Option('--sample <ms>', 'sampling window for CPU % and rates')
         .default(500)
-        .argParser(parseSampleMs),
+        .argParser(wholeNumberUpTo('--sample', 60_000)),
     )
     .addOption(
       new Option('--top <n>', 'processes listed by CPU and by memory')

@@ -82,6 +82,16 @@ export function positiveInteger(option: string): (text: string) => number {
   };
 }
 
+/** A whole number from 0 to `max`, in plain decimal digits (`status --sample 500`). */
+export function wholeNumberUpTo(option: string, max: number): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!/^(0|[1-9][0-9]*)$/.test(text) || n > max)
+      throw new UsageError(`${option} ${JSON.stringify(text)}: expected a whole number from 0 to ${max}`);
+    return n;
+  };
+}
+
 /** The largest pid Linux hands out (PID_MAX_LIMIT, 2^22, the ceiling of /proc/sys/kernel/pid_max). */
 const PID_MAX_LIMIT = 4_194_304;
 

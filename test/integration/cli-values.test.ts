@@ -33,6 +33,32 @@ test('a --top that is not a count is refused instead of listing "Top NaN" or all
   oneLine(['report', '--top', 'abc'], 'vigil: --top "abc": expected a whole number of 1 or more', 2);
 });
 
+test('a --sample written as hex, empty or past a minute is refused instead of sampling for 16 ms or none', () => {
+  const refused = (text: string) =>
+    oneLine(
+      ['status', '--sample', text],
+      `vigil: --sample ${JSON.stringify(text)}: expected a whole number from 0 to 60000`,
+      2,
+    );
+  refused('0x10');
+  refused('');
+  refused('1e3');
+  refused('60001');
+});
+
+test('a --from or --to that is not a time is refused with one line naming the option', () => {
+  oneLine(
+    ['report', '--from', 'garbage'],
+    'vigil: --from "garbage": not a time (use 2026-11-20T03:00 or ms since the epoch)',
+    2,
+  );
+  oneLine(
+    ['report', '--to', '2026-13-45'],
+    'vigil: --to "2026-13-45": not a time (use 2026-11-20T03:00 or ms since the epoch)',
+    2,
+  );
+});
+
 test('kill refuses a signal that does not exist before anything is shown, asked or logged', () => {
   const run = runVigil(['kill', '--yes', '--signal', 'BOGUS', String(process.pid)]);
   assert.equal(
