@@ -64,37 +64,30 @@ const processes = (n: number) => `${n} process${n === 1 ? '' : 'es'}`;
  * What an action did, in words: `killed 3 processes`, `reniced 1 process`, `restarted x.service`; for an
  * action that did not run (vetoed, refused, scheduled, failed), what it would have done and why not.
  */
-export function actionWhat(a: ActionRecord): string {
-  const planned = a.plan.targets.length;
+function actionWhat(a: ActionRecord): string {
+  const planned = processes(a.plan.targets.length);
   const reached = a.result ? a.result.acted.length : 0;
-  const did = (verb: string, object: string) => `${verb} ${object}`;
+  const why = a.result?.outcome ?? a.state;
   const done =
     a.state === 'finished' &&
     a.result !== null &&
     a.result.outcome !== 'failed' &&
     a.result.outcome !== 'refused';
+  const unit = a.plan.unit ?? 'a unit';
   switch (a.action) {
     case 'kill_process':
     case 'kill_process_group':
     case 'kill_matching':
-      return done
-        ? did('killed', processes(a.result!.gone.length || reached))
-        : `${did('kill', processes(planned))}: ${a.result?.outcome ?? a.state}`;
+      return done ? `killed ${processes(a.result!.gone.length || reached)}` : `kill ${planned}: ${why}`;
     case 'renice':
-      return done
-        ? did('reniced', processes(reached))
-        : `${did('renice', processes(planned))}: ${a.result?.outcome ?? a.state}`;
+      return done ? `reniced ${processes(reached)}` : `renice ${planned}: ${why}`;
     case 'ionice_idle':
-      return done
-        ? `${did('set', processes(reached))} to idle I/O`
-        : `${did('set', processes(planned))} to idle I/O: ${a.result?.outcome ?? a.state}`;
+      return done ? `set ${processes(reached)} to idle I/O` : `set ${planned} to idle I/O: ${why}`;
     case 'restart_user_unit':
-      return done
-        ? did('restarted', a.plan.unit ?? 'a unit')
-        : `${did('restart', a.plan.unit ?? 'a unit')}: ${a.result?.outcome ?? a.state}`;
+      return done ? `restarted ${unit}` : `restart ${unit}: ${why}`;
     case 'notify_only':
       return 'notified';
     default:
-      return `${a.action}: ${a.result?.outcome ?? a.state}`;
+      return `${a.action}: ${why}`;
   }
 }
