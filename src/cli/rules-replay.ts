@@ -2,9 +2,6 @@
  * What `vigil rules test --replay` prints: what today's rules would have fired over the stored history
  * and when, beside what fired then, a summary line, and what the replay could not see.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { stateDir } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
 import { fit } from '../model/format.js';
 import { machineShapeNow } from '../pipeline/history.js';
@@ -12,6 +9,7 @@ import type { GlobalOptions } from '../pipeline/options.js';
 import { sampleOptionsFrom } from '../pipeline/options.js';
 import { type ReplayReport, replayRules } from '../pipeline/replay.js';
 import { loadRulesRuntime } from '../rules/runtime.js';
+import { openHistory } from './audit.js';
 
 /** Replays the last `windowMs` of history through the rules as loaded now (plus `file`'s, if given). */
 export async function runReplay(
@@ -25,19 +23,13 @@ export async function runReplay(
     ...(file === null ? {} : { extraRuleFiles: [file] }),
   });
   for (const problem of runtime.problems) process.stderr.write(`${formatProblem(problem)}\n`);
-  const path = join(stateDir(), 'vigil.db');
-  if (!existsSync(path)) {
-    process.stderr.write(`vigil: no history yet (${path} does not exist): start the daemon with vigil run\n`);
-    process.exitCode = 1;
-    return;
-  }
+  const store = await openHistory();
+  if (store === null) return;
   const config = runtime.config.config;
   const to = Date.now();
-  const shape = await machineShapeNow(sampleOptionsFrom(global));
-  const { openStore } = await import('../store/store.js');
-  const store = openStore(path, { log: (m) => process.stderr.write(`vigil: ${m}\n`), quickCheck: false });
   let report: ReplayReport;
   try {
+    const shape = await machineShapeNow(sampleOptionsFrom(global));
     report = await replayRules({
       runtime,
       store,

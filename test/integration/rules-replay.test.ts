@@ -4,13 +4,14 @@
  * ten minutes in the middle, and the alert the daemon raised then.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { openStore } from '../../src/store/store.js';
 import type { SnapshotRecord } from '../../src/store/types.js';
 import { runVigil } from '../helpers/cli.js';
+import { mkdirAs, runVigilAs, userHome, victimUser } from '../helpers/users.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-cli-replay-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -162,6 +163,30 @@ describe('vigil rules test --replay', () => {
     const neither = runVigil(['rules', 'test'], env);
     assert.equal(neither.status, 2);
     assert.match(neither.stderr, /rules test needs --snapshot <snap\.json> or --replay <duration>/);
+  });
+
+  const victim = victimUser();
+  it('reads a history its user cannot write, saying nothing of writing it', {
+    skip: typeof victim === 'string' ? victim : false,
+  }, () => {
+    const u = victim as Exclude<typeof victim, string>;
+    const home = userHome(u, 'replay-readonly');
+    after(() => home.cleanup());
+    const written = join(user().XDG_STATE_HOME, 'vigil', 'vigil.db');
+    mkdirAs(u, home.stateDir);
+    const db = join(home.stateDir, 'vigil.db');
+    copyFileSync(written, db);
+    chownSync(db, u.uid, u.gid);
+    chmodSync(db, 0o400);
+    const run = runVigilAs(u, ['rules', 'test', '--replay', '4h', '--json'], home.env);
+    assert.equal(run.stderr, '');
+    assert.equal(run.status, 0);
+    const report = JSON.parse(run.stdout) as ReplayJson;
+    assert.equal(report.snapshots, 181);
+    assert.deepEqual(
+      report.firedThen.map((a) => a.rule),
+      ['ram_high'],
+    );
   });
 
   it('refuses a window that is not a duration, or is empty, in one vigil: line naming it, exit 2', () => {
