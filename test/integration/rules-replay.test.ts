@@ -172,7 +172,7 @@ describe('vigil rules test --replay', () => {
     const u = victim as Exclude<typeof victim, string>;
     const home = userHome(u, 'replay-readonly');
     after(() => home.cleanup());
-    const written = join(user().XDG_STATE_HOME, 'vigil', 'vigil.db');
+    const written = join(user().XDG_STATE_HOME!, 'vigil', 'vigil.db');
     mkdirAs(u, home.stateDir);
     const db = join(home.stateDir, 'vigil.db');
     copyFileSync(written, db);
