@@ -92,11 +92,7 @@ async function policyRefusal(
     { pid: live.pid, startTicks: live.startTicks, cmdline: live.cmdline, exe: live.exe },
     ctx,
   );
-  if (verdict.ok) return null;
-  // The policy names owners by number; a person reads names.
-  if (live.uid !== ctx.uid && live.pid !== 1 && !live.kernelThread && /another user/.test(verdict.reason))
-    return `pid ${live.pid} (${live.comm}) belongs to ${userText(live.uid)}: vigil only acts on ${userText(ctx.uid)}'s processes`;
-  return verdict.reason;
+  return verdict.ok ? null : verdict.reason;
 }
 
 function printResult(result: ActionResult): void {

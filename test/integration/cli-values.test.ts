@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { runVigil } from '../helpers/cli.js';
+import { attackerUser, spawnAs } from '../helpers/users.js';
 
 /**
  * What a new user trips over on the command line (issue 17): a bad value, a typo or a refusal gets one
@@ -89,6 +91,28 @@ test('kill 1 is refused at once, once, without asking and with a non-zero exit',
   assert.match(run.stderr, /^vigil: refused: pid 1 \([^)]*\): pid 1 is never touched\n$/);
   assert.equal(run.stdout, '');
   assert.equal(run.status, 1);
+});
+
+const other = attackerUser();
+test('kill refuses another user’s process once, naming both users, without asking', {
+  skip: typeof other === 'string' ? other : false,
+}, () => {
+  const user = other as Exclude<typeof other, string>;
+  const sleeper = spawnAs(user, ['sleep', '30'], { ...process.env, HOME: '/' }, 'ignore');
+  try {
+    // Until it runs sleep as that user, not the forked node.
+    while (readFileSync(`/proc/${sleeper.pid}/comm`, 'utf8') !== 'sleep\n') execFileSync('sleep', ['0.01']);
+    const run = runVigil(['kill', String(sleeper.pid)]);
+    assert.equal(
+      run.stderr,
+      `vigil: refused: pid ${sleeper.pid} (sleep): belongs to another user, ${user.name} (uid ${user.uid}); vigil only acts on root (uid 0)'s processes\n`,
+    );
+    assert.equal(run.stdout, '');
+    assert.equal(run.status, 1);
+    assert.equal(sleeper.exitCode, null, 'the process still runs');
+  } finally {
+    sleeper.kill();
+  }
 });
 
 test('kill without a terminal and without --yes does nothing and exits 1', async () => {
