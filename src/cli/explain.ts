@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { stateDir } from '../config/load.js';
-import { type GlobalOptions, sampleOptionsFrom } from '../pipeline/options.js';
+import { type GlobalOptions, parsePid, sampleOptionsFrom } from '../pipeline/options.js';
 
 /**
  * `vigil explain <pid>`: what vigil knows of a process — always, with no key — then, when `[ai]` is
@@ -29,13 +29,6 @@ function attributedGroup(
   return { count, name, left_by, session, cwd, owner_gone_secs, attribution };
 }
 
-function pidArgument(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new InvalidArgumentError('expected a process id (a positive whole number)');
-  return n;
-}
-
 interface ExplainOptions {
   ai: boolean;
   json?: boolean;
@@ -45,7 +38,7 @@ interface ExplainOptions {
 export function makeExplainCommand(): Command {
   return new Command('explain')
     .description('explain a process: what it is, its lineage and history, and what the advisor says')
-    .argument('<pid>', 'the process', pidArgument)
+    .argument('<pid>', 'the process', parsePid)
     .option('--no-ai', 'only what vigil knows itself; never call the advisor')
     .option('--json', 'one JSON object: {process, findings, advice, advisor}')
     .option('--print-prompt', 'print the exact request the advisor would send, and send nothing')

@@ -37,7 +37,7 @@ export function makeStatusCommand(): Command {
     .addOption(
       new Option('--sample <ms>', 'sampling window for CPU % and rates')
         .default(500)
-        .argParser(wholeNumberUpTo('--sample', 60_000)),
+        .argParser(wholeNumberUpTo('--sample', 60_000, 'milliseconds')),
     )
     .addOption(
       new Option('--top <n>', 'processes listed by CPU and by memory')

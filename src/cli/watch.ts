@@ -1,12 +1,11 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { DURATION, parseDuration } from '../model/duration.js';
 import { type GlobalOptions, sampleOptionsFrom, UsageError } from '../pipeline/options.js';
 
 function parseIntervalSecs(value: string): number {
   const secs = Number(value);
-  if (!Number.isFinite(secs) || secs < 0.2 || secs > 3600) {
-    throw new InvalidArgumentError('expected seconds from 0.2 to 3600');
-  }
+  if (value.trim() === '' || !/^\d*\.?\d+$/.test(value) || secs < 0.2 || secs > 3600)
+    throw new UsageError(`--interval ${JSON.stringify(value)}: expected seconds from 0.2 to 3600`);
   return secs;
 }
 

@@ -82,12 +82,14 @@ export function positiveInteger(option: string): (text: string) => number {
   };
 }
 
-/** A whole number from 0 to `max`, in plain decimal digits (`status --sample 500`). */
-export function wholeNumberUpTo(option: string, max: number): (text: string) => number {
+/** A whole number of `unit` from 0 to `max`, in plain decimal digits (`status --sample 500`). */
+export function wholeNumberUpTo(option: string, max: number, unit: string): (text: string) => number {
   return (text) => {
     const n = Number(text);
     if (!/^(0|[1-9][0-9]*)$/.test(text) || n > max)
-      throw new UsageError(`${option} ${JSON.stringify(text)}: expected a whole number from 0 to ${max}`);
+      throw new UsageError(
+        `${option} ${JSON.stringify(text)}: expected a whole number of ${unit} from 0 to ${max}`,
+      );
     return n;
   };
 }

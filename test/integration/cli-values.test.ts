@@ -35,11 +35,17 @@ test('a --top that is not a count is refused instead of listing "Top NaN" or all
   oneLine(['report', '--top', 'abc'], 'vigil: --top "abc": expected a whole number of 1 or more', 2);
 });
 
+test('explain takes a pid as kill does, and watch an interval in seconds, in one vigil: line', () => {
+  oneLine(['explain', '0x10'], 'vigil: pid "0x10": expected a process id, a whole number such as 1234', 2);
+  oneLine(['watch', '--interval', '0x10'], 'vigil: --interval "0x10": expected seconds from 0.2 to 3600', 2);
+  oneLine(['watch', '--interval', '0.1'], 'vigil: --interval "0.1": expected seconds from 0.2 to 3600', 2);
+});
+
 test('a --sample written as hex, empty or past a minute is refused instead of sampling for 16 ms or none', () => {
   const refused = (text: string) =>
     oneLine(
       ['status', '--sample', text],
-      `vigil: --sample ${JSON.stringify(text)}: expected a whole number from 0 to 60000`,
+      `vigil: --sample ${JSON.stringify(text)}: expected a whole number of milliseconds from 0 to 60000`,
       2,
     );
   refused('0x10');

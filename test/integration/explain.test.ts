@@ -207,8 +207,8 @@ describe('vigil explain <pid>', () => {
   });
 
   it('says when the process does not exist (exit 1)', () => {
-    const run = runVigil(['explain', '999999999', '--no-ai', '--config', config('plain.toml', '')], env);
+    const run = runVigil(['explain', '4194000', '--no-ai', '--config', config('plain.toml', '')], env);
     assert.equal(run.status, 1);
-    assert.match(run.stderr, /no process 999999999/);
+    assert.match(run.stderr, /no process 4194000/);
   });
 });
