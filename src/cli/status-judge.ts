@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
 import { LIVE_PATHS } from '../host/paths.js';
-import { bySeverityDesc } from '../model/severity.js';
+import { bySeverityThenSince } from '../model/severity.js';
 import type { Cycle, Watcher } from '../pipeline/watcher.js';
 import type { RulesRuntime } from '../rules/runtime.js';
 import type { CatalogActionId, Finding } from '../rules/types.js';
@@ -50,7 +50,7 @@ export async function daemonAlerts(
     const open = await reader.openAlerts();
     return {
       pid,
-      findings: open === null ? null : open.map((a) => findingOf(a, runtime)).sort(bySeverity),
+      findings: open === null ? null : open.map((a) => findingOf(a, runtime)).sort(bySeverityThenSince),
       problem: open === null ? (reader.problem ?? `the daemon has no database at ${reader.path} yet`) : null,
     };
   } finally {
@@ -73,10 +73,6 @@ function findingOf(a: OpenAlert, runtime: RulesRuntime): Finding {
     suggest: a.suggest as CatalogActionId[],
     event: false,
   };
-}
-
-function bySeverity(a: Finding, b: Finding): number {
-  return bySeverityDesc(a, b) || a.since - b.since;
 }
 
 /** What one look establishes, or what the running daemon says: findings, and what vigil knows of each process. */

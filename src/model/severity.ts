@@ -18,3 +18,11 @@ export const SEVERITY_RANK: Readonly<Record<Severity, number>> = {
 export function bySeverityDesc(a: { severity: Severity }, b: { severity: Severity }): number {
   return SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity];
 }
+
+/** Most severe first, then the oldest first: how findings and alerts are listed everywhere. */
+export function bySeverityThenSince(
+  a: { severity: Severity; since: number },
+  b: { severity: Severity; since: number },
+): number {
+  return bySeverityDesc(a, b) || a.since - b.since;
+}

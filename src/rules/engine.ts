@@ -1,4 +1,4 @@
-import { bySeverityDesc, SEVERITY_RANK } from '../model/severity.js';
+import { bySeverityThenSince, SEVERITY_RANK } from '../model/severity.js';
 import { type FactSet, SCOPE_VARIABLES, type Scope, type Subject } from '../understand/facts-schema.js';
 import type { Finding, Rule } from './types.js';
 
@@ -232,9 +232,7 @@ export class RuleEngine {
       this.rules.some(
         (r) => r.spec.supersedes.includes(f.rule) && bySubject.get(f.subject)?.has(r.id) === true,
       );
-    return all
-      .filter((f) => !f.event && !superseded(f))
-      .sort((a, b) => bySeverityDesc(a, b) || a.since - b.since);
+    return all.filter((f) => !f.event && !superseded(f)).sort(bySeverityThenSince);
   }
 
   private findingOf(rule: Rule, subject: Subject, vars: Record<string, unknown>, since: number): Finding {

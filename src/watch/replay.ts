@@ -4,12 +4,14 @@
  * the history does not store is left out of the frame, and the screen says so (screen.ts), rather than
  * showing anything live in a frame that says it is the past.
  */
+
+import { bySeverityThenSince } from '../model/severity.js';
 import type { Snapshot } from '../model/snapshot.js';
 import type { OpenedTimeline } from '../store/open-timeline.js';
 import type { HistorySpan, StoredMoment, Timeline } from '../store/timeline.js';
 import { adviceText } from './explain.js';
 import { alertView, formatMoment, type TravelStep, type WatchFrame } from './model.js';
-import { bySeverity, type FrameSource } from './source.js';
+import type { FrameSource } from './source.js';
 
 /**
  * The frame of a stored moment: its snapshot's metrics and kept processes, the alerts open then (most
@@ -34,7 +36,7 @@ export function historyFrame(
       const raw = moment.advice.get(a.fingerprint);
       return alertView({ ...a, since: a.firstSeen }, raw === undefined ? null : adviceText(raw));
     })
-    .sort(bySeverity);
+    .sort(bySeverityThenSince);
   const ended = moment.ended.map((a) => ({
     ...alertView({ ...a, since: a.firstSeen }, null),
     endedAt: a.event ? a.firstSeen : a.resolvedAt,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { COLLECTOR_NAMES, type SampleOptions } from '../collectors/index.js';
 import { runtimeDir, stateDir } from '../config/load.js';
 import { formatProblem } from '../config/problems.js';
-import { bySeverityDesc } from '../model/severity.js';
+import { bySeverityThenSince } from '../model/severity.js';
 import { Watcher } from '../pipeline/watcher.js';
 import type { RulesRuntime } from '../rules/runtime.js';
 import { sightDaemon } from '../store/lock.js';
@@ -56,10 +56,6 @@ export class StaticSource implements FrameSource {
 
 /** How long a frame after the first waits for a command collector started with it (as the daemon). */
 const FRAME_COMMAND_WAIT_MS = 100;
-
-export function bySeverity(a: AlertView, b: AlertView): number {
-  return bySeverityDesc(a, b) || a.since - b.since;
-}
 
 export interface LiveSourceOptions {
   readonly runtime: RulesRuntime;
@@ -185,7 +181,7 @@ export class LiveSource implements FrameSource {
       const local = [...evaluation.firing, ...evaluation.raised.filter((f) => f.event)];
       alerts = await Promise.all(local.map(async (f) => alertView(f, await advice(f.fingerprint))));
     }
-    alerts.sort(bySeverity);
+    alerts.sort(bySeverityThenSince);
     for (const e of evaluation.errors.slice(0, 2)) notes.push(`rule ${e.rule}: ${e.message}`);
     return {
       snapshot,
